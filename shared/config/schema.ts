@@ -1,0 +1,190 @@
+import { z } from 'zod';
+
+/**
+ * The one schema for `/etc/dalston/host.json`. Every key is optional with a
+ * default; objects are strict so a misspelt key is an error, not a silent no-op.
+ * `.describe()` texts are the documentation: docs/config.md is generated from them.
+ */
+
+const absPath = z.string().startsWith('/', { message: 'must be an absolute path' });
+const seconds = (def: number, what: string) => z.number().int().positive().default(def).describe(what);
+
+const composeSchema = z
+  .strictObject({
+    project: z
+      .string()
+      .regex(/^[a-z0-9][a-z0-9_-]*$/, {
+        message: 'must be a compose project name (lowercase, digits, - and _)',
+      })
+      .default('dalston')
+      .describe('Compose project name (`docker compose -p`); containers are matched by its label.'),
+    workingDir: absPath
+      .default('/data/dalston/current')
+      .describe('Directory holding the compose files (Dalston checkout plus our overlay).'),
+    files: z
+      .array(z.string().min(1))
+      .default(['docker-compose.yml', 'docker-compose.aws.yml'])
+      .describe('Compose files, relative to `workingDir`, applied in order (`-f`).'),
+    services: z
+      .array(z.string().min(1))
+      .default([])
+      .describe('Services this host runs and supervises; empty means all services of the project.'),
+    profiles: z.array(z.string().min(1)).default([]).describe('Compose profiles to enable (`--profile`).'),
+    envFiles: z
+      .array(z.string().min(1))
+      .default([])
+      .describe('Env files passed to compose (`--env-file`), relative to `workingDir`.'),
+  })
+  .prefault({})
+  .describe('The Docker Compose stack the agent brings up and supervises.');
+
+const agentSchema = z
+  .strictObject({
+    listen: z
+      .string()
+      .regex(/^(\[[0-9a-fA-F:.]+\]|[0-9.]+|[A-Za-z0-9.-]+):\d{1,5}$/, { message: 'must be host:port' })
+      .default('127.0.0.1:9190')
+      .describe('Address of the HTTP endpoint (/livez, /healthz, /status, /metrics).'),
+    allowPublicListen: z
+      .boolean()
+      .default(false)
+      .describe('Allow `listen` on 0.0.0.0 or [::]; refused otherwise so no port is exposed by accident.'),
+    requireDataMount: z
+      .boolean()
+      .default(true)
+      .describe('Refuse to start the stack unless `dataDir` is a mount point of its own (exit 3).'),
+    gatewayUrl: z
+      .url()
+      .default('http://127.0.0.1:8000/health')
+      .describe("URL of Dalston's gateway health endpoint, probed each reconcile."),
+    reconcileIntervalSeconds: seconds(30, 'Seconds between full reconciles (events trigger them sooner).'),
+    restartBudget: z
+      .strictObject({
+        max: z
+          .number()
+          .int()
+          .min(1)
+          .default(3)
+          .describe('Agent actions allowed per service within the window.'),
+        windowSeconds: seconds(900, 'Length of the restart-budget window.'),
+      })
+      .prefault({})
+      .describe('Per-service limit on healing actions; when spent the circuit opens.'),
+    backoff: z
+      .strictObject({
+        initialSeconds: seconds(10, 'First delay before retrying an action.'),
+        maxSeconds: seconds(300, 'Upper bound of the doubling delay.'),
+        resetAfterHealthySeconds: seconds(
+          600,
+          'Healthy time after which the delay starts again from the initial value.',
+        ),
+      })
+      .prefault({})
+      .describe('Delay between repeated actions on one service (doubling, with jitter).'),
+    stopGraceSeconds: seconds(60, 'Seconds `docker compose stop` gives each container on shutdown.'),
+  })
+  .prefault({})
+  .describe('The supervisor (`dalston-host agent`).');
+
+const s3Schema = z
+  .strictObject({
+    bucket: z.string().min(3).optional().describe('Artifacts bucket; S3 status reporting is off without it.'),
+    region: z.string().min(1).optional().describe('AWS region of the bucket (defaults to the SDK chain).'),
+    endpoint: z.url().optional().describe('Endpoint of an S3-compatible server (path-style is used then).'),
+    statusPrefix: z
+      .string()
+      .default('status/')
+      .describe('Key prefix of status snapshots: `<prefix><instance-id>/latest.json`.'),
+  })
+  .prefault({})
+  .describe('Where status snapshots (and artifacts) go.');
+
+const volumeSchema = z
+  .strictObject({
+    id: z
+      .string()
+      .regex(/^vol-[0-9a-f]{8,17}$/, { message: 'must be an EBS volume id like vol-0123456789abcdef0' })
+      .optional()
+      .describe('EBS volume id of the data volume; resolved to its NVMe device.'),
+    device: absPath.optional().describe('Explicit block device path; overrides `id` (tests, non-AWS hosts).'),
+    fsType: z.enum(['ext4', 'xfs']).default('ext4').describe('Filesystem created on a blank data volume.'),
+    label: z
+      .string()
+      .min(1)
+      .max(12, { message: 'must be at most 12 characters (xfs label limit)' })
+      .default('dalston-data')
+      .describe('Filesystem label given when formatting.'),
+    waitSeconds: seconds(300, 'How long to wait for the volume to appear (it may attach after boot).'),
+  })
+  .prefault({})
+  .describe('The separate EBS data volume mounted at `dataDir`.');
+
+const dalstonSchema = z
+  .strictObject({
+    repo: z
+      .string()
+      .min(1)
+      .default('https://github.com/ssarunic/dalston.git')
+      .describe('Git URL of Dalston.'),
+    ref: z.string().min(1).optional().describe('Pinned commit or tag of Dalston to deploy.'),
+  })
+  .prefault({})
+  .describe('The Dalston source checked out under `dataDir/dalston/<ref>`.');
+
+const sha256 = z.string().regex(/^[0-9a-f]{64}$/, { message: 'must be a hex SHA-256' });
+
+const dockerSchema = z
+  .strictObject({
+    composeVersion: z
+      .string()
+      .regex(/^\d+\.\d+\.\d+$/)
+      .default('2.29.7')
+      .describe('Compose v2 plugin release installed where no distro package exists (Amazon Linux 2023).'),
+    composeSha256: z
+      .strictObject({ x86_64: sha256.optional(), aarch64: sha256.optional() })
+      .prefault({})
+      .describe(
+        'Pinned SHA-256 of the release binary per `uname -m`; overrides the values pinned in the repo.',
+      ),
+    composeMinVersion: z
+      .string()
+      .regex(/^\d+\.\d+\.\d+$/)
+      .default('2.20.0')
+      .describe('Lowest acceptable `docker compose version`.'),
+  })
+  .prefault({})
+  .describe('Docker engine and Compose v2 plugin.');
+
+const tailscaleSchema = z
+  .strictObject({
+    authKeyParameter: z
+      .string()
+      .min(1)
+      .optional()
+      .describe(
+        'SSM SecureString parameter holding the Tailscale auth key; Tailscale is skipped without it.',
+      ),
+    hostname: z.string().min(1).default('dalston').describe('Tailscale machine name.'),
+  })
+  .prefault({})
+  .describe('Private access over Tailscale.');
+
+export const hostConfigSchema = z
+  .strictObject({
+    dataDir: absPath
+      .default('/data')
+      .describe('Mount point of the data volume; every stateful service lives under it.'),
+    compose: composeSchema,
+    agent: agentSchema,
+    s3: s3Schema,
+    volume: volumeSchema,
+    dalston: dalstonSchema,
+    docker: dockerSchema,
+    tailscale: tailscaleSchema,
+  })
+  .describe('dalston-host configuration (`/etc/dalston/host.json`).');
+
+export type HostConfig = z.output<typeof hostConfigSchema>;
+export type HostConfigInput = z.input<typeof hostConfigSchema>;
+
+export const DEFAULT_CONFIG_PATH = '/etc/dalston/host.json';

@@ -1,0 +1,29 @@
+import { defineConfig } from 'vitest/config';
+
+// Two layers: `unit` (no IO, runs anywhere) and `integration` (real dockerd,
+// compose v2, loop devices, terraform; the harness in test/harness sets them up).
+export default defineConfig({
+  test: {
+    projects: [
+      {
+        test: {
+          name: 'unit',
+          include: ['test/unit/**/*.test.ts'],
+          environment: 'node',
+        },
+      },
+      {
+        test: {
+          name: 'integration',
+          include: ['test/integration/**/*.test.ts'],
+          environment: 'node',
+          globalSetup: ['test/harness/global-setup.ts'],
+          // Tests share one dockerd, a handful of loop devices and 2 cores: one file at a time.
+          fileParallelism: false,
+          testTimeout: 120_000,
+          hookTimeout: 600_000,
+        },
+      },
+    ],
+  },
+});

@@ -4,6 +4,9 @@ import { defineConfig } from 'vitest/config';
 // compose v2, loop devices, terraform; the harness in test/harness sets them up).
 export default defineConfig({
   test: {
+    // The JSON report is what .ci/run counts (vitest's own summary is for people).
+    reporters: ['default', 'json'],
+    outputFile: { json: 'test-results/vitest.json' },
     projects: [
       {
         test: {

@@ -1,0 +1,77 @@
+import type { Shell } from '../../shared/shell.ts';
+
+export interface ComposeTarget {
+  project: string;
+  workingDir: string;
+  /** Relative to workingDir. */
+  files: string[];
+  profiles: string[];
+  /** Relative to workingDir. */
+  envFiles: string[];
+}
+
+/** A failed compose run; the message carries compose's own stderr. */
+export class ComposeError extends Error {
+  constructor(
+    readonly args: readonly string[],
+    readonly exitCode: number,
+    readonly stderr: string,
+  ) {
+    const detail = stderr.trim().split('\n').slice(-8).join(' | ') || '(no output)';
+    super(`docker ${args.join(' ')} exited ${exitCode}: ${detail}`);
+    this.name = 'ComposeError';
+  }
+}
+
+/**
+ * The real `docker compose` v2 CLI through the Shell seam: the agent never
+ * re-implements compose, it only asks it to bring services up or stop them.
+ */
+export class ComposeCli {
+  constructor(
+    private readonly shell: Shell,
+    private readonly target: ComposeTarget,
+    private readonly opts: { docker?: string; timeoutMs?: number } = {},
+  ) {}
+
+  /** `docker compose version --short`, e.g. `2.26.1`. */
+  async version(): Promise<string> {
+    const args = ['compose', 'version', '--short'];
+    const r = await this.shell.run(this.docker, args, { timeoutMs: 15_000 });
+    if (r.exitCode !== 0) throw new ComposeError(args, r.exitCode, r.stderr || r.stdout);
+    return r.stdout.trim().replace(/^v/, '');
+  }
+
+  /** `up -d [services]`: creates what is missing, leaves healthy containers alone. */
+  async up(services: readonly string[]): Promise<void> {
+    await this.exec([...this.projectArgs(), 'up', '-d', '--remove-orphans=false', ...services]);
+  }
+
+  /** `stop -t grace services…` */
+  async stop(services: readonly string[], graceSeconds: number): Promise<void> {
+    if (services.length === 0) return;
+    await this.exec([...this.projectArgs(), 'stop', '-t', String(graceSeconds), ...services], (graceSeconds + 60) * 1000);
+  }
+
+  /** The global flags naming the project, its files, profiles and env files. */
+  projectArgs(): string[] {
+    const t = this.target;
+    const args = ['compose', '-p', t.project, '--project-directory', t.workingDir];
+    for (const f of t.files) args.push('-f', f);
+    for (const p of t.profiles) args.push('--profile', p);
+    for (const e of t.envFiles) args.push('--env-file', e);
+    return args;
+  }
+
+  private get docker(): string {
+    return this.opts.docker ?? 'docker';
+  }
+
+  private async exec(args: string[], timeoutMs?: number): Promise<void> {
+    const r = await this.shell.run(this.docker, args, {
+      cwd: this.target.workingDir,
+      timeoutMs: timeoutMs ?? this.opts.timeoutMs ?? 15 * 60_000,
+    });
+    if (r.exitCode !== 0) throw new ComposeError(args, r.exitCode, r.stderr || r.stdout);
+  }
+}

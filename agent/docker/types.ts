@@ -1,0 +1,76 @@
+import type { ServiceHealth } from '../status/snapshot.ts';
+
+/** Compose labels: containers are matched by these, never by name. */
+export const LABEL_PROJECT = 'com.docker.compose.project';
+export const LABEL_SERVICE = 'com.docker.compose.service';
+export const LABEL_DEPENDS_ON = 'com.docker.compose.depends_on';
+
+/** One container of the project, as the supervisor sees it. */
+export interface ContainerInfo {
+  id: string;
+  name: string;
+  project: string;
+  service: string;
+  /** Docker's state: running, exited, restarting, created, paused, dead, removing. */
+  state: string;
+  health: ServiceHealth;
+  /** Docker's own RestartCount (restart policy restarts). */
+  restartCount: number;
+  /** The container's own stop timeout (compose `stop_grace_period`), null = daemon default. */
+  stopTimeoutSeconds: number | null;
+  /** Services this one depends on (from compose's depends_on label). */
+  dependsOn: string[];
+}
+
+/** The fields of a Docker event the agent reads (Engine 29 dropped status/id). */
+export interface DockerEvent {
+  action: string;
+  containerId: string;
+  attributes: Record<string, string>;
+  /** Nanoseconds since the epoch, as Docker reported it. */
+  timeNano: bigint;
+}
+
+export interface EngineVersion {
+  engineVersion: string;
+  apiVersion: string;
+}
+
+/** An open event subscription; `done` resolves when the stream ends (error = why, null = clean end/closed). */
+export interface EventSubscription {
+  done: Promise<{ error: Error | null }>;
+  close(): void;
+}
+
+/**
+ * The project's own seam over Docker. The supervisor and run loop only see
+ * this; `dockerode-client.ts` is the one implementation talking to a daemon.
+ */
+export interface DockerClient {
+  version(): Promise<EngineVersion>;
+  listProjectContainers(project: string): Promise<ContainerInfo[]>;
+  /** Null when the container is gone. */
+  inspect(id: string): Promise<ContainerInfo | null>;
+  /** Restart with the given stop timeout (seconds), like `docker restart -t`. */
+  restart(id: string, stopTimeoutSeconds: number | null): Promise<void>;
+  /**
+   * Subscribes to this project's container events. Resolves once the daemon
+   * accepted the subscription; `since` is in nanoseconds since the epoch.
+   */
+  subscribe(
+    project: string,
+    opts: { since?: bigint; onEvent: (e: DockerEvent) => void },
+  ): Promise<EventSubscription>;
+}
+
+export type DockerErrorKind = 'gone' | 'conflict' | 'unavailable' | 'timeout' | 'server';
+
+/** A Docker failure the supervisor can act on by kind. */
+export class DockerError extends Error {
+  readonly kind: DockerErrorKind;
+  constructor(kind: DockerErrorKind, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'DockerError';
+    this.kind = kind;
+  }
+}

@@ -1,0 +1,46 @@
+import type { StatusSnapshot } from '../agent/status/snapshot.ts';
+import { configFlag, parseCommandArgs } from '../shared/cli-args.ts';
+import { loadConfig } from '../shared/config/load.ts';
+import { DEFAULT_CONFIG_PATH } from '../shared/config/schema.ts';
+import { HostError } from '../shared/errors.ts';
+
+/** Asks the local agent for its snapshot; the agent is the only source of truth on the host. */
+export async function statusCommand(args: string[]): Promise<number> {
+  const { values } = parseCommandArgs(args, { ...configFlag, json: { type: 'boolean' } });
+  const { config } = await loadConfig(values.config ?? DEFAULT_CONFIG_PATH, {
+    mustExist: values.config !== undefined,
+  });
+  const url = `http://${config.agent.listen.replace(/^0\.0\.0\.0:/, '127.0.0.1:')}/status`;
+  let snapshot: StatusSnapshot;
+  try {
+    const res = await fetch(url, { signal: AbortSignal.timeout(5_000) });
+    if (!res.ok) throw new Error(`HTTP ${res.status}`);
+    snapshot = (await res.json()) as StatusSnapshot;
+  } catch (err) {
+    throw new HostError(
+      'failure',
+      `the agent does not answer at ${url} (${(err as Error).message}); see: systemctl status dalston`,
+    );
+  }
+  process.stdout.write(values.json ? `${JSON.stringify(snapshot, null, 2)}\n` : formatStatus(snapshot));
+  return snapshot.state === 'healthy' ? 0 : 1;
+}
+
+/** Plain-text view of a snapshot: one header line, one line per service. */
+export function formatStatus(s: StatusSnapshot): string {
+  const data = s.host.dataVolume;
+  const lines = [
+    `${s.project}: ${s.state} · agent ${s.version} · gateway ${s.gateway.ok ? 'ok' : 'failing'}`,
+    `data: ${data.mountPoint} ${data.mounted ? `mounted from ${data.device ?? '?'}` : 'NOT MOUNTED'}${
+      data.usedPercent === null ? '' : ` · ${data.usedPercent.toFixed(0)}% used`
+    }`,
+  ];
+  const width = Math.max(7, ...s.services.map((x) => x.name.length));
+  lines.push(`${'SERVICE'.padEnd(width)}  STATE       HEALTH     RESTARTS  CIRCUIT`);
+  for (const svc of s.services) {
+    lines.push(
+      `${svc.name.padEnd(width)}  ${svc.state.padEnd(10)}  ${svc.health.padEnd(9)}  ${`${svc.agentRestarts}/${svc.dockerRestarts}`.padEnd(8)}  ${svc.circuitOpen ? 'OPEN' : 'closed'}`,
+    );
+  }
+  return `${lines.join('\n')}\n`;
+}

@@ -1,0 +1,103 @@
+#!/usr/bin/env node
+// Builds the release: one self-contained ESM bundle per program (only `node`
+// needed on the host) and the host release archive with its SHA-256.
+//   dist/dalston-host.mjs, dist/dalston-aws.mjs (when cli/ exists)
+//   dist/dalston-host-<version>.tgz (+ .sha256): dalston-host.mjs, systemd/, compose/, VERSION
+import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { cpSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { build } from 'esbuild';
+
+const root = dirname(dirname(fileURLToPath(import.meta.url)));
+const dist = join(root, 'dist');
+const { version } = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
+
+function git(...args) {
+  try {
+    return execFileSync('git', args, { cwd: root, stdio: ['ignore', 'pipe', 'ignore'] })
+      .toString()
+      .trim();
+  } catch {
+    return '';
+  }
+}
+const commit = git('rev-parse', '--short=12', 'HEAD') || 'unknown';
+const dirty = git('status', '--porcelain', '--untracked-files=no') ? '-dirty' : '';
+// Archive timestamps come from the commit so the same commit gives the same archive.
+const mtime = git('log', '-1', '--format=%ct') || '0';
+
+// CJS dependencies (dockerode, pino, systeminformation, the AWS SDK) expect
+// require/__dirname; give the ESM bundle both.
+const banner = [
+  "import { createRequire as __dhCreateRequire } from 'node:module';",
+  "import { fileURLToPath as __dhFileURLToPath } from 'node:url';",
+  "import { dirname as __dhDirname } from 'node:path';",
+  'const require = __dhCreateRequire(import.meta.url);',
+  'const __filename = __dhFileURLToPath(import.meta.url);',
+  'const __dirname = __dhDirname(__filename);',
+].join('\n');
+
+async function bundle(entry, outfile) {
+  await build({
+    entryPoints: [join(root, entry)],
+    outfile: join(dist, outfile),
+    bundle: true,
+    platform: 'node',
+    format: 'esm',
+    target: 'node20',
+    minify: false,
+    sourcemap: false,
+    legalComments: 'none',
+    banner: { js: `#!/usr/bin/env node\n${banner}` },
+    define: {
+      __DALSTON_HOST_VERSION__: JSON.stringify(version),
+      __DALSTON_HOST_COMMIT__: JSON.stringify(commit + dirty),
+    },
+    // Optional native add-ons of ssh2 (pulled in by dockerode, unused: we talk
+    // to a unix socket); ssh2 falls back to pure JS when they are absent.
+    external: ['cpu-features', '*.node'],
+    logLevel: 'warning',
+  });
+}
+
+rmSync(dist, { recursive: true, force: true });
+mkdirSync(dist, { recursive: true });
+await bundle('commands/bundle-entry.ts', 'dalston-host.mjs');
+if (existsSync(join(root, 'cli/bundle-entry.ts'))) await bundle('cli/bundle-entry.ts', 'dalston-aws.mjs');
+
+// Release tree: exactly what a host needs, nothing from node_modules.
+const stage = join(dist, 'release');
+mkdirSync(stage, { recursive: true });
+cpSync(join(dist, 'dalston-host.mjs'), join(stage, 'dalston-host.mjs'));
+for (const dir of ['systemd', 'compose']) {
+  if (existsSync(join(root, dir))) cpSync(join(root, dir), join(stage, dir), { recursive: true });
+}
+writeFileSync(join(stage, 'VERSION'), `${version} ${commit}${dirty}\n`);
+
+const tgzName = `dalston-host-${version}.tgz`;
+const tgz = join(dist, tgzName);
+execFileSync(
+  'tar',
+  [
+    '--sort=name',
+    '--owner=0',
+    '--group=0',
+    '--numeric-owner',
+    `--mtime=@${mtime}`,
+    '-C',
+    stage,
+    '-cf',
+    `${tgz}.tar`,
+    '.',
+  ],
+  { stdio: 'inherit' },
+);
+// gzip -n: no name/time in the header, so the archive is reproducible.
+execFileSync('sh', ['-c', `gzip -n -9 < "${tgz}.tar" > "${tgz}" && rm "${tgz}.tar"`], { stdio: 'inherit' });
+const sha = createHash('sha256').update(readFileSync(tgz)).digest('hex');
+writeFileSync(`${tgz}.sha256`, `${sha}  ${tgzName}\n`);
+// Keep dist/ flat for the host programs; the staging tree is the tgz's content.
+cpSync(join(stage, 'VERSION'), join(dist, 'VERSION'));
+console.log(`built dist/dalston-host.mjs and dist/${tgzName} (sha256 ${sha})`);

@@ -1,0 +1,64 @@
+import { describe, expect, it } from 'vitest';
+import { parseConfig, requireKey } from '../../../shared/config/load.ts';
+import { ConfigError, ExitCode } from '../../../shared/errors.ts';
+
+function errorOf(raw: unknown): ConfigError {
+  try {
+    parseConfig(raw, 'host.json');
+  } catch (err) {
+    expect(err).toBeInstanceOf(ConfigError);
+    return err as ConfigError;
+  }
+  throw new Error('expected a ConfigError');
+}
+
+describe('config schema', () => {
+  it('fills every default from an empty object', () => {
+    const c = parseConfig({});
+    expect(c.dataDir).toBe('/data');
+    expect(c.compose.project).toBe('dalston');
+    expect(c.agent.listen).toBe('127.0.0.1:9190');
+    expect(c.agent.requireDataMount).toBe(true);
+    expect(c.agent.restartBudget).toEqual({ max: 3, windowSeconds: 900 });
+    expect(c.agent.backoff).toEqual({ initialSeconds: 10, maxSeconds: 300, resetAfterHealthySeconds: 600 });
+    expect(c.s3.statusPrefix).toBe('status/');
+    expect(c.s3.bucket).toBeUndefined();
+    expect(c.volume).toMatchObject({ fsType: 'ext4', label: 'dalston-data', waitSeconds: 300 });
+    expect(c.volume.id).toBeUndefined();
+    expect(c.tailscale.hostname).toBe('dalston');
+  });
+
+  it('keeps given values and defaults the rest of the same object', () => {
+    const c = parseConfig({ agent: { restartBudget: { max: 5 } }, volume: { id: 'vol-0123456789abcdef0' } });
+    expect(c.agent.restartBudget).toEqual({ max: 5, windowSeconds: 900 });
+    expect(c.volume.id).toBe('vol-0123456789abcdef0');
+  });
+
+  it.each([
+    [{ agent: { listn: '127.0.0.1:1' } }, 'agent.listn', /unknown key/],
+    [{ extra: true }, 'extra', /unknown key/],
+    [{ agent: { listen: 9190 } }, 'agent.listen', /expected string, got number/],
+    [{ agent: { listen: 'localhost' } }, 'agent.listen', /host:port/],
+    [{ dataDir: 'data' }, 'dataDir', /absolute path/],
+    [{ volume: { id: 'vol-XYZ' } }, 'volume.id', /EBS volume id/],
+    [{ volume: { fsType: 'btrfs' } }, 'volume.fsType', /ext4|xfs/],
+    [{ agent: { restartBudget: { max: 0 } } }, 'agent.restartBudget.max', /too small|>=/i],
+    [{ compose: { services: 'gateway' } }, 'compose.services', /expected array, got string/],
+    [{ s3: { endpoint: 'not a url' } }, 's3.endpoint', /url/i],
+    [[], '(root)', /expected object, got array/],
+  ])('refuses %j naming %s', (raw, key, message) => {
+    const err = errorOf(raw);
+    expect(err.key).toBe(key);
+    expect(err.exitCode).toBe(ExitCode.config);
+    expect(err.message).toContain(`${key}:`);
+    expect(err.message).toMatch(message);
+  });
+
+  it('requireKey names the missing key with exit 78', () => {
+    const c = parseConfig({});
+    expect(() =>
+      requireKey(c.volume.device ?? c.volume.id, 'volume.id|volume.device', 'for the disk step'),
+    ).toThrow(/volume\.id\|volume\.device is required for the disk step/);
+    expect(requireKey('x', 'k', 'why')).toBe('x');
+  });
+});

@@ -37,6 +37,7 @@ export function packagesToInstall(
 }
 
 async function dpkgInstalled(shell: Shell, pkg: string): Promise<boolean> {
+  // biome-ignore lint/suspicious/noTemplateCurlyInString: dpkg-query's own format syntax
   const r = await shell.run('dpkg-query', ['-W', '-f=${Status}', pkg]);
   return r.exitCode === 0 && r.stdout.trim() === 'install ok installed';
 }
@@ -48,7 +49,10 @@ const lockWait = ['-o', 'DPkg::Lock::Timeout=180'];
 /** Installs whatever is missing; returns a one-line summary of what it did. */
 export async function ensureAptPackages(shell: Shell, sleep: (ms: number) => Promise<void>): Promise<string> {
   const withPkgState = await Promise.all(
-    aptRequirements.map(async (r) => [r.pkg, r.mustBeInstalledPackage ? await dpkgInstalled(shell, r.pkg) : true]),
+    aptRequirements.map(async (r) => [
+      r.pkg,
+      r.mustBeInstalledPackage ? await dpkgInstalled(shell, r.pkg) : true,
+    ]),
   );
   const installed = new Map(withPkgState as [string, boolean][]);
   const missing = packagesToInstall(
@@ -71,7 +75,9 @@ export async function ensureAptPackages(shell: Shell, sleep: (ms: number) => Pro
         const still = aptRequirements.filter((r) => missing.includes(r.pkg)).flatMap((r) => r.commands);
         const absent = still.filter((c) => findCommand(c) === undefined);
         if (absent.length > 0) {
-          throw new Error(`apt-get installed ${missing.join(' ')} but these commands are still missing: ${absent.join(' ')}`);
+          throw new Error(
+            `apt-get installed ${missing.join(' ')} but these commands are still missing: ${absent.join(' ')}`,
+          );
         }
         return `apt packages: installed ${missing.join(' ')}`;
       }

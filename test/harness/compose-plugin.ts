@@ -19,13 +19,21 @@ export interface ComposeVersion {
 export function parseComposeVersion(output: string): ComposeVersion | undefined {
   const m = /Docker Compose version v?(\d+)\.(\d+)\.(\d+)\S*/.exec(output);
   if (!m) return undefined;
-  return { major: Number(m[1]), minor: Number(m[2]), patch: Number(m[3]), raw: m[0].replace('Docker Compose version ', '') };
+  return {
+    major: Number(m[1]),
+    minor: Number(m[2]),
+    patch: Number(m[3]),
+    raw: m[0].replace('Docker Compose version ', ''),
+  };
 }
 
 const pluginPath = path.join(dockerConfigDir, 'cli-plugins', 'docker-compose');
 const cachedBinary = path.join(cacheDir, 'compose', 'docker-compose');
 
-async function composeVersion(shell: Shell, env: Record<string, string>): Promise<ComposeVersion | undefined> {
+async function composeVersion(
+  shell: Shell,
+  env: Record<string, string>,
+): Promise<ComposeVersion | undefined> {
   const r = await shell.run('docker', ['compose', 'version'], { env, timeoutMs: 30_000 });
   return r.exitCode === 0 ? parseComposeVersion(r.stdout) : undefined;
 }
@@ -77,7 +85,9 @@ async function downloadComposeV2(shell: Shell): Promise<void> {
       lastError = tail(download.stderr || download.stdout);
     }
     if (lastError) {
-      throw new Error(`could not download Compose v2 (Debian trixie package docker-compose) through apt: ${lastError}`);
+      throw new Error(
+        `could not download Compose v2 (Debian trixie package docker-compose) through apt: ${lastError}`,
+      );
     }
     const deb = (await readdir(dl)).find((f) => f.startsWith('docker-compose_') && f.endsWith('.deb'));
     if (!deb) throw new Error('apt-get download docker-compose succeeded but left no docker-compose_*.deb');
@@ -85,7 +95,8 @@ async function downloadComposeV2(shell: Shell): Promise<void> {
     const unpack = await shell.run('dpkg', ['-x', path.join(dl, deb), x]);
     if (unpack.exitCode !== 0) throw new Error(`dpkg -x ${deb} failed: ${tail(unpack.stderr)}`);
     const bin = path.join(x, 'usr', 'libexec', 'docker', 'cli-plugins', 'docker-compose');
-    if (!(await exists(bin))) throw new Error(`${deb} does not contain usr/libexec/docker/cli-plugins/docker-compose`);
+    if (!(await exists(bin)))
+      throw new Error(`${deb} does not contain usr/libexec/docker/cli-plugins/docker-compose`);
     await mkdir(path.dirname(cachedBinary), { recursive: true });
     // Copy then rename: a concurrent run never sees a half-written binary.
     const partial = `${cachedBinary}.${process.pid}.partial`;

@@ -23,8 +23,14 @@ const composeSchema = z
       .describe('Directory holding the compose files (Dalston checkout plus our overlay).'),
     files: z
       .array(z.string().min(1))
-      .default(['docker-compose.yml', 'docker-compose.aws.yml'])
-      .describe('Compose files, relative to `workingDir`, applied in order (`-f`).'),
+      .default([
+        'docker-compose.yml',
+        'infra/docker/docker-compose.aws.yml',
+        '/opt/dalston-host/current/compose/docker-compose.aws.yml',
+      ])
+      .describe(
+        "Compose files applied in order (`-f`): relative ones to `workingDir` (Dalston's checkout), absolute ones as they are (our overlay ships in the release).",
+      ),
     services: z
       .array(z.string().min(1))
       .default([])
@@ -33,7 +39,9 @@ const composeSchema = z
     envFiles: z
       .array(z.string().min(1))
       .default([])
-      .describe('Env files passed to compose (`--env-file`), relative to `workingDir`.'),
+      .describe(
+        'Env files passed to compose (`--env-file`), relative to `workingDir` or absolute (Terraform writes /etc/dalston/compose.env).',
+      ),
   })
   .prefault({})
   .describe('The Docker Compose stack the agent brings up and supervises.');

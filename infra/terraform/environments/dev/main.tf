@@ -1,0 +1,75 @@
+# One Dalston host: artifacts bucket, instance role, instance + data volume, release bundle.
+
+data "aws_caller_identity" "current" {}
+data "aws_partition" "current" {}
+
+locals {
+  compose_services = jsondecode(file("${path.module}/../../../../compose/services.cpu.json"))
+
+  tailscale_parameter_arn = var.tailscale_auth_key_parameter == null ? null : "arn:${data.aws_partition.current.partition}:ssm:${var.region}:${data.aws_caller_identity.current.account_id}:parameter${var.tailscale_auth_key_parameter}"
+}
+
+module "host_config" {
+  source = "../../modules/host-config"
+
+  name_prefix                  = var.name_prefix
+  account_id                   = data.aws_caller_identity.current.account_id
+  bucket_prefix                = var.bucket_prefix
+  region                       = var.region
+  os_family                    = var.os_family
+  release_version              = var.release_version
+  release_dir                  = abspath(var.release_dir)
+  data_volume_id               = module.ec2.data_volume_id
+  compose_services             = local.compose_services
+  dalston_repo                 = var.dalston_repo
+  dalston_ref                  = var.dalston_ref
+  dalston_image_tag            = var.dalston_image_tag
+  tailscale_auth_key_parameter = var.tailscale_auth_key_parameter
+  tailscale_hostname           = var.tailscale_hostname
+  publish_gateway_on_vpc       = length(var.allowed_security_group_ids) > 0
+}
+
+module "artifacts" {
+  source = "../../modules/s3-artifacts"
+
+  bucket_name          = module.host_config.bucket_name
+  jobs_expiration_days = var.jobs_expiration_days
+}
+
+resource "aws_s3_object" "release" {
+  bucket             = module.artifacts.bucket_name
+  key                = module.host_config.release_key
+  source             = module.host_config.release_file
+  source_hash        = module.host_config.release_sha256
+  checksum_algorithm = "SHA256"
+  content_type       = "application/gzip"
+  metadata = {
+    sha256 = module.host_config.release_sha256
+  }
+}
+
+module "iam" {
+  source = "../../modules/iam-dalston"
+
+  name                             = module.host_config.role_name
+  bucket_arn                       = module.artifacts.bucket_arn
+  tailscale_auth_key_parameter_arn = local.tailscale_parameter_arn
+  enable_ssm_session_manager       = var.enable_ssm_session_manager
+}
+
+module "ec2" {
+  source = "../../modules/ec2-dalston"
+
+  name_prefix                 = var.name_prefix
+  subnet_id                   = var.subnet_id
+  availability_zone           = var.subnet_id == null ? var.availability_zone : null
+  os_family                   = var.os_family
+  instance_type               = var.instance_type
+  root_volume_size_gb         = var.root_volume_size_gb
+  data_volume_size_gb         = var.data_volume_size_gb
+  iam_instance_profile_name   = module.iam.instance_profile_name
+  user_data                   = module.host_config.user_data
+  release_object_version      = "${aws_s3_object.release.key}@${aws_s3_object.release.etag}"
+  allowed_security_group_ids  = var.allowed_security_group_ids
+  associate_public_ip_address = var.associate_public_ip_address
+}

@@ -1,0 +1,63 @@
+output "instance_id" {
+  description = "Id of the Dalston host (for the start/stop/status commands and `aws ssm start-session`)."
+  value       = module.ec2.instance_id
+}
+
+output "private_ip" {
+  description = "Private IP of the host; peers in allowed_security_group_ids reach the gateway at http://<private_ip>:8000."
+  value       = module.ec2.private_ip
+}
+
+output "data_volume_id" {
+  description = "Id of the data volume holding /data (Postgres, Redis, models); it survives `terraform destroy`."
+  value       = module.ec2.data_volume_id
+}
+
+output "bucket_name" {
+  description = "Artifacts bucket (jobs, releases, status snapshots, backups)."
+  value       = module.artifacts.bucket_name
+}
+
+output "bucket_arn" {
+  description = "ARN of the artifacts bucket, for policies of other projects that read transcripts."
+  value       = module.artifacts.bucket_arn
+}
+
+output "role_arn" {
+  description = "ARN of the instance role."
+  value       = module.iam.role_arn
+}
+
+output "security_group_id" {
+  description = "Security group of the host (no ingress unless allowed_security_group_ids is set)."
+  value       = module.ec2.security_group_id
+}
+
+output "tailscale_hostname" {
+  description = "Tailscale machine name: once the host joined, the gateway is at https://<name>.<tailnet>.ts.net via `tailscale serve`."
+  value       = var.tailscale_hostname
+}
+
+output "start_command" {
+  description = "Starts the stopped host and waits until it runs."
+  value       = "aws ec2 start-instances --region ${var.region} --instance-ids ${module.ec2.instance_id} && aws ec2 wait instance-running --region ${var.region} --instance-ids ${module.ec2.instance_id}"
+}
+
+output "stop_command" {
+  description = "Stops the host (compute billing stops; volumes and the bucket are kept)."
+  value       = "aws ec2 stop-instances --region ${var.region} --instance-ids ${module.ec2.instance_id}"
+}
+
+output "status_command" {
+  description = "Prints the instance state (running, stopped, ...)."
+  value       = "aws ec2 describe-instances --region ${var.region} --instance-ids ${module.ec2.instance_id} --query 'Reservations[0].Instances[0].State.Name' --output text"
+}
+
+output "shell_aliases" {
+  description = "Paste into ~/.zshrc or ~/.bashrc: dalston-up, dalston-down, dalston-status."
+  value       = <<-EOT
+    alias dalston-up="aws ec2 start-instances --region ${var.region} --instance-ids ${module.ec2.instance_id} && aws ec2 wait instance-running --region ${var.region} --instance-ids ${module.ec2.instance_id}"
+    alias dalston-down="aws ec2 stop-instances --region ${var.region} --instance-ids ${module.ec2.instance_id}"
+    alias dalston-status="aws ec2 describe-instances --region ${var.region} --instance-ids ${module.ec2.instance_id} --query 'Reservations[0].Instances[0].State.Name' --output text"
+  EOT
+}

@@ -1,0 +1,132 @@
+variable "region" {
+  description = "AWS region of the host and the bucket."
+  type        = string
+  default     = "eu-west-2"
+
+  validation {
+    condition     = can(regex("^[a-z]{2}(-gov)?-[a-z]+-[0-9]$", var.region))
+    error_message = "region must be an AWS region name such as eu-west-2."
+  }
+}
+
+variable "availability_zone" {
+  description = "Zone whose default-VPC subnet hosts the instance when subnet_id is null; the data volume lives there for good."
+  type        = string
+  default     = "eu-west-2a"
+
+  validation {
+    condition     = can(regex("^[a-z]{2}(-gov)?-[a-z]+-[0-9][a-z]$", var.availability_zone))
+    error_message = "availability_zone must be a zone name such as eu-west-2a."
+  }
+}
+
+variable "subnet_id" {
+  description = "Subnet of the instance; null uses the default VPC's default subnet in availability_zone."
+  type        = string
+  default     = null
+}
+
+variable "name_prefix" {
+  description = "Prefix of every name this stack creates."
+  type        = string
+  default     = "dalston"
+}
+
+variable "bucket_prefix" {
+  description = "Prefix of the artifacts bucket; the account id is appended."
+  type        = string
+  default     = "dalston-artifacts"
+}
+
+variable "jobs_expiration_days" {
+  description = "Days after which jobs/ objects (audio, intermediate results and transcripts) expire."
+  type        = number
+  default     = 30
+}
+
+variable "os_family" {
+  description = "al2023 (default, first-class) or ubuntu (24.04)."
+  type        = string
+  default     = "al2023"
+}
+
+variable "instance_type" {
+  description = "EC2 instance type (x86_64)."
+  type        = string
+  default     = "t3.xlarge"
+}
+
+variable "root_volume_size_gb" {
+  description = "Root volume size in GiB."
+  type        = number
+  default     = 30
+}
+
+variable "data_volume_size_gb" {
+  description = "Data volume size in GiB (can grow later, never shrink)."
+  type        = number
+  default     = 50
+}
+
+variable "release_version" {
+  description = "Version of the dalston-host release bundle built by `npm run build` (package.json version)."
+  type        = string
+}
+
+variable "release_dir" {
+  description = "Directory holding dalston-host-<version>.tgz and its .sha256 (relative paths are from this directory)."
+  type        = string
+  default     = "../../../../dist"
+}
+
+variable "dalston_repo" {
+  description = "Git URL of Dalston."
+  type        = string
+  default     = "https://github.com/ssarunic/dalston.git"
+}
+
+variable "dalston_ref" {
+  description = "Pinned Dalston release tag (v1.2.3) or full commit id."
+  type        = string
+}
+
+variable "dalston_image_tag" {
+  description = "Pinned tag of Dalston's GHCR images matching dalston_ref (e.g. 1.2.3 for v1.2.3)."
+  type        = string
+}
+
+variable "tailscale_auth_key_parameter" {
+  description = "Name of the SSM SecureString parameter holding the Tailscale auth key (created once by you); null skips Tailscale."
+  type        = string
+  default     = null
+}
+
+variable "tailscale_hostname" {
+  description = "Tailscale machine name of the host."
+  type        = string
+  default     = "dalston"
+}
+
+variable "allowed_security_group_ids" {
+  description = "Security groups of your other AWS projects allowed to reach the gateway port (publishes the gateway on the private IP)."
+  type        = list(string)
+  default     = []
+}
+
+variable "enable_ssm_session_manager" {
+  description = "Allow Session Manager as break-glass shell access (no SSH, no open port)."
+  type        = bool
+  default     = true
+}
+
+variable "associate_public_ip_address" {
+  description = "Public IPv4 for outbound traffic in a subnet without NAT; no inbound port is open on it."
+  type        = bool
+  default     = true
+}
+
+variable "tags" {
+  description = "Extra tags on every resource."
+  type        = map(string)
+  default     = {}
+}

@@ -1,0 +1,294 @@
+# Run by test/integration/infra/terraform.test.ts from a temp copy of this module
+# that also holds release-fixture/ (a built bundle and its .sha256 file).
+
+variables {
+  account_id        = "123456789012"
+  region            = "eu-west-2"
+  release_version   = "0.1.0"
+  release_dir       = "release-fixture"
+  data_volume_id    = "vol-0123456789abcdef0"
+  compose_services  = ["postgres", "redis", "gateway", "orchestrator", "stt-prepare", "stt-transcribe-faster-whisper"]
+  dalston_ref       = "v1.2.3"
+  dalston_image_tag = "1.2.3"
+}
+
+run "names_and_keys" {
+  command = plan
+
+  assert {
+    condition     = output.bucket_name == "dalston-artifacts-123456789012"
+    error_message = "bucket name must be <prefix>-<account id>"
+  }
+  assert {
+    condition     = output.release_key == "releases/dalston-host-0.1.0.tgz"
+    error_message = "release key must live under releases/"
+  }
+  assert {
+    condition     = output.role_name == "dalston-host" && output.security_group_name == "dalston-host"
+    error_message = "names must derive from name_prefix"
+  }
+}
+
+run "custom_bucket_prefix" {
+  command = plan
+  variables {
+    bucket_prefix = "acme-stt"
+    name_prefix   = "stt-prod"
+  }
+  assert {
+    condition     = output.bucket_name == "acme-stt-123456789012" && output.role_name == "stt-prod-host"
+    error_message = "prefixes must be honoured"
+  }
+}
+
+run "host_json_shape" {
+  command = plan
+
+  assert {
+    condition     = jsondecode(output.host_json).s3 == { bucket = "dalston-artifacts-123456789012", region = "eu-west-2" }
+    error_message = "host.json s3 block wrong"
+  }
+  assert {
+    condition     = jsondecode(output.host_json).volume.id == "vol-0123456789abcdef0"
+    error_message = "host.json volume.id wrong"
+  }
+  assert {
+    condition     = jsondecode(output.host_json).dataDir == "/data"
+    error_message = "host.json dataDir must be /data"
+  }
+  assert {
+    condition     = jsondecode(output.host_json).compose.files[2] == "/opt/dalston-host/current/compose/docker-compose.aws.yml"
+    error_message = "our overlay must be the last compose file"
+  }
+  assert {
+    condition     = length(jsondecode(output.host_json).compose.services) == 6
+    error_message = "host.json must carry the service list"
+  }
+  # No Tailscale parameter: the key is absent, not null (the schema rejects null).
+  assert {
+    condition     = !contains(keys(jsondecode(output.host_json).tailscale), "authKeyParameter")
+    error_message = "authKeyParameter must be omitted when unset"
+  }
+}
+
+run "tailscale_parameter_in_host_json_not_key" {
+  command = plan
+  variables {
+    tailscale_auth_key_parameter = "/dalston/tailscale-auth-key"
+    tailscale_hostname           = "stt-box"
+  }
+  assert {
+    condition     = jsondecode(output.host_json).tailscale == { authKeyParameter = "/dalston/tailscale-auth-key", hostname = "stt-box" }
+    error_message = "host.json tailscale block wrong"
+  }
+  assert {
+    condition     = strcontains(output.user_data, "/dalston/tailscale-auth-key") && !strcontains(output.user_data, "tskey-")
+    error_message = "user-data names the parameter and holds no key"
+  }
+}
+
+run "user_data_al2023" {
+  command = plan
+  assert {
+    condition     = startswith(output.user_data, "#!/bin/bash\n")
+    error_message = "user-data must be a bash script"
+  }
+  assert {
+    condition     = strcontains(output.user_data, "set -euo pipefail")
+    error_message = "user-data must run with set -euo pipefail"
+  }
+  assert {
+    condition     = strcontains(output.user_data, "dnf install -y nodejs22") && !strcontains(output.user_data, "nodejs.org")
+    error_message = "AL2023 installs Node from its nodejs22 package"
+  }
+  assert {
+    condition     = strcontains(output.user_data, "RELEASE_SHA256='${output.release_sha256}'")
+    error_message = "user-data must carry the bundle's SHA-256"
+  }
+  assert {
+    condition     = strcontains(output.user_data, "/var/log/dalston-user-data.log")
+    error_message = "user-data must log to /var/log/dalston-user-data.log"
+  }
+  assert {
+    condition     = !strcontains(output.user_data, "DALSTON_VPC_IP")
+    error_message = "the gateway stays on loopback unless publish_gateway_on_vpc"
+  }
+}
+
+run "user_data_ubuntu" {
+  command = plan
+  variables {
+    os_family = "ubuntu"
+  }
+  assert {
+    condition     = strcontains(output.user_data, "NODE_SHA256='22982235e1b71fa8850f82edd09cdae7e3f32df1764a9ec298c72d25ef2c164f'") && !strcontains(output.user_data, "dnf ")
+    error_message = "Ubuntu installs the pinned, checksummed Node tarball"
+  }
+  assert {
+    condition     = strcontains(output.user_data, "snap install aws-cli --classic")
+    error_message = "Ubuntu installs the AWS CLI snap"
+  }
+}
+
+run "user_data_vpc_gateway" {
+  command = plan
+  variables {
+    publish_gateway_on_vpc = true
+  }
+  assert {
+    condition     = strcontains(output.user_data, "DALSTON_VPC_IP=") && strcontains(output.user_data, "X-aws-ec2-metadata-token")
+    error_message = "the private IP comes from IMDSv2"
+  }
+}
+
+run "compose_env" {
+  command = plan
+  assert {
+    condition     = output.compose_env == "AWS_REGION=eu-west-2\nDALSTON_IMAGE_TAG=1.2.3\nDALSTON_REF=v1.2.3\nDALSTON_S3_BUCKET=dalston-artifacts-123456789012\nDALSTON_S3_REGION=eu-west-2\n"
+    error_message = "compose.env content wrong"
+  }
+}
+
+run "release_sha_mismatch" {
+  command = plan
+  variables {
+    release_version = "0.1.1"
+  }
+  expect_failures = [output.release_sha256]
+}
+
+run "release_missing" {
+  command = plan
+  variables {
+    release_version = "0.9.9"
+  }
+  expect_failures = [output.release_sha256]
+}
+
+run "bad_account_id" {
+  command = plan
+  variables {
+    account_id = "12345"
+  }
+  expect_failures = [var.account_id]
+}
+
+run "bad_region" {
+  command = plan
+  variables {
+    region = "London"
+  }
+  expect_failures = [var.region]
+}
+
+run "bad_name_prefix" {
+  command = plan
+  variables {
+    name_prefix = "Dalston_"
+  }
+  expect_failures = [var.name_prefix]
+}
+
+run "bad_bucket_prefix" {
+  command = plan
+  variables {
+    bucket_prefix = "Bad.Bucket-"
+  }
+  expect_failures = [var.bucket_prefix]
+}
+
+run "bad_release_version" {
+  command = plan
+  variables {
+    release_version = "../../etc"
+  }
+  expect_failures = [var.release_version]
+}
+
+run "bad_volume_id" {
+  command = plan
+  variables {
+    data_volume_id = "vol-XYZ"
+  }
+  expect_failures = [var.data_volume_id]
+}
+
+run "bad_os_family" {
+  command = plan
+  variables {
+    os_family = "centos"
+  }
+  expect_failures = [var.os_family]
+}
+
+run "bad_node_sha" {
+  command = plan
+  variables {
+    ubuntu_node_sha256 = "abc"
+  }
+  expect_failures = [var.ubuntu_node_sha256]
+}
+
+run "bad_node_version" {
+  command = plan
+  variables {
+    ubuntu_node_version = "20.11.0"
+  }
+  expect_failures = [var.ubuntu_node_version]
+}
+
+run "services_missing_core" {
+  command = plan
+  variables {
+    compose_services = ["gateway", "orchestrator"]
+  }
+  expect_failures = [var.compose_services]
+}
+
+run "services_duplicate" {
+  command = plan
+  variables {
+    compose_services = ["postgres", "redis", "gateway", "orchestrator", "redis"]
+  }
+  expect_failures = [var.compose_services]
+}
+
+run "branch_ref_refused" {
+  command = plan
+  variables {
+    dalston_ref = "main"
+  }
+  expect_failures = [var.dalston_ref]
+}
+
+run "latest_tag_refused" {
+  command = plan
+  variables {
+    dalston_image_tag = "latest"
+  }
+  expect_failures = [var.dalston_image_tag]
+}
+
+run "bad_repo_url" {
+  command = plan
+  variables {
+    dalston_repo = "git@github.com:ssarunic/dalston.git"
+  }
+  expect_failures = [var.dalston_repo]
+}
+
+run "bad_tailscale_parameter" {
+  command = plan
+  variables {
+    tailscale_auth_key_parameter = "tskey-auth-abc123"
+  }
+  expect_failures = [var.tailscale_auth_key_parameter]
+}
+
+run "bad_tailscale_hostname" {
+  command = plan
+  variables {
+    tailscale_hostname = "Dalston Box"
+  }
+  expect_failures = [var.tailscale_hostname]
+}

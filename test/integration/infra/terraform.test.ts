@@ -1,0 +1,295 @@
+import { lstat, mkdir, mkdtemp, readFile, readlink, stat, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { parseConfig } from '../../../shared/config/load.ts';
+import { ConfigError } from '../../../shared/errors.ts';
+import { runChecked } from '../../../shared/shell.ts';
+import { requireCommand } from '../../harness/require.ts';
+import {
+  baseVars,
+  createWorkspace,
+  type Rendered,
+  repoRoot,
+  sha256,
+  shell,
+  type Workspace,
+} from './host-config-workspace.ts';
+import { removeSandbox, runUserData, type SandboxRun } from './user-data-sandbox.ts';
+
+// Real terraform (no provider, no network), real bash/shellcheck, and the rendered
+// user-data run for real in a sandbox directory.
+
+let ws: Workspace;
+const al2023: Vars = { ...baseVars, tailscale_auth_key_parameter: '/dalston/tailscale-auth-key' };
+type Vars = Record<string, string | number | boolean | string[] | null>;
+let rendered: Rendered;
+const runs: SandboxRun[] = [];
+
+beforeAll(async () => {
+  requireCommand('terraform', 'install Terraform >= 1.7 (https://developer.hashicorp.com/terraform/install)');
+  requireCommand('shellcheck', 'apt-get install -y shellcheck');
+  requireCommand('bash', 'apt-get install -y bash');
+  requireCommand('xz', 'apt-get install -y xz-utils');
+  ws = await createWorkspace();
+  rendered = await ws.render(al2023, 'al2023');
+});
+
+afterEach(async () => {
+  await Promise.all(runs.splice(0).map(removeSandbox));
+});
+
+afterAll(async () => {
+  await ws?.cleanup();
+});
+
+describe('terraform', () => {
+  it('every .tf file is formatted (terraform fmt -check -recursive)', async () => {
+    const r = await ws.tf([
+      'fmt',
+      '-check',
+      '-recursive',
+      '-no-color',
+      path.join(repoRoot, 'infra/terraform'),
+    ]);
+    expect(r.stdout.trim(), 'files terraform fmt would rewrite').toBe('');
+    expect(r.exitCode).toBe(0);
+  });
+
+  it('terraform test passes on the provider-free host-config module', async () => {
+    const r = await ws.tf(['test', '-no-color']);
+    expect(r.exitCode, r.stdout + r.stderr).toBe(0);
+    const m = /(\d+) passed, (\d+) failed/.exec(r.stdout);
+    expect(m, r.stdout).not.toBeNull();
+    expect(Number(m![1])).toBeGreaterThanOrEqual(25);
+    expect(Number(m![2])).toBe(0);
+  });
+
+  it('a plan with a bad variable fails and names the variable', async () => {
+    const r = await ws.tf([
+      'plan',
+      '-no-color',
+      '-input=false',
+      ...Object.entries({ ...baseVars, dalston_ref: 'main' }).map(
+        ([k, v]) => `-var=${k}=${Array.isArray(v) ? JSON.stringify(v) : v}`,
+      ),
+    ]);
+    expect(r.exitCode).not.toBe(0);
+    // Terraform wraps long messages: compare with whitespace collapsed.
+    const err = r.stderr.replace(/\s+/g, ' ');
+    expect(err).toContain('var.dalston_ref');
+    expect(err).toContain('not a branch');
+  });
+
+  it('a plan with a bundle that differs from its .sha256 file fails and says to rebuild', async () => {
+    const r = await ws.tf([
+      'plan',
+      '-no-color',
+      '-input=false',
+      ...Object.entries({ ...baseVars, release_version: '0.1.1' }).map(
+        ([k, v]) => `-var=${k}=${Array.isArray(v) ? JSON.stringify(v) : v}`,
+      ),
+    ]);
+    expect(r.exitCode).not.toBe(0);
+    expect(r.stderr.replace(/\s+/g, ' ')).toContain('does not match its .sha256 file');
+  });
+});
+
+describe('host.json rendered by terraform', () => {
+  it('validates against the project schema (parseConfig) with the values Terraform was given', async () => {
+    const cfg = parseConfig(JSON.parse(rendered.hostJson), 'terraform host.json');
+    expect(cfg.dataDir).toBe('/data');
+    expect(cfg.s3).toMatchObject({ bucket: 'dalston-artifacts-123456789012', region: 'eu-west-2' });
+    expect(cfg.volume.id).toBe('vol-0123456789abcdef0');
+    expect(cfg.compose.workingDir).toBe('/data/dalston/current');
+    expect(cfg.compose.files).toEqual([
+      'docker-compose.yml',
+      'infra/docker/docker-compose.aws.yml',
+      '/opt/dalston-host/current/compose/docker-compose.aws.yml',
+    ]);
+    expect(cfg.compose.services).toEqual(
+      JSON.parse(await readFile(path.join(repoRoot, 'compose/services.cpu.json'), 'utf8')),
+    );
+    expect(cfg.compose.envFiles).toEqual(['/etc/dalston/compose.env']);
+    expect(cfg.dalston).toEqual({ repo: 'https://github.com/ssarunic/dalston.git', ref: 'v1.2.3' });
+    expect(cfg.tailscale).toEqual({ authKeyParameter: '/dalston/tailscale-auth-key', hostname: 'dalston' });
+  });
+
+  it('validates without a Tailscale parameter too (the key is left out, not null)', async () => {
+    const r = await ws.render({ ...baseVars }, 'no-tailscale');
+    const cfg = parseConfig(JSON.parse(r.hostJson), 'terraform host.json');
+    expect(cfg.tailscale.authKeyParameter).toBeUndefined();
+  });
+
+  it('the schema would reject a drifted key, so the check above is meaningful', () => {
+    const raw = JSON.parse(rendered.hostJson) as Record<string, Record<string, unknown>>;
+    raw.s3!.bucketName = 'x';
+    expect(() => parseConfig(raw, 'drifted')).toThrow(ConfigError);
+    expect(() => parseConfig(raw, 'drifted')).toThrow(/s3\.bucketName: unknown key/);
+  });
+});
+
+describe('user-data rendered by terraform', () => {
+  const variants: [string, Vars][] = [
+    ['al2023', {}],
+    ['ubuntu', { os_family: 'ubuntu' }],
+    ['vpc', { publish_gateway_on_vpc: true }],
+  ];
+
+  for (const [name, extra] of variants) {
+    it(`${name}: passes bash -n and shellcheck`, async () => {
+      const r = name === 'al2023' ? rendered : await ws.render({ ...al2023, ...extra }, `lint-${name}`);
+      const dir = await mkdtemp(path.join(ws.dir, 'lint-'));
+      const file = path.join(dir, 'user-data.sh');
+      await writeFile(file, r.userData);
+      await runChecked(shell, 'bash', ['-n', file]);
+      const sc = await shell.run('shellcheck', ['--shell=bash', '--severity=style', file]);
+      expect(sc.stdout + sc.stderr, 'shellcheck findings').toBe('');
+      expect(sc.exitCode).toBe(0);
+      expect(r.userData).toMatch(/^#!\/bin\/bash\n/);
+      expect(r.userData).toContain('set -euo pipefail');
+      expect(Buffer.byteLength(r.userData)).toBeLessThan(16_384);
+    });
+  }
+
+  it('carries the bundle SHA-256 terraform computed from the file', async () => {
+    const bytes = await readFile(ws.bundle.good);
+    expect(rendered.releaseSha256).toBe(sha256(bytes));
+    expect(rendered.userData).toContain(`RELEASE_SHA256='${sha256(bytes)}'`);
+  });
+});
+
+describe('user-data sandbox run (AL2023)', () => {
+  const key = 'dalston-artifacts-123456789012/releases/dalston-host-0.1.0.tgz';
+
+  it('installs Node, downloads, verifies, unpacks, links current, writes config, then bootstraps — in that order', async () => {
+    const run = await runUserData(rendered.userData, {
+      s3: { [key]: ws.bundle.good },
+      awsPreinstalled: true,
+    });
+    runs.push(run);
+    expect(run.exitCode, run.log + run.stderr).toBe(0);
+
+    const tools = run.calls.map((c) => c.split(' ')[0]);
+    expect(tools).toEqual(['dnf', 'aws', 'tar', 'node']);
+    expect(run.calls[0]).toBe('dnf install -y nodejs22');
+    expect(run.calls[1]).toMatch(
+      /^aws s3 cp --only-show-errors --region eu-west-2 s3:\/\/dalston-artifacts-123456789012\/releases\/dalston-host-0\.1\.0\.tgz \S+\/release\.tgz$/,
+    );
+    expect(run.calls[3]).toBe(
+      `node ${run.root}/opt/dalston-host/current/dalston-host.mjs bootstrap --config ${run.root}/etc/dalston/host.json`,
+    );
+
+    // /usr/bin/node exists (the systemd units call it) and points at the namespaced binary.
+    expect(await readlink(path.join(run.root, 'usr/bin/node'))).toBe('node-22');
+    expect(await readlink(path.join(run.root, 'opt/dalston-host/current'))).toBe('0.1.0');
+    for (const f of [
+      'dalston-host.mjs',
+      'VERSION',
+      'systemd/dalston.service',
+      'compose/docker-compose.aws.yml',
+    ]) {
+      await stat(path.join(run.root, 'opt/dalston-host/0.1.0', f));
+    }
+    await expect(stat(path.join(run.root, 'opt/dalston-host/.staging'))).rejects.toThrow();
+    await expect(stat(path.join(run.root, 'opt/dalston-host/current.new'))).rejects.toThrow();
+
+    const hostJson = await readFile(path.join(run.root, 'etc/dalston/host.json'), 'utf8');
+    expect(JSON.parse(hostJson)).toEqual(JSON.parse(rendered.hostJson));
+    parseConfig(JSON.parse(hostJson), 'sandbox host.json');
+    expect(await readFile(path.join(run.root, 'etc/dalston/compose.env'), 'utf8')).toBe(rendered.composeEnv);
+
+    expect(run.log).toContain('dalston-host 0.1.0 user-data start');
+    expect(run.log).toContain('dalston-host 0.1.0 user-data done');
+  });
+
+  it('a wrong SHA-256 stops it before anything is unpacked, linked, written or run', async () => {
+    const run = await runUserData(rendered.userData, {
+      s3: { [key]: ws.bundle.tampered },
+      awsPreinstalled: true,
+    });
+    runs.push(run);
+    expect(run.exitCode).not.toBe(0);
+    expect(run.log).toMatch(
+      /FATAL: release SHA-256 mismatch \(expected [0-9a-f]{64}, got [0-9a-f]{64}\): refusing to unpack/,
+    );
+    expect(run.calls.map((c) => c.split(' ')[0])).toEqual(['dnf', 'aws']);
+    await expect(lstat(path.join(run.root, 'opt/dalston-host/0.1.0'))).rejects.toThrow();
+    await expect(lstat(path.join(run.root, 'opt/dalston-host/current'))).rejects.toThrow();
+    await expect(lstat(path.join(run.root, 'etc/dalston/host.json'))).rejects.toThrow();
+  });
+
+  it('retries a failing download a bounded number of times, then fails loudly', async () => {
+    const run = await runUserData(rendered.userData, { awsFails: true, awsPreinstalled: true });
+    runs.push(run);
+    expect(run.exitCode).not.toBe(0);
+    expect(run.calls.filter((c) => c.startsWith('aws '))).toHaveLength(5);
+    expect(run.log).toContain('giving up after 5 attempts: aws s3 cp');
+    expect(run.calls.some((c) => c.startsWith('tar ') || c.startsWith('node '))).toBe(false);
+  });
+
+  it('a missing release object fails the same way, naming the S3 error', async () => {
+    const run = await runUserData(rendered.userData, { s3: {}, awsPreinstalled: true });
+    runs.push(run);
+    expect(run.exitCode).not.toBe(0);
+    expect(run.log).toContain('(404)');
+    await expect(lstat(path.join(run.root, 'opt/dalston-host/current'))).rejects.toThrow();
+  });
+
+  it('with publish_gateway_on_vpc, adds the private IP from IMDSv2 to compose.env', async () => {
+    const r = await ws.render({ ...al2023, publish_gateway_on_vpc: true }, 'vpc');
+    const run = await runUserData(r.userData, { s3: { [key]: ws.bundle.good }, awsPreinstalled: true });
+    runs.push(run);
+    expect(run.exitCode, run.log).toBe(0);
+    const curls = run.calls.filter((c) => c.startsWith('curl '));
+    expect(curls[0]).toContain('-X PUT');
+    expect(curls[1]).toContain('X-aws-ec2-metadata-token: IMDS-TOKEN');
+    const env = await readFile(path.join(run.root, 'etc/dalston/compose.env'), 'utf8');
+    expect(env).toBe(`${r.composeEnv}DALSTON_VPC_IP=10.0.1.23\n`);
+  });
+});
+
+describe('user-data sandbox run (Ubuntu)', () => {
+  const key = 'dalston-artifacts-123456789012/releases/dalston-host-0.1.0.tgz';
+  let nodeTarball: string;
+  let nodeSha: string;
+
+  beforeAll(async () => {
+    const dir = await mkdtemp(path.join(ws.dir, 'node-'));
+    const top = path.join(dir, 'node-v22.12.0-linux-x64');
+    await mkdir(path.join(top, 'bin'), { recursive: true });
+    await writeFile(path.join(top, 'bin/node'), '#!/bin/bash\necho "node $*" >>"$SANDBOX_LOG"\n', {
+      mode: 0o755,
+    });
+    nodeTarball = path.join(dir, 'node.tar.xz');
+    await runChecked(shell, 'tar', ['-cJf', nodeTarball, '-C', dir, 'node-v22.12.0-linux-x64']);
+    nodeSha = sha256(await readFile(nodeTarball));
+  });
+
+  it('installs the checksummed Node tarball and the AWS CLI snap, then runs like AL2023', async () => {
+    const r = await ws.render({ ...al2023, os_family: 'ubuntu', ubuntu_node_sha256: nodeSha }, 'ubuntu-ok');
+    const run = await runUserData(r.userData, { s3: { [key]: ws.bundle.good }, nodeTarball });
+    runs.push(run);
+    expect(run.exitCode, run.log + run.stderr).toBe(0);
+    expect(run.calls.map((c) => c.split(' ')[0])).toEqual(['curl', 'tar', 'snap', 'aws', 'tar', 'node']);
+    expect(run.calls[0]).toContain('https://nodejs.org/dist/v22.12.0/node-v22.12.0-linux-x64.tar.xz');
+    expect(await readlink(path.join(run.root, 'usr/bin/node'))).toBe(
+      '../../opt/node-v22.12.0-linux-x64/bin/node',
+    );
+    await stat(path.join(run.root, 'usr/bin/node'));
+    expect(run.calls.some((c) => c.startsWith('dnf'))).toBe(false);
+  });
+
+  it('refuses a Node tarball whose SHA-256 does not match the pin', async () => {
+    const r = await ws.render(
+      { ...al2023, os_family: 'ubuntu', ubuntu_node_sha256: 'a'.repeat(64) },
+      'ubuntu-bad',
+    );
+    const run = await runUserData(r.userData, { s3: { [key]: ws.bundle.good }, nodeTarball });
+    runs.push(run);
+    expect(run.exitCode).not.toBe(0);
+    expect(run.log).toContain('FATAL: Node.js tarball SHA-256 mismatch');
+    expect(run.calls.map((c) => c.split(' ')[0])).toEqual(['curl']);
+    await expect(lstat(path.join(run.root, 'opt/node-v22.12.0-linux-x64'))).rejects.toThrow();
+    await expect(lstat(path.join(run.root, 'usr/bin/node'))).rejects.toThrow();
+  });
+});

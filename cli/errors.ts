@@ -56,8 +56,12 @@ export function mapAwsError(err: unknown, ctx: AwsCallContext): HostError {
       cause,
     );
   }
-  if (name === 'InvalidClientTokenId' || name === 'AuthFailure' || name === 'SignatureDoesNotMatch') {
-    return new HostError('config', `AWS rejected the credentials of ${who} (${name}): check the profile`, cause);
+  if (['InvalidClientTokenId', 'InvalidAccessKeyId', 'AuthFailure', 'SignatureDoesNotMatch'].includes(name)) {
+    return new HostError(
+      'config',
+      `AWS rejected the credentials of ${who} (${name}): check the profile`,
+      cause,
+    );
   }
   if (name === 'InvalidInstanceID.NotFound') {
     return new HostError(
@@ -67,7 +71,11 @@ export function mapAwsError(err: unknown, ctx: AwsCallContext): HostError {
     );
   }
   if (name === 'InvalidInstanceID.Malformed') {
-    return new HostError('config', `malformed instance id "${ctx.resource}": expected i-0123456789abcdef0`, cause);
+    return new HostError(
+      'config',
+      `malformed instance id "${ctx.resource}": expected i-0123456789abcdef0`,
+      cause,
+    );
   }
   if (name === 'UnauthorizedOperation' || name === 'AccessDenied' || name === 'AccessDeniedException') {
     const hint = ctx.action.startsWith('s3:GetObject')
@@ -103,5 +111,9 @@ export function mapAwsError(err: unknown, ctx: AwsCallContext): HostError {
   }
   const status = httpStatus(err);
   const tag = name ? `${name}${status ? `, HTTP ${status}` : ''}` : status ? `HTTP ${status}` : '';
-  return new HostError('failure', `${ctx.action} on ${ctx.resource} failed${tag ? ` (${tag})` : ''}: ${firstLine(err)}`, cause);
+  return new HostError(
+    'failure',
+    `${ctx.action} on ${ctx.resource} failed${tag ? ` (${tag})` : ''}: ${firstLine(err)}`,
+    cause,
+  );
 }

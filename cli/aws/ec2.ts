@@ -56,7 +56,11 @@ export class SdkEc2 implements Ec2Api {
     this.timeoutMs = opts.timeoutMs ?? 20_000;
   }
 
-  private async call<T>(action: string, resource: string, fn: (signal: AbortSignal) => Promise<T>): Promise<T> {
+  private async call<T>(
+    action: string,
+    resource: string,
+    fn: (signal: AbortSignal) => Promise<T>,
+  ): Promise<T> {
     try {
       return await fn(AbortSignal.timeout(this.timeoutMs));
     } catch (err) {

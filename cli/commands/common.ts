@@ -1,0 +1,59 @@
+import type { parseCommandArgs } from '../../shared/cli-args.ts';
+import { UsageError } from '../../shared/errors.ts';
+import type { CliContext } from '../context.ts';
+import { type Deployment, type Need, resolveDeployment } from '../deployment.ts';
+import { parseDuration } from '../render/format.ts';
+
+/** Flags every command accepts: where the deployment is. */
+export const deploymentFlags = {
+  'instance-id': { type: 'string' as const },
+  region: { type: 'string' as const },
+  bucket: { type: 'string' as const },
+  profile: { type: 'string' as const },
+  'tf-dir': { type: 'string' as const },
+  help: { type: 'boolean' as const, short: 'h' },
+};
+
+export const DEPLOYMENT_HELP = `Deployment (flags, then environment, then \`terraform output -json\`):
+  --instance-id ID   EC2 instance (DALSTON_INSTANCE_ID; output instance_id)
+  --region REGION    AWS region (AWS_REGION; output region)
+  --bucket NAME      artifacts bucket with the status snapshots (DALSTON_BUCKET; output bucket_name)
+  --profile NAME     AWS profile (AWS_PROFILE; default credential chain otherwise)
+  --tf-dir DIR       Terraform environment to read outputs from (default infra/terraform/environments/dev)
+  -h, --help         this help`;
+
+type Parsed = ReturnType<typeof parseCommandArgs<typeof deploymentFlags>>['values'];
+
+export async function deploymentFrom(
+  values: Partial<Parsed> & { host?: string | undefined; user?: string | undefined },
+  ctx: CliContext,
+  needs: readonly Need[],
+): Promise<Deployment> {
+  return resolveDeployment(
+    {
+      instanceId: values['instance-id'],
+      region: values.region,
+      bucket: values.bucket,
+      profile: values.profile,
+      tfDir: values['tf-dir'],
+      host: values.host,
+      user: values.user,
+    },
+    ctx.env,
+    ctx.shell,
+    needs,
+    (profile) => ctx.profileRegion(profile),
+  );
+}
+
+export function timeoutFlag(value: string | undefined, fallbackMs: number): number {
+  if (value === undefined) return fallbackMs;
+  const ms = parseDuration(value);
+  if (ms === null || ms <= 0)
+    throw new UsageError(`--timeout "${value}" is not a duration (e.g. 90s, 10m, 1h)`);
+  return ms;
+}
+
+export function gatewayUrlFor(host: string): string {
+  return `http://${host}:8000/health`;
+}

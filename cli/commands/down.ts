@@ -1,0 +1,51 @@
+import { parseCommandArgs } from '../../shared/cli-args.ts';
+import { HostError } from '../../shared/errors.ts';
+import type { CliContext } from '../context.ts';
+import { createProgress } from '../render/progress.ts';
+import { waitForInstanceState } from '../wait-phases.ts';
+import { DEPLOYMENT_HELP, deploymentFlags, deploymentFrom, timeoutFlag } from './common.ts';
+
+export const downHelp = `Usage: dalston-aws down [--no-wait] [--timeout 10m] [deployment flags]
+
+Stops the instance (the agent on it stops the stack gracefully first) and
+waits until EC2 reports it stopped. The data volume stays; only storage is
+billed while stopped.
+
+  --no-wait          return once StopInstances is accepted
+  --timeout DUR      how long to wait for \`stopped\` (default 10m)
+
+${DEPLOYMENT_HELP}
+`;
+
+export async function downCommand(args: readonly string[], ctx: CliContext): Promise<number> {
+  const { values } = parseCommandArgs(args, {
+    ...deploymentFlags,
+    'no-wait': { type: 'boolean' },
+    timeout: { type: 'string' },
+  });
+  if (values.help) {
+    ctx.stdout.write(downHelp);
+    return 0;
+  }
+  const timeoutMs = timeoutFlag(values.timeout, 10 * 60_000);
+  const d = await deploymentFrom(values, ctx, ['instanceId', 'region']);
+  const ec2 = ctx.ec2(d);
+  const progress = createProgress(ctx.stderr, ctx.clock);
+
+  const inst = await ec2.describeInstance(d.instanceId);
+  if (inst.state === 'stopped') {
+    ctx.stdout.write(`${d.instanceId} is already stopped\n`);
+    return 0;
+  }
+  if (inst.state === 'terminated' || inst.state === 'shutting-down') {
+    throw new HostError('failure', `instance ${d.instanceId} is ${inst.state}: nothing to stop`);
+  }
+  if (inst.state !== 'stopping') {
+    const now = await ec2.stopInstance(d.instanceId);
+    progress.note(`stopping ${d.instanceId}: ${now}`);
+  }
+  if (values['no-wait']) return 0;
+  await waitForInstanceState(ec2, d.instanceId, 'stopped', { timeoutMs }, ctx.clock, progress);
+  ctx.stdout.write(`${d.instanceId} is stopped\n`);
+  return 0;
+}

@@ -1,0 +1,78 @@
+import { parseCommandArgs } from '../../shared/cli-args.ts';
+import { HostError } from '../../shared/errors.ts';
+import { readSnapshot, snapshotKey } from '../aws/snapshots.ts';
+import type { CliContext } from '../context.ts';
+import type { VolumeSpec } from '../pricing.ts';
+import { ansi, plain } from '../render/format.ts';
+import { renderStatus } from '../render/status.ts';
+import { buildStatusReport, type StatusInputs } from '../status-report.ts';
+import { DEPLOYMENT_HELP, deploymentFlags, deploymentFrom } from './common.ts';
+
+export const statusHelp = `Usage: dalston-aws status [--json] [deployment flags]
+
+One screen: instance state, type and uptime, an estimated monthly cost running
+vs stopped, the agent's last heartbeat from S3 and its age (stale after two
+heartbeat intervals), the services, /data usage and the agent version.
+
+  --json             print one JSON object instead (for scripts)
+
+${DEPLOYMENT_HELP}
+`;
+
+export async function statusCommand(args: readonly string[], ctx: CliContext): Promise<number> {
+  const { values } = parseCommandArgs(args, { ...deploymentFlags, json: { type: 'boolean' } });
+  if (values.help) {
+    ctx.stdout.write(statusHelp);
+    return 0;
+  }
+  const d = await deploymentFrom(values, ctx, ['instanceId', 'region', 'bucket']);
+  const ec2 = ctx.ec2(d);
+  const instance = await ec2.describeInstance(d.instanceId);
+
+  let volumes: VolumeSpec[] | null = null;
+  let volumeProblem: string | undefined;
+  try {
+    volumes = await ec2.describeVolumes(instance.volumeIds);
+  } catch (err) {
+    // The cost line degrades; the rest of the screen is still worth showing.
+    if (!(err instanceof HostError)) throw err;
+    volumeProblem = err.message;
+  }
+
+  const bucket = d.bucket!;
+  const key = snapshotKey(d.statusPrefix, d.instanceId);
+  let snapshot: StatusInputs['snapshot'];
+  let snapshotError: HostError | null = null;
+  try {
+    snapshot = await readSnapshot(ctx.objects(d), bucket, d.statusPrefix, d.instanceId);
+  } catch (err) {
+    if (!(err instanceof HostError)) throw err;
+    snapshotError = err;
+    snapshot = { kind: 'error', key, reason: err.message };
+  }
+
+  const report = buildStatusReport({
+    nowMs: ctx.clock.now(),
+    region: d.region,
+    instance,
+    volumes,
+    volumeProblem,
+    location: `s3://${bucket}/${key}`,
+    snapshot,
+  });
+  if (values.json) {
+    ctx.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
+  } else {
+    ctx.stdout.write(renderStatus(report, ctx.stdout.isTTY ? ansi : plain));
+  }
+  // The screen is shown either way; a snapshot that cannot be read is still an error for scripts.
+  if (snapshotError) {
+    ctx.stderr.write(`dalston-aws: ${snapshotError.message}\n`);
+    return snapshotError.exitCode;
+  }
+  if (report.heartbeat.status === 'malformed') {
+    ctx.stderr.write(`dalston-aws: ${report.heartbeat.problem}\n`);
+    return 1;
+  }
+  return 0;
+}

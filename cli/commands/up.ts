@@ -1,0 +1,82 @@
+import { parseCommandArgs } from '../../shared/cli-args.ts';
+import { HostError } from '../../shared/errors.ts';
+import type { CliContext } from '../context.ts';
+import { createProgress } from '../render/progress.ts';
+import { waitForInstanceState, waitUntilHealthy } from '../wait-phases.ts';
+import { DEPLOYMENT_HELP, deploymentFlags, deploymentFrom, gatewayUrlFor, timeoutFlag } from './common.ts';
+
+export const upHelp = `Usage: dalston-aws up [--timeout 10m] [--check-gateway] [--no-wait] [deployment flags]
+
+Starts the instance (nothing to do when it is running), then waits like
+\`dalston-aws wait\`: instance running, agent heartbeat, stack healthy.
+
+  --timeout DUR      how long to wait for a healthy stack (default 10m)
+  --check-gateway    also wait for the gateway's /health over Tailscale
+  --host NAME        Tailscale host name (DALSTON_TAILSCALE_HOST; output tailscale_hostname)
+  --gateway-url URL  gateway health URL (default http://<host>:8000/health)
+  --no-wait          return once StartInstances is accepted
+
+${DEPLOYMENT_HELP}
+`;
+
+export const upFlags = {
+  ...deploymentFlags,
+  timeout: { type: 'string' as const },
+  'check-gateway': { type: 'boolean' as const },
+  host: { type: 'string' as const },
+  'gateway-url': { type: 'string' as const },
+  'no-wait': { type: 'boolean' as const },
+};
+
+export async function upCommand(args: readonly string[], ctx: CliContext): Promise<number> {
+  const { values } = parseCommandArgs(args, upFlags);
+  if (values.help) {
+    ctx.stdout.write(upHelp);
+    return 0;
+  }
+  const timeoutMs = timeoutFlag(values.timeout, 10 * 60_000);
+  const noWait = values['no-wait'] === true;
+  const wantsHost = values['check-gateway'] && !values['gateway-url'];
+  const d = await deploymentFrom(values, ctx, [
+    'instanceId',
+    'region',
+    ...(noWait ? [] : (['bucket'] as const)),
+    ...(wantsHost && !noWait ? (['tailscaleHostname'] as const) : []),
+  ]);
+  const ec2 = ctx.ec2(d);
+  const progress = createProgress(ctx.stderr, ctx.clock);
+
+  let inst = await ec2.describeInstance(d.instanceId);
+  if (inst.state === 'terminated' || inst.state === 'shutting-down') {
+    throw new HostError('failure', `instance ${d.instanceId} is ${inst.state}: it cannot be started`);
+  }
+  if (inst.state === 'stopping') {
+    // StartInstances is refused while stopping: let the stop finish first.
+    inst = await waitForInstanceState(ec2, d.instanceId, 'stopped', { timeoutMs }, ctx.clock, progress);
+  }
+  let justStarted = false;
+  if (inst.state === 'stopped') {
+    const now = await ec2.startInstance(d.instanceId);
+    justStarted = true;
+    progress.note(`starting ${d.instanceId} (${inst.type}): ${now}`);
+  } else {
+    progress.note(`${d.instanceId} is already ${inst.state}`);
+  }
+  if (noWait) return 0;
+
+  await waitUntilHealthy(
+    {
+      instanceId: d.instanceId,
+      bucket: d.bucket!,
+      statusPrefix: d.statusPrefix,
+      timeoutMs,
+      gatewayUrl: values['check-gateway']
+        ? (values['gateway-url'] ?? gatewayUrlFor(d.tailscaleHostname!))
+        : null,
+      justStarted,
+    },
+    { ec2, objects: ctx.objects(d), clock: ctx.clock, progress, gateway: ctx.gateway },
+  );
+  ctx.stdout.write(`dalston is up on ${d.instanceId}\n`);
+  return 0;
+}

@@ -1,0 +1,229 @@
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { ConfigError, UsageError } from '../shared/errors.ts';
+import type { Shell } from '../shared/shell.ts';
+
+/** Where the CLI finds the deployment by default: the dev environment of this checkout. */
+export const DEFAULT_TF_DIR = fileURLToPath(new URL('../infra/terraform/environments/dev', import.meta.url));
+const DEFAULT_TF_DIR_LABEL = 'infra/terraform/environments/dev';
+
+export interface DeploymentFlags {
+  instanceId?: string | undefined;
+  region?: string | undefined;
+  bucket?: string | undefined;
+  profile?: string | undefined;
+  tfDir?: string | undefined;
+  host?: string | undefined;
+  user?: string | undefined;
+}
+
+export type Source = 'flag' | 'env' | 'terraform' | 'profile';
+
+export interface Deployment {
+  instanceId: string;
+  region: string;
+  bucket: string | null;
+  profile: string | undefined;
+  statusPrefix: string;
+  tailscaleHostname: string | null;
+  sshUser: string;
+  dataVolumeId: string | null;
+  sources: Partial<Record<Key, Source>>;
+}
+
+type Key = 'instanceId' | 'region' | 'bucket' | 'tailscaleHostname';
+export type Need = Key;
+
+interface KeySpec {
+  what: string;
+  flag: string;
+  env: readonly string[];
+  output: string;
+  pattern?: RegExp;
+  example?: string;
+}
+
+const KEYS: Record<Key, KeySpec> = {
+  instanceId: {
+    what: 'instance id',
+    flag: '--instance-id',
+    env: ['DALSTON_INSTANCE_ID'],
+    output: 'instance_id',
+    pattern: /^i-[0-9a-f]{8,17}$/,
+    example: 'i-0123456789abcdef0',
+  },
+  region: {
+    what: 'region',
+    flag: '--region',
+    env: ['AWS_REGION', 'AWS_DEFAULT_REGION'],
+    output: 'region',
+    pattern: /^[a-z]{2}(-[a-z]+)+-\d+$/,
+    example: 'eu-west-2',
+  },
+  bucket: {
+    what: 'bucket',
+    flag: '--bucket',
+    env: ['DALSTON_BUCKET'],
+    output: 'bucket_name',
+    pattern: /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/,
+    example: 'my-dalston-artifacts',
+  },
+  tailscaleHostname: {
+    what: 'Tailscale host name',
+    flag: '--host',
+    env: ['DALSTON_TAILSCALE_HOST'],
+    output: 'tailscale_hostname',
+  },
+};
+
+/** `terraform output -json`, read once and only when flags and environment left something open. */
+export interface TerraformOutputs {
+  values: Record<string, unknown>;
+  /** Why there are no values, for the "missing" message; null when the read worked. */
+  problem: string | null;
+}
+
+export async function readTerraformOutputs(shell: Shell, dir: string): Promise<TerraformOutputs> {
+  if (!existsSync(dir)) return { values: {}, problem: `${dir} does not exist` };
+  let r: Awaited<ReturnType<Shell['run']>>;
+  try {
+    r = await shell.run('terraform', [`-chdir=${dir}`, 'output', '-no-color', '-json'], {
+      timeoutMs: 60_000,
+    });
+  } catch (err) {
+    return { values: {}, problem: `terraform could not run (${(err as Error).message.split('\n')[0]})` };
+  }
+  if (r.exitCode === 127) return { values: {}, problem: 'terraform is not installed' };
+  if (r.exitCode !== 0) {
+    // Terraform frames its diagnostics with box-drawing characters: skip those.
+    const line = (r.stderr || r.stdout)
+      .split('\n')
+      .map((l) => l.replace(/^[│╷╵\s]+/, '').trim())
+      .find((l) => l !== '');
+    return { values: {}, problem: `terraform output failed: ${line ?? `exit ${r.exitCode}`}` };
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(r.stdout);
+  } catch {
+    return { values: {}, problem: 'terraform output -json did not print JSON' };
+  }
+  if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed)) {
+    return { values: {}, problem: 'terraform output -json did not print an object' };
+  }
+  const values: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(parsed as Record<string, unknown>)) {
+    values[k] = v && typeof v === 'object' && 'value' in v ? (v as { value: unknown }).value : undefined;
+  }
+  if (Object.keys(values).length === 0) {
+    return { values, problem: 'it has no outputs yet (run terraform apply there first)' };
+  }
+  return { values, problem: null };
+}
+
+const str = (v: unknown): string | undefined =>
+  typeof v === 'string' && v.trim() !== '' ? v.trim() : undefined;
+
+/**
+ * Resolves the deployment: flags, then environment, then `terraform output -json`
+ * of the dev environment (or --tf-dir). Keys in `needs` must be found; when any
+ * is missing, one ConfigError names each with its flag, variable and output.
+ */
+export async function resolveDeployment(
+  flags: DeploymentFlags,
+  env: NodeJS.ProcessEnv,
+  shell: Shell,
+  needs: readonly Need[],
+  /** Last resort for the region: the one configured for the AWS profile (~/.aws/config). */
+  profileRegion: (profile: string | undefined) => Promise<string | undefined> = async () => undefined,
+): Promise<Deployment> {
+  const tfDir = flags.tfDir ?? DEFAULT_TF_DIR;
+  const tfLabel = flags.tfDir ?? DEFAULT_TF_DIR_LABEL;
+  let tf: TerraformOutputs | null = null;
+  const fromTf = async (name: string) => {
+    tf ??= await readTerraformOutputs(shell, tfDir);
+    return str(tf.values[name]);
+  };
+
+  const sources: Deployment['sources'] = {};
+  const found: Partial<Record<Key, string>> = {};
+  const flagValue: Record<Key, string | undefined> = {
+    instanceId: flags.instanceId,
+    region: flags.region,
+    bucket: flags.bucket,
+    tailscaleHostname: flags.host,
+  };
+  for (const key of Object.keys(KEYS) as Key[]) {
+    const spec = KEYS[key];
+    const f = str(flagValue[key]);
+    if (f !== undefined) {
+      if (spec.pattern && !spec.pattern.test(f)) {
+        throw new UsageError(`${spec.flag} "${f}" is not a valid ${spec.what} (e.g. ${spec.example})`);
+      }
+      found[key] = f;
+      sources[key] = 'flag';
+      continue;
+    }
+    const envName = spec.env.find((n) => str(env[n]) !== undefined);
+    if (envName) {
+      const v = str(env[envName])!;
+      if (spec.pattern && !spec.pattern.test(v)) {
+        throw new ConfigError(key, `${envName}="${v}" is not a valid ${spec.what} (e.g. ${spec.example})`);
+      }
+      found[key] = v;
+      sources[key] = 'env';
+      continue;
+    }
+    // Terraform is slow to start: only asked for what is needed now.
+    if (!needs.includes(key)) continue;
+    let v = await fromTf(spec.output);
+    // No region output: the availability zone (eu-west-2a) names it too.
+    if (v === undefined && key === 'region') v = (await fromTf('availability_zone'))?.replace(/[a-z]$/, '');
+    if (v === undefined && key === 'region') {
+      v = await profileRegion(str(flags.profile) ?? str(env.AWS_PROFILE)).catch(() => undefined);
+      if (v !== undefined) {
+        found[key] = v;
+        sources[key] = 'profile';
+        continue;
+      }
+    }
+    if (v !== undefined) {
+      if (spec.pattern && !spec.pattern.test(v)) {
+        throw new ConfigError(key, `terraform output ${spec.output}="${v}" is not a valid ${spec.what}`);
+      }
+      found[key] = v;
+      sources[key] = 'terraform';
+    }
+  }
+
+  const missing = needs.filter((k) => found[k] === undefined);
+  if (missing.length > 0) {
+    const t = tf as TerraformOutputs | null;
+    const tfWhy = t?.problem ? ` — terraform in ${tfLabel}: ${t.problem}` : '';
+    const parts = missing.map((k) => {
+      const s = KEYS[k];
+      const profile = k === 'region' ? ' (or a region in the AWS profile)' : '';
+      return `${s.what}: pass ${s.flag}, set ${s.env.join(' or ')}, or add output "${s.output}" to ${tfLabel}${profile}`;
+    });
+    throw new ConfigError(missing.join(','), `deployment not found — ${parts.join('; ')}${tfWhy}`);
+  }
+
+  const statusPrefix =
+    str(env.DALSTON_STATUS_PREFIX) ?? (tf ? str((tf as TerraformOutputs).values.status_prefix) : undefined);
+  const sshUser =
+    str(flags.user) ??
+    str(env.DALSTON_SSH_USER) ??
+    (tf ? str((tf as TerraformOutputs).values.ssh_user) : undefined);
+  return {
+    instanceId: found.instanceId ?? '',
+    region: found.region ?? '',
+    bucket: found.bucket ?? null,
+    profile: str(flags.profile) ?? str(env.AWS_PROFILE),
+    statusPrefix: statusPrefix ?? 'status/',
+    tailscaleHostname: found.tailscaleHostname ?? null,
+    // Amazon Linux 2023's default login user.
+    sshUser: sshUser ?? 'ec2-user',
+    dataVolumeId: tf ? (str((tf as TerraformOutputs).values.data_volume_id) ?? null) : null,
+    sources,
+  };
+}

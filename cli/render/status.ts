@@ -1,0 +1,97 @@
+import type { StatusReport } from '../status-report.ts';
+import { formatDuration, formatTime, formatUsd, type Styler } from './format.ts';
+
+function pad(s: string, width: number, visible = s.length): string {
+  return s + ' '.repeat(Math.max(0, width - visible));
+}
+
+/** The one-screen text view of a StatusReport; `style` is ANSI on a terminal, identity otherwise. */
+export function renderStatus(r: StatusReport, style: Styler): string {
+  const out: string[] = [];
+  const row = (label: string, value: string) => out.push(`  ${pad(label, 10)} ${value}`);
+  const i = r.instance;
+  out.push(`${style.bold(i.name ?? 'dalston')}  ${i.id}  (${i.region})`);
+
+  const stateColor = i.state === 'running' ? style.green : i.state === 'stopped' ? style.dim : style.yellow;
+  let inst = `${stateColor(i.state)}  ${i.type}`;
+  if (i.uptimeSeconds !== null) inst += `  up ${formatDuration(i.uptimeSeconds)}`;
+  if (i.launchTime) inst += `  (started ${formatTime(i.launchTime)})`;
+  row('instance', inst);
+
+  const c = r.cost;
+  const storage = c.volumes.map((v) => `${v.sizeGiB} GiB ${v.type}`).join(' + ');
+  row(
+    'cost',
+    `~${formatUsd(c.monthlyRunningUsd)}/month running, ~${formatUsd(c.monthlyStoppedUsd)}/month stopped` +
+      `  ${style.dim(`(estimate: ${c.basis}${storage ? `; ${storage}` : ''})`)}`,
+  );
+  for (const n of c.notes) row('', style.dim(`note: ${n}`));
+
+  const h = r.heartbeat;
+  if (h.status === 'fresh' && h.at && h.ageSeconds !== null) {
+    row('heartbeat', `${style.green('fresh')}  ${formatDuration(h.ageSeconds)} ago (${formatTime(h.at)})`);
+  } else if (h.status === 'stale' && h.at && h.ageSeconds !== null) {
+    row(
+      'heartbeat',
+      `${style.red('STALE')}  last seen ${formatDuration(h.ageSeconds)} ago (${formatTime(h.at)}), ` +
+        `expected every ${formatDuration(h.heartbeatSeconds ?? 0)} — what follows is not current`,
+    );
+  } else if (h.status === 'missing') {
+    row('heartbeat', `${style.yellow('none yet')}  no snapshot at ${h.location}`);
+  } else {
+    row(
+      'heartbeat',
+      `${style.red(h.status === 'malformed' ? 'unreadable' : 'unavailable')}  ${h.problem ?? ''}`,
+    );
+  }
+
+  const s = r.stack;
+  if (s) {
+    const stColor = s.state === 'healthy' ? style.green : s.state === 'degraded' ? style.red : style.yellow;
+    const counts = `${s.servicesUp}/${s.servicesTotal} services up`;
+    row(
+      'stack',
+      s.current
+        ? `${stColor(s.state)}  ${counts}  agent ${s.agentVersion}`
+        : `${style.dim('unknown')} (last known: ${s.state}, ${counts})  agent ${s.agentVersion}`,
+    );
+  }
+  const lastKnown = s && !s.current ? style.dim('  (last known)') : '';
+  if (r.data) {
+    const d = r.data;
+    const used = d.usedPercent === null ? 'usage unknown' : `${Math.round(d.usedPercent)}% used`;
+    const mounted = d.mounted ? style.green('mounted') : style.red('NOT MOUNTED');
+    row(d.mountPoint, `${mounted}  ${d.device ?? 'no device'}  ${used}${lastKnown}`);
+  }
+  if (r.gateway) {
+    const g = r.gateway;
+    const when = g.checkedAt ? ` (checked ${formatTime(g.checkedAt)})` : '';
+    row('gateway', `${g.ok ? style.green('ok') : style.red('failing')}  ${g.url}${when}${lastKnown}`);
+  }
+
+  if (r.services.length > 0) {
+    out.push('');
+    if (s && !s.current) out.push(style.yellow('  services as last reported (stale snapshot, not current):'));
+    const widths = [
+      Math.max(7, ...r.services.map((x) => x.name.length)),
+      Math.max(5, ...r.services.map((x) => x.state.length)),
+      9,
+      19,
+    ];
+    out.push(
+      style.dim(
+        `  ${pad('SERVICE', widths[0]!)}  ${pad('STATE', widths[1]!)}  ${pad('HEALTH', widths[2]!)}  ${pad('RESTARTS agent/dkr', widths[3]!)}  CIRCUIT`,
+      ),
+    );
+    for (const x of r.services) {
+      const healthColor =
+        x.health === 'healthy' ? style.green : x.health === 'unhealthy' ? style.red : style.yellow;
+      const restarts = `${x.agentRestarts}/${x.dockerRestarts}`;
+      const circuit = x.circuitOpen ? style.red('open') : 'closed';
+      out.push(
+        `  ${pad(x.name, widths[0]!)}  ${pad(x.state, widths[1]!)}  ${pad(healthColor(x.health), widths[2]!, x.health.length)}  ${pad(restarts, widths[3]!)}  ${circuit}`,
+      );
+    }
+  }
+  return `${out.join('\n')}\n`;
+}

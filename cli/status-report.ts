@@ -1,0 +1,141 @@
+import type { StatusSnapshot } from '../agent/status/snapshot.ts';
+import type { InstanceInfo } from './aws/ec2.ts';
+import { type SnapshotRead, serviceIsUp, snapshotFreshness } from './aws/snapshots.ts';
+import { type CostEstimate, estimateMonthlyCost, type VolumeSpec } from './pricing.ts';
+
+export type HeartbeatStatus = 'fresh' | 'stale' | 'missing' | 'malformed' | 'error';
+
+/** The one object `dalston-aws status --json` prints; the text screen is rendered from it too. */
+export interface StatusReport {
+  checkedAt: string;
+  instance: {
+    id: string;
+    name: string | null;
+    region: string;
+    state: string;
+    type: string;
+    launchTime: string | null;
+    /** Only while running or pending. */
+    uptimeSeconds: number | null;
+  };
+  cost: CostEstimate;
+  heartbeat: {
+    status: HeartbeatStatus;
+    location: string;
+    at: string | null;
+    ageSeconds: number | null;
+    heartbeatSeconds: number | null;
+    staleAfterSeconds: number | null;
+    /** What is wrong when status is missing, malformed or error. */
+    problem: string | null;
+  };
+  /** From the snapshot; `current` is false when the snapshot is stale. Null without a snapshot. */
+  stack: {
+    current: boolean;
+    state: StatusSnapshot['state'];
+    servicesUp: number;
+    servicesTotal: number;
+    agentVersion: string;
+  } | null;
+  services: Array<{
+    name: string;
+    state: string;
+    health: string;
+    agentRestarts: number;
+    dockerRestarts: number;
+    circuitOpen: boolean;
+  }>;
+  data: StatusSnapshot['host']['dataVolume'] | null;
+  gateway: StatusSnapshot['gateway'] | null;
+}
+
+export interface StatusInputs {
+  nowMs: number;
+  region: string;
+  instance: InstanceInfo;
+  /** Null when the volume sizes could not be read; `volumeProblem` says why. */
+  volumes: VolumeSpec[] | null;
+  volumeProblem?: string | undefined;
+  location: string;
+  snapshot: SnapshotRead | { kind: 'error'; key: string; reason: string };
+}
+
+/** Pure: observed instance, volumes and snapshot → the report. */
+export function buildStatusReport(i: StatusInputs): StatusReport {
+  const live = i.instance.state === 'running' || i.instance.state === 'pending';
+  const launch = i.instance.launchTime;
+  const cost = estimateMonthlyCost(i.instance.type, i.volumes ?? [], i.region);
+  if (i.volumes === null) {
+    cost.monthlyRunningUsd = null;
+    cost.monthlyStoppedUsd = null;
+    cost.notes.unshift(`volume sizes unknown: ${i.volumeProblem ?? 'not read'}`);
+  }
+  const report: StatusReport = {
+    checkedAt: new Date(i.nowMs).toISOString(),
+    instance: {
+      id: i.instance.id,
+      name: i.instance.name,
+      region: i.region,
+      state: i.instance.state,
+      type: i.instance.type,
+      launchTime: launch ? launch.toISOString() : null,
+      uptimeSeconds: live && launch ? Math.max(0, Math.floor((i.nowMs - launch.getTime()) / 1000)) : null,
+    },
+    cost,
+    heartbeat: {
+      status: 'missing',
+      location: i.location,
+      at: null,
+      ageSeconds: null,
+      heartbeatSeconds: null,
+      staleAfterSeconds: null,
+      problem: null,
+    },
+    stack: null,
+    services: [],
+    data: null,
+    gateway: null,
+  };
+  const s = i.snapshot;
+  if (s.kind === 'missing') {
+    report.heartbeat.problem = `no heartbeat yet: nothing at ${i.location}`;
+    return report;
+  }
+  if (s.kind === 'malformed' || s.kind === 'error') {
+    report.heartbeat.status = s.kind;
+    report.heartbeat.problem =
+      s.kind === 'malformed' ? `snapshot at ${i.location} is malformed: ${s.reason}` : s.reason;
+    return report;
+  }
+  const snap = s.snapshot;
+  const f = snapshotFreshness(snap, i.nowMs);
+  report.heartbeat = {
+    status: f.stale ? 'stale' : 'fresh',
+    location: i.location,
+    at: snap.generatedAt,
+    ageSeconds: f.ageSeconds,
+    heartbeatSeconds: snap.heartbeatSeconds,
+    staleAfterSeconds: f.staleAfterSeconds,
+    problem: f.stale
+      ? `last heartbeat is older than ${f.staleAfterSeconds}s (2 intervals): not current`
+      : null,
+  };
+  report.stack = {
+    current: !f.stale,
+    state: snap.state,
+    servicesUp: snap.services.filter(serviceIsUp).length,
+    servicesTotal: snap.services.length,
+    agentVersion: snap.version,
+  };
+  report.services = snap.services.map((x) => ({
+    name: x.name,
+    state: x.state,
+    health: x.health,
+    agentRestarts: x.agentRestarts,
+    dockerRestarts: x.dockerRestarts,
+    circuitOpen: x.circuitOpen,
+  }));
+  report.data = snap.host.dataVolume;
+  report.gateway = snap.gateway;
+  return report;
+}

@@ -1,0 +1,315 @@
+import { execFile } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { CreateBucketCommand, DeleteObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { readSnapshot, S3ObjectReader, snapshotFreshness } from '../../../cli/aws/snapshots.ts';
+import { requireCommand } from '../../harness/require.ts';
+import { type FakeEc2, startFakeEc2 } from './fake-ec2-server.ts';
+
+// s3rver ships no types; this is the part of its API the test uses.
+interface S3rverInstance {
+  run(): Promise<{ port: number }>;
+  close(): Promise<void>;
+}
+const S3rver = createRequire(import.meta.url)('s3rver') as new (
+  opts: Record<string, unknown>,
+) => S3rverInstance;
+
+const REPO = fileURLToPath(new URL('../../../', import.meta.url));
+const BIN = path.join(REPO, 'bin', 'dalston-aws.mjs');
+const FIXTURE = JSON.parse(
+  readFileSync(new URL('../../fixtures/cli/snapshot-healthy.json', import.meta.url), 'utf8'),
+);
+const BUCKET = `dalston-cli-${process.pid}`;
+const INSTANCE = 'i-0e2e0000000000001';
+const KEY = `status/${INSTANCE}/latest.json`;
+const CREDS = { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' };
+
+let dir: string;
+let server: S3rverInstance | null = null;
+let endpoint: string;
+let s3: S3Client;
+let ec2: FakeEc2 | null = null;
+
+const put = (key: string, body: string) =>
+  s3.send(new PutObjectCommand({ Bucket: BUCKET, Key: key, Body: body }));
+const snapshotAgo = (seconds: number) =>
+  JSON.stringify({
+    ...FIXTURE,
+    instance: INSTANCE,
+    generatedAt: new Date(Date.now() - seconds * 1000).toISOString(),
+  });
+
+beforeAll(async () => {
+  dir = mkdtempSync(path.join(os.tmpdir(), 'dalston-cli-s3-'));
+  server = new S3rver({ address: '127.0.0.1', port: 0, silent: true, directory: dir });
+  endpoint = `http://127.0.0.1:${(await server.run()).port}`;
+  s3 = new S3Client({ endpoint, forcePathStyle: true, region: 'us-east-1', credentials: CREDS });
+  await s3.send(new CreateBucketCommand({ Bucket: BUCKET }));
+  ec2 = await startFakeEc2({
+    id: INSTANCE,
+    type: 't3.xlarge',
+    state: 'running',
+    launchTime: new Date(Date.now() - 3_600_000).toISOString(),
+    volumes: [
+      { id: 'vol-0e2e000000000000a', sizeGiB: 30, type: 'gp3' },
+      { id: 'vol-0e2e000000000000b', sizeGiB: 100, type: 'gp3' },
+    ],
+  });
+});
+
+afterAll(async () => {
+  s3?.destroy();
+  await ec2?.close();
+  await server?.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+describe('snapshot reading through @aws-sdk/client-s3 against s3rver', () => {
+  const reader = () => new S3ObjectReader(s3, { timeoutMs: 10_000 });
+
+  it('fresh snapshot: parsed and current', async () => {
+    await put(KEY, snapshotAgo(30));
+    const r = await readSnapshot(reader(), BUCKET, 'status/', INSTANCE);
+    expect(r.kind).toBe('ok');
+    if (r.kind !== 'ok') return;
+    expect(r.snapshot.services.map((s) => s.name)).toEqual([
+      'gateway',
+      'orchestrator',
+      'redis',
+      'stt-batch-transcribe-whisper',
+    ]);
+    expect(snapshotFreshness(r.snapshot, Date.now())).toMatchObject({ stale: false, staleAfterSeconds: 600 });
+  });
+
+  it('stale snapshot: older than two heartbeat intervals', async () => {
+    await put(KEY, snapshotAgo(11 * 60));
+    const r = await readSnapshot(reader(), BUCKET, 'status/', INSTANCE);
+    if (r.kind !== 'ok') throw new Error(`expected ok, got ${r.kind}`);
+    const f = snapshotFreshness(r.snapshot, Date.now());
+    expect(f.stale).toBe(true);
+    expect(f.ageSeconds).toBeGreaterThanOrEqual(660);
+  });
+
+  it('missing snapshot: "no heartbeat yet", not an error', async () => {
+    await s3.send(new DeleteObjectCommand({ Bucket: BUCKET, Key: KEY }));
+    expect(await readSnapshot(reader(), BUCKET, 'status/', INSTANCE)).toEqual({ kind: 'missing', key: KEY });
+  });
+
+  it('malformed snapshot: JSON syntax and wrong shape give a reason, no throw', async () => {
+    await put(KEY, '{"state": "healthy"');
+    const a = await readSnapshot(reader(), BUCKET, 'status/', INSTANCE);
+    expect(a).toMatchObject({ kind: 'malformed', reason: expect.stringMatching(/^not JSON/) });
+    await put(KEY, JSON.stringify({ ...FIXTURE, heartbeatSeconds: 'five minutes' }));
+    const b = await readSnapshot(reader(), BUCKET, 'status/', INSTANCE);
+    expect(b).toMatchObject({
+      kind: 'malformed',
+      reason: expect.stringMatching(/^wrong shape at heartbeatSeconds: /),
+    });
+  });
+
+  it('a bucket that does not exist → "bucket missing", exit 78', async () => {
+    await expect(readSnapshot(reader(), 'no-such-bucket-dalston', 'status/', INSTANCE)).rejects.toMatchObject(
+      {
+        exitCode: 78,
+        message: 'bucket missing: no-such-bucket-dalston does not exist (check --bucket / DALSTON_BUCKET)',
+      },
+    );
+  });
+});
+
+describe('bin/dalston-aws.mjs end to end (real SDK → s3rver and a local EC2 Query API stand-in)', () => {
+  const home = () => path.join(dir, 'home');
+  const run = (args: string[], extraEnv: Record<string, string | undefined> = {}) =>
+    new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
+      const env: NodeJS.ProcessEnv = {
+        PATH: process.env.PATH,
+        HOME: home(), // no ~/.aws of the machine running the tests
+        AWS_REGION: 'us-east-1',
+        AWS_ACCESS_KEY_ID: CREDS.accessKeyId,
+        AWS_SECRET_ACCESS_KEY: CREDS.secretAccessKey,
+        AWS_EC2_METADATA_DISABLED: 'true',
+        AWS_ENDPOINT_URL_S3: endpoint,
+        AWS_ENDPOINT_URL_EC2: ec2!.url,
+        DALSTON_INSTANCE_ID: INSTANCE,
+        DALSTON_BUCKET: BUCKET,
+        ...extraEnv,
+      };
+      for (const [k, v] of Object.entries(env)) if (v === undefined) delete env[k];
+      execFile(
+        process.execPath,
+        [BIN, ...args],
+        { env, cwd: REPO, timeout: 60_000 },
+        (err, stdout, stderr) => {
+          const code = err
+            ? typeof (err as { code?: unknown }).code === 'number'
+              ? (err as { code: number }).code
+              : -1
+            : 0;
+          resolve({ code, stdout, stderr });
+        },
+      );
+    });
+
+  it('status --json: instance from EC2, cost from its volumes, a fresh heartbeat from S3', async () => {
+    ec2!.calls.length = 0;
+    await put(KEY, snapshotAgo(20));
+    const r = await run(['status', '--json']);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    const j = JSON.parse(r.stdout);
+    expect(j.instance).toMatchObject({
+      id: INSTANCE,
+      state: 'running',
+      type: 't3.xlarge',
+      name: 'dalston-e2e',
+    });
+    expect(j.instance.uptimeSeconds).toBeGreaterThanOrEqual(3600);
+    expect(j.cost).toMatchObject({ estimate: true, monthlyStoppedUsd: 10.4, monthlyRunningUsd: 131.87 });
+    expect(j.heartbeat).toMatchObject({ status: 'fresh', location: `s3://${BUCKET}/${KEY}` });
+    expect(j.stack).toMatchObject({ current: true, state: 'healthy', servicesUp: 4, servicesTotal: 4 });
+    expect(ec2!.calls.map((c) => c.action)).toEqual(['DescribeInstances', 'DescribeVolumes']);
+    // Signed with the credentials from the standard chain (here: the environment).
+    expect(ec2!.calls[0]!.authorization).toMatch(
+      /^AWS4-HMAC-SHA256 Credential=S3RVER\/\d{8}\/us-east-1\/ec2\//,
+    );
+  });
+
+  it('status (text) on a stale snapshot says STALE and not current', async () => {
+    await put(KEY, snapshotAgo(15 * 60));
+    const r = await run(['status']);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/heartbeat +STALE {2}last seen 15m 0\ds ago/);
+    expect(r.stdout).toMatch(/stack +unknown \(last known: healthy, 4\/4 services up\)/);
+  });
+
+  it('status with a malformed snapshot: one-line error, exit 1, no stack trace', async () => {
+    await put(KEY, 'not json at all');
+    const r = await run(['status']);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/^dalston-aws: snapshot at s3:\/\/.* is malformed: not JSON \(.*\)\n$/);
+    expect(r.stderr).not.toMatch(/\n\s+at /);
+  });
+
+  it('no heartbeat yet: shown, exit 0', async () => {
+    await s3.send(new DeleteObjectCommand({ Bucket: BUCKET, Key: KEY }));
+    const r = await run(['status']);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/heartbeat +none yet/);
+  });
+
+  it('unknown instance id → exit 78, one line', async () => {
+    const r = await run(['status'], { DALSTON_INSTANCE_ID: 'i-0e2e00000000000ff' });
+    expect(r.code).toBe(78);
+    expect(r.stderr).toBe(
+      'dalston-aws: unknown instance id i-0e2e00000000000ff: no such instance in this region/account (check --instance-id and --region)\n',
+    );
+  });
+
+  it('no AWS credentials anywhere → says how to provide them, exit 78', async () => {
+    const r = await run(['status'], { AWS_ACCESS_KEY_ID: undefined, AWS_SECRET_ACCESS_KEY: undefined });
+    expect(r.stderr).toBe(
+      'dalston-aws: no AWS credentials found: set AWS_PROFILE (or pass --profile) or run `aws configure` / `aws sso login`\n',
+    );
+    expect(r.code).toBe(78);
+  });
+
+  it('--profile picks credentials from the shared credentials file', async () => {
+    const creds = path.join(dir, 'credentials');
+    writeFileSync(creds, '[ops]\naws_access_key_id = OPSKEY\naws_secret_access_key = opssecret\n');
+    ec2!.calls.length = 0;
+    await put(KEY, snapshotAgo(20));
+    const r = await run(['status', '--json', '--profile', 'ops'], {
+      AWS_ACCESS_KEY_ID: undefined,
+      AWS_SECRET_ACCESS_KEY: undefined,
+      AWS_SHARED_CREDENTIALS_FILE: creds,
+      AWS_CONFIG_FILE: path.join(dir, 'no-config'),
+    });
+    // s3rver checks signatures against its own keys, so the S3 read fails; the EC2 call shows the profile was used.
+    expect(ec2!.calls[0]!.authorization).toMatch(/^AWS4-HMAC-SHA256 Credential=OPSKEY\//);
+    expect(r.stdout).toMatch(/"id": "i-0e2e0000000000001"/);
+    expect(r.stderr).toBe(
+      'dalston-aws: AWS rejected the credentials of profile "ops" (InvalidAccessKeyId): check the profile\n',
+    );
+    expect(r.code).toBe(78);
+  });
+
+  it('finds the deployment through real `terraform output -json` of --tf-dir', async () => {
+    requireCommand('terraform', 'the harness checks for it; see test/harness/global-setup.ts');
+    const tf = path.join(dir, 'tf-env');
+    mkdirSync(tf);
+    // Provider-less configuration: outputs only, so init and apply work offline.
+    writeFileSync(
+      path.join(tf, 'outputs.tf'),
+      [
+        `output "instance_id" { value = "${INSTANCE}" }`,
+        'output "availability_zone" { value = "us-east-1a" }',
+        `output "bucket_name" { value = "${BUCKET}" }`,
+        'output "tailscale_hostname" { value = "dalston" }',
+        '',
+      ].join('\n'),
+    );
+    const tfEnv = { ...process.env, TF_IN_AUTOMATION: '1', CHECKPOINT_DISABLE: '1' };
+    for (const args of [
+      ['init', '-input=false', '-no-color'],
+      ['apply', '-auto-approve', '-input=false', '-no-color'],
+    ]) {
+      await new Promise<void>((resolve, reject) =>
+        execFile('terraform', [`-chdir=${tf}`, ...args], { env: tfEnv }, (err, _o, e) =>
+          err ? reject(new Error(e)) : resolve(),
+        ),
+      );
+    }
+    await put(KEY, snapshotAgo(20));
+    const r = await run(['status', '--json', '--tf-dir', tf], {
+      DALSTON_INSTANCE_ID: undefined,
+      DALSTON_BUCKET: undefined,
+      AWS_REGION: undefined,
+    });
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    const j = JSON.parse(r.stdout);
+    expect(j.instance).toMatchObject({ id: INSTANCE, region: 'us-east-1' });
+    expect(j.heartbeat).toMatchObject({ status: 'fresh', location: `s3://${BUCKET}/${KEY}` });
+  });
+
+  it('bucket missing → exit 78 after the instance part', async () => {
+    const r = await run(['status', '--bucket', 'no-such-bucket-dalston']);
+    expect(r.code).toBe(78);
+    expect(r.stdout).toMatch(/instance +running/);
+    expect(r.stderr).toBe(
+      'dalston-aws: bucket missing: no-such-bucket-dalston does not exist (check --bucket / DALSTON_BUCKET)\n',
+    );
+  });
+
+  it('wait: running instance and a healthy heartbeat since its start → exit 0, plain progress lines', async () => {
+    await put(KEY, snapshotAgo(5));
+    const r = await run(['wait', '--timeout', '30s']);
+    expect(r.code).toBe(0);
+    expect(r.stderr.split('\n')).toEqual([
+      '[0:00] ✔ instance running (t3.xlarge)',
+      '[0:00] heartbeat: waiting for the agent’s first snapshot since the start',
+      '[0:00] ✔ agent heartbeat (agent 0.1.0)',
+      '[0:00] ✔ stack healthy: 4/4 services up',
+      '',
+    ]);
+    expect(r.stdout).toBe(`dalston is healthy on ${INSTANCE}\n`);
+  });
+
+  it('up --no-wait sends StartInstances for the instance', async () => {
+    ec2!.instance.state = 'stopped';
+    ec2!.calls.length = 0;
+    const r = await run(['up', '--no-wait']);
+    expect(r.stderr).toMatch(/starting i-0e2e0000000000001 \(t3.xlarge\): pending/);
+    expect(r.code).toBe(0);
+    expect(ec2!.calls.map((c) => [c.action, c.params['InstanceId.1']])).toEqual([
+      ['DescribeInstances', INSTANCE],
+      ['StartInstances', INSTANCE],
+    ]);
+    ec2!.instance.state = 'running';
+  });
+});

@@ -1,0 +1,206 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { readTerraformOutputs, resolveDeployment } from '../../../cli/deployment.ts';
+import { ConfigError, UsageError } from '../../../shared/errors.ts';
+import { FakeShell, tfOutputs } from './helpers.ts';
+
+// An existing directory stands for the Terraform environment; the shell is fake.
+const tfDir = mkdtempSync(path.join(os.tmpdir(), 'dalston-cli-tf-'));
+afterAll(() => rmSync(tfDir, { recursive: true, force: true }));
+
+const TF = tfOutputs({
+  instance_id: 'i-0ffffffffffffffff',
+  region: 'us-east-1',
+  bucket_name: 'tf-bucket',
+  tailscale_hostname: 'dalston-tf',
+  data_volume_id: 'vol-0123456789abcdef0',
+});
+
+describe('deployment resolution: flags > environment > terraform output', () => {
+  it('flags win over environment and terraform is not run when nothing is missing', async () => {
+    const shell = new FakeShell(TF);
+    const d = await resolveDeployment(
+      {
+        instanceId: 'i-0aaaaaaaaaaaaaaaa',
+        region: 'eu-west-2',
+        bucket: 'flag-bucket',
+        profile: 'flagprof',
+        tfDir,
+      },
+      {
+        DALSTON_INSTANCE_ID: 'i-0bbbbbbbbbbbbbbbb',
+        AWS_REGION: 'eu-central-1',
+        DALSTON_BUCKET: 'env-bucket',
+        AWS_PROFILE: 'envprof',
+      },
+      shell,
+      ['instanceId', 'region', 'bucket'],
+    );
+    expect(d).toMatchObject({
+      instanceId: 'i-0aaaaaaaaaaaaaaaa',
+      region: 'eu-west-2',
+      bucket: 'flag-bucket',
+      profile: 'flagprof',
+      statusPrefix: 'status/',
+      sshUser: 'ec2-user',
+      sources: { instanceId: 'flag', region: 'flag', bucket: 'flag' },
+    });
+    expect(shell.calls).toEqual([]);
+  });
+
+  it('environment wins over terraform', async () => {
+    const shell = new FakeShell(TF);
+    const d = await resolveDeployment(
+      { tfDir },
+      {
+        DALSTON_INSTANCE_ID: 'i-0bbbbbbbbbbbbbbbb',
+        AWS_REGION: 'eu-central-1',
+        DALSTON_BUCKET: 'env-bucket',
+        AWS_PROFILE: 'envprof',
+      },
+      shell,
+      ['instanceId', 'region', 'bucket'],
+    );
+    expect(d).toMatchObject({
+      instanceId: 'i-0bbbbbbbbbbbbbbbb',
+      region: 'eu-central-1',
+      bucket: 'env-bucket',
+      profile: 'envprof',
+      sources: { instanceId: 'env', region: 'env', bucket: 'env' },
+    });
+    expect(shell.calls).toEqual([]);
+  });
+
+  it('terraform output fills what flags and environment left open, once', async () => {
+    const shell = new FakeShell(TF);
+    const d = await resolveDeployment(
+      { tfDir, region: 'eu-west-2' },
+      { AWS_DEFAULT_REGION: 'ignored-1' },
+      shell,
+      ['instanceId', 'region', 'bucket', 'tailscaleHostname'],
+    );
+    expect(d).toMatchObject({
+      instanceId: 'i-0ffffffffffffffff',
+      region: 'eu-west-2',
+      bucket: 'tf-bucket',
+      tailscaleHostname: 'dalston-tf',
+      dataVolumeId: 'vol-0123456789abcdef0',
+      sources: {
+        instanceId: 'terraform',
+        region: 'flag',
+        bucket: 'terraform',
+        tailscaleHostname: 'terraform',
+      },
+    });
+    expect(shell.calls).toEqual([
+      { cmd: 'terraform', args: [`-chdir=${tfDir}`, 'output', '-no-color', '-json'] },
+    ]);
+  });
+
+  it("without a region output: the availability_zone output, then the profile's region", async () => {
+    const az = new FakeShell(
+      tfOutputs({ instance_id: 'i-0ffffffffffffffff', availability_zone: 'eu-west-2b' }),
+    );
+    const a = await resolveDeployment({ tfDir }, {}, az, ['instanceId', 'region']);
+    expect(a).toMatchObject({ region: 'eu-west-2', sources: { region: 'terraform' } });
+
+    const none = new FakeShell(tfOutputs({ instance_id: 'i-0ffffffffffffffff' }));
+    const asked: Array<string | undefined> = [];
+    const b = await resolveDeployment(
+      { tfDir },
+      { AWS_PROFILE: 'ops' },
+      none,
+      ['instanceId', 'region'],
+      async (p) => {
+        asked.push(p);
+        return 'ca-central-1';
+      },
+    );
+    expect(b).toMatchObject({ region: 'ca-central-1', sources: { region: 'profile' } });
+    expect(asked).toEqual(['ops']);
+
+    await expect(resolveDeployment({ tfDir }, {}, none, ['region'])).rejects.toThrow(
+      `region: pass --region, set AWS_REGION or AWS_DEFAULT_REGION, or add output "region" to ${tfDir} (or a region in the AWS profile)`,
+    );
+  });
+
+  it('AWS_DEFAULT_REGION is used when AWS_REGION is not set', async () => {
+    const d = await resolveDeployment(
+      { instanceId: 'i-0aaaaaaaaaaaaaaaa' },
+      { AWS_DEFAULT_REGION: 'ap-southeast-2' },
+      new FakeShell(),
+      ['instanceId', 'region'],
+    );
+    expect(d.region).toBe('ap-southeast-2');
+  });
+
+  it('missing → one message naming flag, variable and output of each missing key, plus why terraform had none', async () => {
+    const shell = new FakeShell({ exitCode: 0, stdout: '{}', stderr: '' });
+    const err = await resolveDeployment({ tfDir, region: 'eu-west-2' }, {}, shell, [
+      'instanceId',
+      'region',
+      'bucket',
+    ]).catch((e) => e);
+    expect(err).toBeInstanceOf(ConfigError);
+    expect(err.exitCode).toBe(78);
+    expect(err.message).toBe(
+      'deployment not found — ' +
+        `instance id: pass --instance-id, set DALSTON_INSTANCE_ID, or add output "instance_id" to ${tfDir}; ` +
+        `bucket: pass --bucket, set DALSTON_BUCKET, or add output "bucket_name" to ${tfDir}` +
+        ` — terraform in ${tfDir}: it has no outputs yet (run terraform apply there first)`,
+    );
+  });
+
+  it('a terraform failure is reported in the missing message', async () => {
+    const shell = new FakeShell({
+      exitCode: 1,
+      stdout: '',
+      stderr: '╷\n│ Error: Backend initialization required\n',
+    });
+    await expect(resolveDeployment({ tfDir }, {}, shell, ['instanceId'])).rejects.toThrow(
+      /terraform in .*: terraform output failed: Error: Backend initialization required$/,
+    );
+    const absent = await readTerraformOutputs(new FakeShell(TF), path.join(tfDir, 'nope'));
+    expect(absent).toEqual({ values: {}, problem: `${path.join(tfDir, 'nope')} does not exist` });
+    const notInstalled = await readTerraformOutputs(
+      new FakeShell({ exitCode: 127, stdout: '', stderr: '' }),
+      tfDir,
+    );
+    expect(notInstalled.problem).toBe('terraform is not installed');
+    const garbage = await readTerraformOutputs(
+      new FakeShell({ exitCode: 0, stdout: 'Warning: x', stderr: '' }),
+      tfDir,
+    );
+    expect(garbage.problem).toBe('terraform output -json did not print JSON');
+  });
+
+  it('a malformed id is a usage error from a flag, a config error from the environment', async () => {
+    await expect(
+      resolveDeployment({ instanceId: 'web-1' }, {}, new FakeShell(), ['instanceId']),
+    ).rejects.toThrow(UsageError);
+    await expect(
+      resolveDeployment({ instanceId: 'web-1' }, {}, new FakeShell(), ['instanceId']),
+    ).rejects.toThrow('--instance-id "web-1" is not a valid instance id (e.g. i-0123456789abcdef0)');
+    const env = await resolveDeployment({}, { DALSTON_INSTANCE_ID: 'web-1' }, new FakeShell(), [
+      'instanceId',
+    ]).catch((e) => e);
+    expect(env).toBeInstanceOf(ConfigError);
+    expect(env.message).toBe(
+      'DALSTON_INSTANCE_ID="web-1" is not a valid instance id (e.g. i-0123456789abcdef0)',
+    );
+  });
+
+  it('ssh user and status prefix come from flag/env/terraform with defaults', async () => {
+    const shell = new FakeShell(
+      tfOutputs({ tailscale_hostname: 'h', ssh_user: 'admin', status_prefix: 'hb/' }),
+    );
+    const d = await resolveDeployment({ tfDir }, {}, shell, ['tailscaleHostname']);
+    expect(d).toMatchObject({ sshUser: 'admin', statusPrefix: 'hb/', tailscaleHostname: 'h' });
+    const e = await resolveDeployment({ tfDir, user: 'me' }, { DALSTON_STATUS_PREFIX: 'x/' }, shell, [
+      'tailscaleHostname',
+    ]);
+    expect(e).toMatchObject({ sshUser: 'me', statusPrefix: 'x/' });
+  });
+});

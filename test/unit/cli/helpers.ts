@@ -1,0 +1,94 @@
+import { readFileSync } from 'node:fs';
+import type { StatusSnapshot } from '../../../agent/status/snapshot.ts';
+import type { ObjectReader } from '../../../cli/aws/snapshots.ts';
+import type { Clock } from '../../../cli/clock.ts';
+import type { CliContext, GatewayProbe, InteractiveRunner } from '../../../cli/context.ts';
+import { sdkEc2 } from '../../../cli/context.ts';
+import type { Shell, ShellResult } from '../../../shared/shell.ts';
+
+export const FIXTURES = new URL('../../fixtures/cli/', import.meta.url);
+export const fixtureText = (name: string) => readFileSync(new URL(name, FIXTURES), 'utf8');
+export const fixtureSnapshot = (name: string) => JSON.parse(fixtureText(name)) as StatusSnapshot;
+
+/** A clock that only moves when the code under test sleeps. */
+export class FakeClock implements Clock {
+  sleeps: number[] = [];
+  constructor(public t: number) {}
+  now() {
+    return this.t;
+  }
+  async sleep(ms: number) {
+    this.sleeps.push(ms);
+    this.t += ms;
+  }
+}
+
+export class Capture {
+  text = '';
+  constructor(public isTTY = false) {}
+  write(chunk: string) {
+    this.text += chunk;
+    return true;
+  }
+}
+
+/** A Shell that answers `terraform output -json` with a canned result and records calls. */
+export class FakeShell implements Shell {
+  calls: Array<{ cmd: string; args: readonly string[] }> = [];
+  constructor(private readonly answer: ShellResult = { exitCode: 0, stdout: '{}', stderr: '' }) {}
+  async run(cmd: string, args: readonly string[]) {
+    this.calls.push({ cmd, args });
+    return this.answer;
+  }
+}
+
+export const tfOutputs = (values: Record<string, string>): ShellResult => ({
+  exitCode: 0,
+  stdout: JSON.stringify(
+    Object.fromEntries(
+      Object.entries(values).map(([k, v]) => [k, { sensitive: false, type: 'string', value: v }]),
+    ),
+  ),
+  stderr: '',
+});
+
+/** Objects by key; a function value is evaluated on every read (to change answers over time). */
+export class FakeObjects implements ObjectReader {
+  reads = 0;
+  constructor(public objects: Record<string, string | (() => string | null) | null> = {}) {}
+  async getText(_bucket: string, key: string) {
+    this.reads++;
+    const v = this.objects[key];
+    const body = typeof v === 'function' ? v() : v;
+    return body == null ? null : { body, lastModified: null };
+  }
+}
+
+export const INSTANCE = 'i-0123456789abcdef0';
+export const SNAPSHOT_KEY = `status/${INSTANCE}/latest.json`;
+
+export function testContext(
+  over: Partial<CliContext> & { clock: Clock },
+): CliContext & { stdout: Capture; stderr: Capture } {
+  const interactive: InteractiveRunner = {
+    run: async () => {
+      throw new Error('no interactive runner in this test');
+    },
+  };
+  const gateway: GatewayProbe = { check: async () => ({ ok: false, detail: 'not probed in this test' }) };
+  return {
+    stdout: new Capture(),
+    stderr: new Capture(),
+    env: {},
+    shell: new FakeShell(),
+    ec2: sdkEc2,
+    objects: () => new FakeObjects(),
+    interactive,
+    gateway,
+    profileRegion: async () => undefined,
+    ...over,
+  } as CliContext & { stdout: Capture; stderr: Capture };
+}
+
+/** Deployment flags pointing at the test instance, so no terraform is consulted. */
+export const DEPLOY = ['--instance-id', INSTANCE, '--region', 'eu-west-2', '--bucket', 'dalston-test-bucket'];

@@ -61,3 +61,8 @@ output "shell_aliases" {
     alias dalston-status="aws ec2 describe-instances --region ${var.region} --instance-ids ${module.ec2.instance_id} --query 'Reservations[0].Instances[0].State.Name' --output text"
   EOT
 }
+
+output "region" {
+  description = "AWS region of the deployment (read by `dalston-aws` together with instance_id and bucket_name)."
+  value       = var.region
+}

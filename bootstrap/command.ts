@@ -1,0 +1,151 @@
+import { isAbsolute, resolve } from 'node:path';
+import { SSMClient } from '@aws-sdk/client-ssm';
+import { configFlag, parseCommandArgs } from '../shared/cli-args.ts';
+import { loadConfig } from '../shared/config/load.ts';
+import { DEFAULT_CONFIG_PATH } from '../shared/config/schema.ts';
+import { ExitCode, exitCodeFor, UsageError } from '../shared/errors.ts';
+import { createLogger, type Logger } from '../shared/logger.ts';
+import { type Shell, ZxShell } from '../shared/shell.ts';
+import { hostVersion } from '../shared/version.ts';
+import type { BootstrapContext, Clock, HostProbe, SsmLike } from './context.ts';
+import { realClock, realHost } from './host.ts';
+import { jsonReporter, type Reporter, type StepRecord, terminalReporter } from './output.ts';
+import { rooted } from './paths.ts';
+import { buildSteps, parseSteps, runSteps, writeReport } from './runner.ts';
+import { STEP_ORDER, type Step, type StepName } from './steps/step.ts';
+
+export const BOOTSTRAP_USAGE = `Usage: dalston-host bootstrap [--config FILE] [--root DIR] [--steps s1,s2,...] [--dry-run]
+
+Turns this machine into a Dalston host; safe to re-run (each step checks first).
+  --config FILE   host config (default ${DEFAULT_CONFIG_PATH}; an absolute path is read under --root)
+  --root DIR      prefix for every system path read or written (fstab, units, state)
+  --steps LIST    comma list from: ${STEP_ORDER.join(',')} (default: all)
+  --dry-run       print every change it would make; change nothing
+Exit codes: 0 done, 2 usage, 65 unsafe disk / wrong device at dataDir, 69 volume not found, 78 bad config, 1 other.`;
+
+/** Everything a test may replace; production uses the real host. */
+export interface BootstrapDeps {
+  shell?: Shell;
+  host?: HostProbe;
+  clock?: Clock;
+  ssm?: () => SsmLike;
+  sysfsRoot?: string;
+  devRoot?: string;
+  stdout?: { write(s: string): unknown; isTTY?: boolean };
+  stderr?: { write(s: string): unknown };
+  log?: Logger;
+  steps?: Partial<Record<StepName, Step>>;
+}
+
+export async function bootstrapCommand(args: string[], deps: BootstrapDeps = {}): Promise<number> {
+  const stdout = deps.stdout ?? process.stdout;
+  const stderr = deps.stderr ?? process.stderr;
+  let names: StepName[];
+  let values: { config?: string; root?: string; steps?: string; 'dry-run'?: boolean; help?: boolean };
+  try {
+    ({ values } = parseCommandArgs(args, {
+      ...configFlag,
+      root: { type: 'string' },
+      steps: { type: 'string' },
+      'dry-run': { type: 'boolean' },
+      help: { type: 'boolean', short: 'h' },
+    }));
+    if (values.help) {
+      stdout.write(`${BOOTSTRAP_USAGE}\n`);
+      return ExitCode.ok;
+    }
+    if (values.root !== undefined && values.root.trim() === '') throw new UsageError('--root is empty');
+    names = parseSteps(values.steps);
+  } catch (err) {
+    stderr.write(`dalston-host bootstrap: ${(err as Error).message}\n${BOOTSTRAP_USAGE}\n`);
+    return exitCodeFor(err);
+  }
+
+  const root = values.root ? resolve(values.root) : '/';
+  const dryRun = values['dry-run'] === true;
+  const tty = stdout.isTTY === true;
+  const log = deps.log ?? createLogger({ name: 'bootstrap' });
+  const reporter: Reporter = tty ? terminalReporter(stdout) : jsonReporter(log);
+  // An absolute --config is a system path (read under --root); a relative one is a local file.
+  const configArg = values.config ?? DEFAULT_CONFIG_PATH;
+  const configPath = isAbsolute(configArg) ? rooted(root, configArg) : resolve(configArg);
+
+  // The config is validated before any step: a bad file changes nothing (exit 78).
+  const t0 = performance.now();
+  let loaded: Awaited<ReturnType<typeof loadConfig>>;
+  try {
+    loaded = await loadConfig(configPath, { mustExist: values.config !== undefined });
+  } catch (err) {
+    const rec: StepRecord = {
+      name: 'config',
+      result: 'failed',
+      detail: (err as Error).message,
+      durationMs: Math.round(performance.now() - t0),
+    };
+    reporter.step(rec);
+    stderr.write(`dalston-host bootstrap: ${rec.detail}\n`);
+    if (!dryRun) await safeWriteReport(root, failedReport(rec, exitCodeFor(err)), stderr);
+    return exitCodeFor(err);
+  }
+  const configRec: StepRecord = {
+    name: 'config',
+    result: 'unchanged',
+    detail: loaded.fromFile ? `${configPath} is valid` : `${configPath} not found: using defaults`,
+    durationMs: Math.round(performance.now() - t0),
+  };
+  reporter.step(configRec);
+
+  let ssm: SsmLike | undefined;
+  const ctx: BootstrapContext = {
+    config: loaded.config,
+    configPath,
+    root,
+    dryRun,
+    shell: deps.shell ?? new ZxShell(),
+    host: deps.host ?? realHost,
+    clock: deps.clock ?? realClock,
+    log,
+    sysfsRoot: deps.sysfsRoot ?? '/sys',
+    devRoot: deps.devRoot ?? '/dev',
+    progress: () => {},
+    ssm: deps.ssm ?? (() => (ssm ??= new SSMClient({}))),
+    state: {},
+  };
+  const { report, error } = await runSteps(ctx, buildSteps(names, deps.steps), reporter, [configRec]);
+  if (dryRun) {
+    if (tty) stdout.write(error ? '' : 'dry run: nothing was changed\n');
+  } else {
+    await safeWriteReport(root, report, stderr);
+  }
+  if (error !== undefined) {
+    stderr.write(`dalston-host bootstrap: ${(error as Error).message ?? String(error)}\n`);
+    return exitCodeFor(error);
+  }
+  return ExitCode.ok;
+}
+
+function failedReport(rec: StepRecord, exitCode: number) {
+  const now = new Date().toISOString();
+  return {
+    version: hostVersion().version,
+    startedAt: now,
+    finishedAt: now,
+    ok: false,
+    dryRun: false,
+    exitCode,
+    steps: [rec],
+  };
+}
+
+async function safeWriteReport(
+  root: string,
+  report: Parameters<typeof writeReport>[1],
+  stderr: { write(s: string): unknown },
+): Promise<void> {
+  try {
+    await writeReport(root, report);
+  } catch (err) {
+    // The result file is a convenience; failing to write it must not hide the real outcome.
+    stderr.write(`dalston-host bootstrap: could not write the result file: ${(err as Error).message}\n`);
+  }
+}

@@ -1,0 +1,60 @@
+import type { HostConfig } from '../shared/config/schema.ts';
+import type { Logger } from '../shared/logger.ts';
+import type { Shell } from '../shared/shell.ts';
+import type { Platform } from './os-release.ts';
+
+/** Facts about the running host the steps need but cannot get through a Shell. */
+export interface HostProbe {
+  /** True when `path` exists and is a block device (symlinks followed). */
+  isBlockDevice(path: string): Promise<boolean>;
+  /** The canonical path, or undefined when it does not exist. */
+  realpath(path: string): Promise<string | undefined>;
+  /** systemd is PID 1 (sd_booted: /run/systemd/system exists). */
+  systemdRunning(): boolean;
+  /** udevd is running (its control socket exists), so `udevadm settle` means something. */
+  udevRunning(): boolean;
+}
+
+export interface Clock {
+  now(): number;
+  sleep(ms: number): Promise<void>;
+}
+
+/** What the disk step found; mount and fstab build on it. */
+export interface VolumeState {
+  device: string;
+  /** How the device was found (explicit path, NVMe serial, by-id link, API name). */
+  how: string;
+  fsType: string;
+  /** Undefined only in a dry run on a blank device (the filesystem does not exist yet). */
+  uuid: string | undefined;
+  label: string | undefined;
+  formatted: boolean;
+}
+
+/** Minimal SSM surface the tailscale step uses (an SSMClient satisfies it). */
+export interface SsmLike {
+  send(command: unknown): Promise<unknown>;
+}
+
+export interface BootstrapContext {
+  config: HostConfig;
+  configPath: string;
+  /** `--root` ('/' for the live system). */
+  root: string;
+  dryRun: boolean;
+  shell: Shell;
+  host: HostProbe;
+  clock: Clock;
+  log: Logger;
+  /** Where sysfs is mounted; tests point it at a fake tree. */
+  sysfsRoot: string;
+  /** Where device nodes live (`/dev`); tests point the by-id lookup at a fake tree. */
+  devRoot: string;
+  /** Progress of a long step (the volume wait); shown on a terminal, logged otherwise. */
+  progress(message: string): void;
+  /** Creates the SSM client for the tailscale step (injected so tests use a mock). */
+  ssm(): SsmLike;
+  /** Results shared between steps of one run. */
+  state: { volume?: VolumeState; platform?: Platform };
+}

@@ -1,0 +1,91 @@
+import { pino } from 'pino';
+import type { BootstrapContext, Clock, HostProbe } from '../../../bootstrap/context.ts';
+import { parseConfig } from '../../../shared/config/load.ts';
+import type { HostConfigInput } from '../../../shared/config/schema.ts';
+import type { RunOptions, Shell, ShellResult } from '../../../shared/shell.ts';
+
+export interface Call {
+  cmd: string;
+  args: string[];
+  opts?: RunOptions;
+}
+
+type Responder = (call: Call) => Partial<ShellResult> | undefined;
+
+/** A Shell that records argv and answers from a list of responders (first match wins; default exit 0). */
+export class FakeShell implements Shell {
+  calls: Call[] = [];
+  constructor(private responders: Responder[] = []) {}
+  on(responder: Responder): this {
+    this.responders.push(responder);
+    return this;
+  }
+  async run(cmd: string, args: readonly string[], opts?: RunOptions): Promise<ShellResult> {
+    const call = { cmd, args: [...args], opts };
+    this.calls.push(call);
+    for (const r of this.responders) {
+      const out = r(call);
+      if (out) return { exitCode: 0, stdout: '', stderr: '', ...out };
+    }
+    return { exitCode: 0, stdout: '', stderr: '' };
+  }
+  /** Calls as `cmd arg arg` strings, for readable assertions. */
+  lines(): string[] {
+    return this.calls.map((c) => [c.cmd, ...c.args].join(' '));
+  }
+}
+
+/** Answers a call whose `cmd args…` line starts with `prefix`. */
+export const when =
+  (prefix: string, result: Partial<ShellResult>): Responder =>
+  (c) =>
+    [c.cmd, ...c.args].join(' ').startsWith(prefix) ? result : undefined;
+
+export class FakeClock implements Clock {
+  t = 0;
+  sleeps: number[] = [];
+  now() {
+    return this.t;
+  }
+  async sleep(ms: number) {
+    this.sleeps.push(ms);
+    this.t += ms;
+  }
+}
+
+export function fakeHost(opts: Partial<HostProbe> & { blockDevices?: Set<string> } = {}): HostProbe {
+  const blocks = opts.blockDevices ?? new Set<string>();
+  return {
+    isBlockDevice: opts.isBlockDevice ?? (async (p) => blocks.has(p)),
+    realpath: opts.realpath ?? (async (p) => (blocks.has(p) || p.startsWith('/') ? p : undefined)),
+    systemdRunning: opts.systemdRunning ?? (() => false),
+    udevRunning: opts.udevRunning ?? (() => false),
+  };
+}
+
+export function fakeContext(
+  config: HostConfigInput,
+  over: Partial<BootstrapContext> = {},
+): BootstrapContext & { shell: FakeShell; clock: FakeClock } {
+  return {
+    config: parseConfig(config),
+    configPath: '/etc/dalston/host.json',
+    root: '/',
+    dryRun: false,
+    shell: new FakeShell(),
+    host: fakeHost(),
+    clock: new FakeClock(),
+    log: pino({ level: 'silent' }),
+    sysfsRoot: '/nonexistent-sys',
+    devRoot: '/nonexistent-dev',
+    progress: () => {},
+    ssm: () => {
+      throw new Error('no SSM in this test');
+    },
+    state: {},
+    ...over,
+  } as BootstrapContext & { shell: FakeShell; clock: FakeClock };
+}
+
+export const ok = (stdout = ''): Partial<ShellResult> => ({ exitCode: 0, stdout });
+export const fail = (exitCode: number, stderr = ''): Partial<ShellResult> => ({ exitCode, stderr });

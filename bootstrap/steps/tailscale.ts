@@ -66,6 +66,31 @@ export function tailscaleUpArgs(keyFile: string, hostname: string): string[] {
   return ['up', `--auth-key=file:${keyFile}`, `--hostname=${hostname}`, '--timeout=60s'];
 }
 
+/**
+ * The gateway reaches the tailnet through `tailscale serve`: plain HTTP on port
+ * 8000 of the Tailscale address only, proxied to the loopback port compose
+ * publishes. So no compose port is ever bound to a non-loopback address.
+ */
+export const GATEWAY_SERVE_ARGS = ['serve', '--bg', '--http=8000', 'http://127.0.0.1:8000'];
+
+/** Pure: `tailscale serve status --json` → is the gateway already served on port 8000? */
+export function gatewayServed(exitCode: number, stdout: string): boolean {
+  if (exitCode !== 0) return false;
+  try {
+    const config = JSON.parse(stdout) as { TCP?: Record<string, unknown> } | null;
+    return Boolean(config?.TCP?.['8000']);
+  } catch {
+    return false;
+  }
+}
+
+async function serveGateway(ctx: BootstrapContext): Promise<boolean> {
+  const status = await ctx.shell.run('tailscale', ['serve', 'status', '--json']);
+  if (gatewayServed(status.exitCode, status.stdout)) return false;
+  await runChecked(ctx.shell, 'tailscale', GATEWAY_SERVE_ARGS);
+  return true;
+}
+
 async function readAuthKey(ctx: BootstrapContext, name: string): Promise<string> {
   let out: GetParameterCommandOutput;
   try {
@@ -91,7 +116,15 @@ export const tailscaleStep: Step = {
     if (!param) return skipped('tailscale.authKeyParameter not set');
     const hostname = ctx.config.tailscale.hostname;
     const status = await ctx.shell.run('tailscale', ['status', '--json']);
-    if (tailscaleRunning(status.exitCode, status.stdout)) return unchanged('tailscale is Running');
+    if (tailscaleRunning(status.exitCode, status.stdout)) {
+      if (ctx.dryRun)
+        return planned([
+          `ensure the gateway is served on the tailnet: tailscale ${GATEWAY_SERVE_ARGS.join(' ')}`,
+        ]);
+      return (await serveGateway(ctx))
+        ? done('tailscale is Running; gateway now served on the tailnet at :8000')
+        : unchanged('tailscale is Running; gateway served on the tailnet at :8000');
+    }
     const installed = (await ctx.shell.run('tailscale', ['version'])).exitCode === 0;
     const platform = installed ? undefined : await requirePlatform(ctx, 'installing Tailscale');
     const repo = platform ? tailscaleRepo(platform) : undefined;
@@ -107,6 +140,7 @@ export const tailscaleStep: Step = {
       }
       if (ctx.host.systemdRunning()) changes.push('systemctl enable --now tailscaled');
       changes.push(`read SSM SecureString ${param} and run tailscale up --hostname=${hostname}`);
+      changes.push(`serve the gateway on the tailnet: tailscale ${GATEWAY_SERVE_ARGS.join(' ')}`);
       return planned(changes);
     }
     if (repo && platform) {
@@ -159,6 +193,9 @@ export const tailscaleStep: Step = {
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
-    return done(`${repo ? 'installed tailscale; ' : ''}joined the tailnet as ${hostname}`);
+    await serveGateway(ctx);
+    return done(
+      `${repo ? 'installed tailscale; ' : ''}joined the tailnet as ${hostname}; gateway served at :8000`,
+    );
   },
 };

@@ -3,6 +3,7 @@ import { GetParameterCommand, SSMClient } from '@aws-sdk/client-ssm';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
+  gatewayServed,
   tailscaleRepo,
   tailscaleRunning,
   tailscaleStep,
@@ -32,8 +33,21 @@ describe('tailscale', () => {
     expect(tailscaleRunning(0, 'not json')).toBe(false);
     const ctx = fakeContext({ tailscale: { authKeyParameter: '/dalston/ts' } });
     ctx.shell.on(when('tailscale status --json', ok('{"BackendState":"Running","Self":{}}')));
+    ctx.shell.on(when('tailscale serve status --json', ok('{"TCP":{"8000":{"HTTP":true}}}')));
     expect((await tailscaleStep.run(ctx)).result).toBe('unchanged');
-    expect(ctx.shell.lines()).toEqual(['tailscale status --json']);
+    expect(ctx.shell.lines()).toEqual(['tailscale status --json', 'tailscale serve status --json']);
+  });
+
+  it('serves the gateway on the tailnet (HTTP :8000 → loopback) when Running but not yet served', async () => {
+    expect(gatewayServed(0, '{}')).toBe(false);
+    expect(gatewayServed(0, 'null')).toBe(false);
+    expect(gatewayServed(1, '')).toBe(false);
+    const ctx = fakeContext({ tailscale: { authKeyParameter: '/dalston/ts' } });
+    ctx.shell.on(when('tailscale status --json', ok('{"BackendState":"Running"}')));
+    ctx.shell.on(when('tailscale serve status --json', ok('{}')));
+    ctx.shell.on(when('tailscale serve --bg', ok()));
+    expect((await tailscaleStep.run(ctx)).result).toBe('done');
+    expect(ctx.shell.lines()).toContain('tailscale serve --bg --http=8000 http://127.0.0.1:8000');
   });
 
   it('reads the key from SSM with decryption and passes it only as file:, removed afterwards', async () => {
@@ -55,7 +69,10 @@ describe('tailscale', () => {
       return ok();
     });
     const out = await tailscaleStep.run(ctx);
-    expect(out).toEqual({ result: 'done', detail: 'joined the tailnet as dalston-dev' });
+    expect(out).toEqual({
+      result: 'done',
+      detail: 'joined the tailnet as dalston-dev; gateway served at :8000',
+    });
     const calls = ssmMock.commandCalls(GetParameterCommand);
     expect(calls).toHaveLength(1);
     expect(calls[0]!.args[0].input).toEqual({ Name: '/dalston/ts', WithDecryption: true });
@@ -148,7 +165,10 @@ describe('tailscale install (not downloadable here: argv and files only)', () =>
       ctx.shell.on(when('tailscale status', { exitCode: 1 }));
       ctx.shell.on(when('tailscale version', { exitCode: 127 }));
       const out = await tailscaleStep.run(ctx);
-      expect(out).toEqual({ result: 'done', detail: 'installed tailscale; joined the tailnet as dalston' });
+      expect(out).toEqual({
+        result: 'done',
+        detail: 'installed tailscale; joined the tailnet as dalston; gateway served at :8000',
+      });
       const keyring = join(root, 'usr/share/keyrings/tailscale-archive-keyring.gpg');
       expect(ctx.shell.lines().filter((l) => !l.startsWith('tailscale up'))).toEqual([
         'tailscale status --json',
@@ -157,6 +177,8 @@ describe('tailscale install (not downloadable here: argv and files only)', () =>
         'apt-get -o DPkg::Lock::Timeout=300 update',
         'apt-get -o DPkg::Lock::Timeout=300 install -y tailscale',
         'systemctl enable --now tailscaled',
+        'tailscale serve status --json',
+        'tailscale serve --bg --http=8000 http://127.0.0.1:8000',
       ]);
       expect(await readFile(join(root, 'etc/apt/sources.list.d/tailscale.list'), 'utf8')).toContain(
         'https://pkgs.tailscale.com/stable/ubuntu jammy main',

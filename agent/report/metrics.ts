@@ -1,0 +1,170 @@
+/**
+ * Prometheus metrics of the agent, on a registry of its own (never prom-client's
+ * global one, so tests and embedders can create several). Series:
+ *
+ *   dalston_service_up{service}                     1 running, 0 not (missing, exited, restarting…)
+ *   dalston_service_health{service,health}          state set: 1 on the current health
+ *                                                   (healthy|unhealthy|starting|none), 0 on the others
+ *   dalston_service_circuit_open{service}           1 while the restart budget is spent
+ *   dalston_service_docker_restarts{service}        Docker's RestartCount of the current container
+ *   dalston_agent_actions_total{service,action}     healing actions taken (restart, recreate, …)
+ *   dalston_agent_event_stream_reconnects_total     Docker event stream reconnects
+ *   dalston_agent_reconcile_duration_seconds        histogram of full reconciles
+ *   dalston_stack_state{state}                      state set over starting|healthy|degraded|stopping
+ *   dalston_docker_connected, dalston_docker_events_connected, dalston_gateway_up   0/1
+ *   dalston_host_cpu_load_percent, dalston_host_memory_used_bytes, dalston_host_memory_total_bytes
+ *                                                   NaN while the probe has no value
+ *   dalston_data_volume_mounted{mount_point}        0/1
+ *   dalston_data_volume_used_percent{mount_point}   absent while unknown
+ *   dalston_agent_info{version,project,instance}    always 1
+ * plus prom-client's process_* / nodejs_* series unless `processMetrics: false`.
+ */
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import type { ServiceHealth, StackState, StatusSnapshot } from '../status/snapshot.ts';
+
+const HEALTH_VALUES: ServiceHealth[] = ['healthy', 'unhealthy', 'starting', 'none'];
+const STACK_STATES: StackState[] = ['starting', 'healthy', 'degraded', 'stopping'];
+
+export class AgentMetrics {
+  readonly registry: Registry;
+  readonly contentType: string;
+
+  private readonly serviceUp: Gauge<'service'>;
+  private readonly serviceHealth: Gauge<'service' | 'health'>;
+  private readonly circuitOpen: Gauge<'service'>;
+  private readonly dockerRestarts: Gauge<'service'>;
+  private readonly actions: Counter<'service' | 'action'>;
+  private readonly reconnects: Counter;
+  private readonly reconcileDuration: Histogram;
+  private readonly stackState: Gauge<'state'>;
+  private readonly dockerConnected: Gauge;
+  private readonly eventsConnected: Gauge;
+  private readonly gatewayUp: Gauge;
+  private readonly cpuLoad: Gauge;
+  private readonly memUsed: Gauge;
+  private readonly memTotal: Gauge;
+  private readonly volumeMounted: Gauge<'mount_point'>;
+  private readonly volumeUsed: Gauge<'mount_point'>;
+  private readonly info: Gauge<'version' | 'project' | 'instance'>;
+
+  constructor(opts: { processMetrics?: boolean } = {}) {
+    this.registry = new Registry();
+    const registers = [this.registry];
+    this.contentType = this.registry.contentType;
+    if (opts.processMetrics ?? true) collectDefaultMetrics({ register: this.registry });
+
+    const gauge = <L extends string>(name: string, help: string, labelNames: L[] = []) =>
+      new Gauge<L>({ name, help, labelNames, registers });
+
+    this.serviceUp = gauge('dalston_service_up', 'Whether the service has a running container.', ['service']);
+    this.serviceHealth = gauge(
+      'dalston_service_health',
+      "Docker health of the service's container: 1 on the current value of the health label.",
+      ['service', 'health'],
+    );
+    this.circuitOpen = gauge(
+      'dalston_service_circuit_open',
+      "1 while the service's restart budget is spent and the agent no longer acts on it.",
+      ['service'],
+    );
+    this.dockerRestarts = gauge(
+      'dalston_service_docker_restarts',
+      "Docker's restart count of the service's current container.",
+      ['service'],
+    );
+    this.actions = new Counter({
+      name: 'dalston_agent_actions_total',
+      help: 'Healing actions the agent took, by service and action.',
+      labelNames: ['service', 'action'],
+      registers,
+    });
+    this.reconnects = new Counter({
+      name: 'dalston_agent_event_stream_reconnects_total',
+      help: 'Times the Docker event stream was reconnected.',
+      registers,
+    });
+    this.reconcileDuration = new Histogram({
+      name: 'dalston_agent_reconcile_duration_seconds',
+      help: 'Duration of full reconciles.',
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+      registers,
+    });
+    this.stackState = gauge(
+      'dalston_stack_state',
+      'Stack state: 1 on the current value of the state label.',
+      ['state'],
+    );
+    this.dockerConnected = gauge('dalston_docker_connected', 'Whether the Docker daemon answers.');
+    this.eventsConnected = gauge(
+      'dalston_docker_events_connected',
+      'Whether the Docker event stream is connected.',
+    );
+    this.gatewayUp = gauge('dalston_gateway_up', "Whether the gateway's health endpoint answered OK.");
+    this.cpuLoad = gauge('dalston_host_cpu_load_percent', 'Host CPU load in percent (NaN when unknown).');
+    this.memUsed = gauge(
+      'dalston_host_memory_used_bytes',
+      'Host memory in use, without caches (NaN when unknown).',
+    );
+    this.memTotal = gauge('dalston_host_memory_total_bytes', 'Host memory in total (NaN when unknown).');
+    this.volumeMounted = gauge(
+      'dalston_data_volume_mounted',
+      'Whether the data directory is a mount point of its own.',
+      ['mount_point'],
+    );
+    this.volumeUsed = gauge('dalston_data_volume_used_percent', 'Used space of the data volume in percent.', [
+      'mount_point',
+    ]);
+    this.info = gauge('dalston_agent_info', 'Agent version, compose project and instance; always 1.', [
+      'version',
+      'project',
+      'instance',
+    ]);
+    for (const g of [this.cpuLoad, this.memUsed, this.memTotal]) g.set(Number.NaN);
+  }
+
+  /** Replaces every snapshot-derived series, so services that left the snapshot leave the output too. */
+  observeSnapshot(s: StatusSnapshot): void {
+    for (const g of [this.serviceUp, this.serviceHealth, this.circuitOpen, this.dockerRestarts]) g.reset();
+    for (const svc of s.services) {
+      const service = svc.name;
+      this.serviceUp.set({ service }, svc.state === 'running' ? 1 : 0);
+      for (const health of HEALTH_VALUES)
+        this.serviceHealth.set({ service, health }, svc.health === health ? 1 : 0);
+      this.circuitOpen.set({ service }, svc.circuitOpen ? 1 : 0);
+      this.dockerRestarts.set({ service }, svc.dockerRestarts);
+    }
+    for (const state of STACK_STATES) this.stackState.set({ state }, s.state === state ? 1 : 0);
+    this.dockerConnected.set(s.docker.connected ? 1 : 0);
+    this.eventsConnected.set(s.docker.eventsConnected ? 1 : 0);
+    this.gatewayUp.set(s.gateway.ok ? 1 : 0);
+
+    const h = s.host;
+    this.cpuLoad.set(h.cpuLoadPercent ?? Number.NaN);
+    this.memUsed.set(h.memory?.usedBytes ?? Number.NaN);
+    this.memTotal.set(h.memory?.totalBytes ?? Number.NaN);
+    this.volumeMounted.reset();
+    this.volumeUsed.reset();
+    const mount_point = h.dataVolume.mountPoint;
+    this.volumeMounted.set({ mount_point }, h.dataVolume.mounted ? 1 : 0);
+    if (h.dataVolume.usedPercent !== null) this.volumeUsed.set({ mount_point }, h.dataVolume.usedPercent);
+
+    this.info.reset();
+    this.info.set({ version: s.version, project: s.project, instance: s.instance }, 1);
+  }
+
+  incAgentAction(service: string, action: string): void {
+    this.actions.inc({ service, action });
+  }
+
+  incEventReconnect(): void {
+    this.reconnects.inc();
+  }
+
+  observeReconcile(seconds: number): void {
+    this.reconcileDuration.observe(seconds);
+  }
+
+  render(): Promise<string> {
+    return this.registry.metrics();
+  }
+}

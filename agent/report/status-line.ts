@@ -1,0 +1,75 @@
+/**
+ * The one-line STATUS= text systemd shows in `systemctl status dalston`, e.g.
+ *   healthy 6/6 · /data 12% · gateway ok
+ *   degraded 5/6 · stt-transcribe-faster-whisper unhealthy (circuit open) · /data 12%
+ * Pure; at most 80 characters.
+ */
+import type { ServiceStatus, StatusSnapshot } from '../status/snapshot.ts';
+
+export const STATUS_LINE_MAX = 80;
+const SEP = ' · ';
+
+/** A service counts as up when it runs and is healthy or has no healthcheck. */
+export function serviceIsUp(s: ServiceStatus): boolean {
+  return s.state === 'running' && (s.health === 'healthy' || s.health === 'none');
+}
+
+/** What is wrong with a service, in a few words; null when it is up. */
+function problemOf(s: ServiceStatus): string | null {
+  if (serviceIsUp(s)) return null;
+  let what: string;
+  if (s.state === 'missing') what = 'missing';
+  else if (s.state !== 'running') what = s.state;
+  else what = s.health; // running but unhealthy or still starting
+  return s.circuitOpen ? `${what} (circuit open)` : what;
+}
+
+/** Worse problems first: an open circuit needs a human, a starting container does not. */
+function severity(s: ServiceStatus): number {
+  if (s.circuitOpen) return 0;
+  if (s.state === 'running' && s.health === 'unhealthy') return 1;
+  if (s.state !== 'running') return 2;
+  return 3;
+}
+
+function truncate(text: string, max: number): string {
+  return text.length <= max ? text : `${text.slice(0, Math.max(0, max - 1))}…`;
+}
+
+export function statusLine(s: StatusSnapshot): string {
+  if (s.state === 'stopping') return 'stopping…';
+
+  const vol = s.host.dataVolume;
+  const anyContainer = s.services.some((x) => x.containerId !== null);
+  if (!vol.mounted && !anyContainer) {
+    return truncate(
+      `${s.state} · data volume not mounted at ${vol.mountPoint}: stack not started`,
+      STATUS_LINE_MAX,
+    );
+  }
+
+  const up = s.services.filter(serviceIsUp).length;
+  const head = `${s.state} ${up}/${s.services.length}`;
+  // Not mounted but running: agent.requireDataMount is off and data lands on the root disk.
+  const disk = !vol.mounted
+    ? `${vol.mountPoint} not mounted`
+    : vol.usedPercent === null
+      ? `${vol.mountPoint} mounted`
+      : `${vol.mountPoint} ${Math.round(vol.usedPercent)}%`;
+
+  if (!s.docker.connected) return truncate([head, 'docker not answering', disk].join(SEP), STATUS_LINE_MAX);
+
+  const broken = s.services.filter((x) => !serviceIsUp(x)).sort((a, b) => severity(a) - severity(b));
+  const gateway = s.gateway.ok ? 'gateway ok' : 'gateway down';
+
+  if (broken.length === 0) return truncate([head, disk, gateway].join(SEP), STATUS_LINE_MAX);
+
+  const first = broken[0]!;
+  const more = broken.length > 1 ? ` +${broken.length - 1} more` : '';
+  const problem = ` ${problemOf(first)}${more}`;
+  const tail = [disk, ...(s.gateway.ok ? [] : [gateway])].join(SEP);
+  // Shorten the service name (not the problem) when the line is too long.
+  const room = STATUS_LINE_MAX - head.length - SEP.length * 2 - tail.length - problem.length;
+  const name = truncate(first.name, Math.max(8, room));
+  return truncate([head, `${name}${problem}`, tail].join(SEP), STATUS_LINE_MAX);
+}

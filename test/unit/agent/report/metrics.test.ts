@@ -1,0 +1,90 @@
+import { describe, expect, it } from 'vitest';
+import { AgentMetrics } from '../../../../agent/report/metrics.ts';
+import { service, snapshot } from './fixtures.ts';
+
+describe('AgentMetrics', () => {
+  it('renders per-service, stack, docker, gateway and host series from a snapshot', async () => {
+    const m = new AgentMetrics({ processMetrics: false });
+    m.observeSnapshot(
+      snapshot({
+        state: 'degraded',
+        services: [
+          service('postgres'),
+          service('whisper', { health: 'unhealthy', circuitOpen: true, dockerRestarts: 4 }),
+          service('orphan', { state: 'missing', containerId: null, health: 'none' }),
+        ],
+      }),
+    );
+    const text = await m.render();
+    expect(m.contentType).toMatch(/^text\/plain/);
+    expect(text).toContain('dalston_service_up{service="postgres"} 1');
+    expect(text).toContain('dalston_service_up{service="orphan"} 0');
+    expect(text).toContain('dalston_service_health{service="whisper",health="unhealthy"} 1');
+    expect(text).toContain('dalston_service_health{service="whisper",health="healthy"} 0');
+    expect(text).toContain('dalston_service_health{service="postgres",health="healthy"} 1');
+    expect(text).toContain('dalston_service_circuit_open{service="whisper"} 1');
+    expect(text).toContain('dalston_service_circuit_open{service="postgres"} 0');
+    expect(text).toContain('dalston_service_docker_restarts{service="whisper"} 4');
+    expect(text).toContain('dalston_stack_state{state="degraded"} 1');
+    expect(text).toContain('dalston_stack_state{state="healthy"} 0');
+    expect(text).toContain('dalston_docker_connected 1');
+    expect(text).toContain('dalston_docker_events_connected 1');
+    expect(text).toContain('dalston_gateway_up 1');
+    expect(text).toContain('dalston_host_cpu_load_percent 12.5');
+    expect(text).toContain(`dalston_host_memory_total_bytes ${8 * 2 ** 30}`);
+    expect(text).toContain(`dalston_host_memory_used_bytes ${2 * 2 ** 30}`);
+    expect(text).toContain('dalston_data_volume_mounted{mount_point="/data"} 1');
+    expect(text).toContain('dalston_data_volume_used_percent{mount_point="/data"} 12.3');
+    expect(text).toContain(
+      'dalston_agent_info{version="0.1.0",project="dalston",instance="i-0123456789abcdef0"} 1',
+    );
+    // No process metrics when turned off.
+    expect(text).not.toContain('process_resident_memory_bytes');
+  });
+
+  it('drops services that left the snapshot and unknown host values', async () => {
+    const m = new AgentMetrics({ processMetrics: false });
+    m.observeSnapshot(snapshot({ services: [service('a'), service('b')] }));
+    const s = snapshot({ services: [service('a')] });
+    s.host = {
+      cpuLoadPercent: null,
+      memory: null,
+      dataVolume: { mountPoint: '/data', mounted: false, device: null, usedPercent: null },
+      gpus: [],
+    };
+    m.observeSnapshot(s);
+    const text = await m.render();
+    expect(text).toContain('dalston_service_up{service="a"} 1');
+    expect(text).not.toContain('service="b"');
+    // prom-client spells NaN 'Nan'; Prometheus parses it case-insensitively.
+    expect(text).toMatch(/^dalston_host_cpu_load_percent nan$/im);
+    expect(text).toMatch(/^dalston_host_memory_used_bytes nan$/im);
+    expect(text).toContain('dalston_data_volume_mounted{mount_point="/data"} 0');
+    expect(text).not.toMatch(/^dalston_data_volume_used_percent\{/m);
+  });
+
+  it('counts actions, reconnects and reconcile durations', async () => {
+    const m = new AgentMetrics({ processMetrics: false });
+    m.incAgentAction('whisper', 'restart');
+    m.incAgentAction('whisper', 'restart');
+    m.incAgentAction('redis', 'recreate');
+    m.incEventReconnect();
+    m.observeReconcile(0.03);
+    m.observeReconcile(2);
+    const text = await m.render();
+    expect(text).toContain('dalston_agent_actions_total{service="whisper",action="restart"} 2');
+    expect(text).toContain('dalston_agent_actions_total{service="redis",action="recreate"} 1');
+    expect(text).toContain('dalston_agent_event_stream_reconnects_total 1');
+    expect(text).toContain('dalston_agent_reconcile_duration_seconds_count 2');
+    expect(text).toContain('dalston_agent_reconcile_duration_seconds_sum 2.03');
+    expect(text).toContain('dalston_agent_reconcile_duration_seconds_bucket{le="0.05"} 1');
+  });
+
+  it('keeps registries apart', async () => {
+    const a = new AgentMetrics({ processMetrics: false });
+    const b = new AgentMetrics({ processMetrics: false });
+    a.incEventReconnect();
+    expect(await a.render()).toContain('dalston_agent_event_stream_reconnects_total 1');
+    expect(await b.render()).toContain('dalston_agent_event_stream_reconnects_total 0');
+  });
+});

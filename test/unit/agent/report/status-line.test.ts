@@ -1,0 +1,110 @@
+import { describe, expect, it } from 'vitest';
+import { STATUS_LINE_MAX, statusLine } from '../../../../agent/report/status-line.ts';
+import { SIX, service, snapshot } from './fixtures.ts';
+
+describe('statusLine', () => {
+  it('summarises a healthy stack', () => {
+    expect(statusLine(snapshot())).toBe('healthy 6/6 · /data 12% · gateway ok');
+  });
+
+  it('names the worst service of a degraded stack, circuit first', () => {
+    const s = snapshot({
+      state: 'degraded',
+      services: SIX.map((n) =>
+        n === 'stt-transcribe-faster-whisper'
+          ? service(n, { health: 'unhealthy', circuitOpen: true })
+          : service(n),
+      ),
+    });
+    // In full this line is 81 characters: the service name gives way, never the problem.
+    expect(statusLine(s)).toBe(
+      'degraded 5/6 · stt-transcribe-faster-whisp… unhealthy (circuit open) · /data 12%',
+    );
+    const short = snapshot({
+      state: 'degraded',
+      services: SIX.map((n) =>
+        n === 'stt-diarize' ? service(n, { health: 'unhealthy', circuitOpen: true }) : service(n),
+      ),
+    });
+    expect(statusLine(short)).toBe('degraded 5/6 · stt-diarize unhealthy (circuit open) · /data 12%');
+  });
+
+  it('counts further problems and orders by severity', () => {
+    const s = snapshot({
+      state: 'degraded',
+      services: [
+        service('a', { health: 'starting' }),
+        service('b', { state: 'missing', containerId: null, health: 'none' }),
+        service('c', { health: 'unhealthy' }),
+        service('d'),
+      ],
+    });
+    expect(statusLine(s)).toBe('degraded 1/4 · c unhealthy +2 more · /data 12%');
+  });
+
+  it('counts a running service without healthcheck as up, an exited one as not', () => {
+    const s = snapshot({
+      state: 'degraded',
+      services: [service('a', { health: 'none' }), service('b', { state: 'exited', health: 'none' })],
+    });
+    expect(statusLine(s)).toBe('degraded 1/2 · b exited · /data 12%');
+  });
+
+  it('reports a gateway that does not answer', () => {
+    const s = snapshot({ state: 'degraded', gateway: { url: 'x', ok: false, checkedAt: null } });
+    expect(statusLine(s)).toBe('degraded 6/6 · /data 12% · gateway down');
+  });
+
+  it('says when docker does not answer', () => {
+    const s = snapshot({
+      state: 'degraded',
+      docker: { connected: false, apiVersion: null, eventsConnected: false, lastEventAt: null },
+    });
+    expect(statusLine(s)).toBe('degraded 6/6 · docker not answering · /data 12%');
+  });
+
+  it('says stopping…', () => {
+    expect(statusLine(snapshot({ state: 'stopping' }))).toBe('stopping…');
+  });
+
+  it('gives a clear reason when the data volume is not mounted', () => {
+    const s = snapshot({
+      state: 'starting',
+      services: SIX.map((n) => service(n, { containerId: null, state: 'missing', health: 'none' })),
+    });
+    s.host.dataVolume = { mountPoint: '/data', mounted: false, device: null, usedPercent: null };
+    expect(statusLine(s)).toBe('starting · data volume not mounted at /data: stack not started');
+  });
+
+  it('warns about a missing mount while the stack runs anyway (requireDataMount off)', () => {
+    const s = snapshot();
+    s.host.dataVolume = { mountPoint: '/data', mounted: false, device: null, usedPercent: null };
+    expect(statusLine(s)).toBe('healthy 6/6 · /data not mounted · gateway ok');
+  });
+
+  it('shows a mounted volume of unknown usage', () => {
+    const s = snapshot();
+    s.host.dataVolume.usedPercent = null;
+    expect(statusLine(s)).toBe('healthy 6/6 · /data mounted · gateway ok');
+  });
+
+  it('stays within 80 characters by shortening the service name', () => {
+    const long = 'a-very-long-service-name-that-goes-on-and-on-and-on-and-on-forever-and-ever';
+    const s = snapshot({
+      state: 'degraded',
+      services: [service(long, { health: 'unhealthy', circuitOpen: true }), service('b')],
+      gateway: { url: 'x', ok: false, checkedAt: null },
+    });
+    const line = statusLine(s);
+    expect(line.length).toBeLessThanOrEqual(STATUS_LINE_MAX);
+    expect(line).toMatch(
+      /^degraded 1\/2 · a-very-long-.*… unhealthy \(circuit open\) · \/data 12% · gateway down$/,
+    );
+  });
+
+  it('caps even an absurd mount point at 80 characters', () => {
+    const s = snapshot();
+    s.host.dataVolume.mountPoint = `/${'x'.repeat(200)}`;
+    expect(statusLine(s).length).toBe(STATUS_LINE_MAX);
+  });
+});

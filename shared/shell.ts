@@ -13,6 +13,8 @@ export interface RunOptions {
   cwd?: string;
   env?: Record<string, string | undefined>;
   timeoutMs?: number;
+  /** Aborting kills the command (e.g. the agent's in-flight compose run on shutdown). */
+  signal?: AbortSignal;
 }
 
 /**
@@ -34,6 +36,7 @@ export class ZxShell implements Shell {
       env: opts.env ? { ...process.env, ...opts.env } : process.env,
       input: opts.input,
       timeout: opts.timeoutMs,
+      signal: opts.signal,
     });
     const p = await sh`${cmd} ${args}`;
     return { exitCode: p.exitCode ?? 1, stdout: p.stdout, stderr: p.stderr };

@@ -43,14 +43,17 @@ export class ComposeCli {
   }
 
   /** `up -d [services]`: creates what is missing, leaves healthy containers alone. */
-  async up(services: readonly string[]): Promise<void> {
-    await this.exec([...this.projectArgs(), 'up', '-d', '--remove-orphans=false', ...services]);
+  async up(services: readonly string[], signal?: AbortSignal): Promise<void> {
+    await this.exec([...this.projectArgs(), 'up', '-d', ...services], undefined, signal);
   }
 
   /** `stop -t grace services…` */
   async stop(services: readonly string[], graceSeconds: number): Promise<void> {
     if (services.length === 0) return;
-    await this.exec([...this.projectArgs(), 'stop', '-t', String(graceSeconds), ...services], (graceSeconds + 60) * 1000);
+    await this.exec(
+      [...this.projectArgs(), 'stop', '-t', String(graceSeconds), ...services],
+      (graceSeconds + 60) * 1000,
+    );
   }
 
   /** The global flags naming the project, its files, profiles and env files. */
@@ -67,11 +70,13 @@ export class ComposeCli {
     return this.opts.docker ?? 'docker';
   }
 
-  private async exec(args: string[], timeoutMs?: number): Promise<void> {
+  private async exec(args: string[], timeoutMs?: number, signal?: AbortSignal): Promise<void> {
     const r = await this.shell.run(this.docker, args, {
       cwd: this.target.workingDir,
       timeoutMs: timeoutMs ?? this.opts.timeoutMs ?? 15 * 60_000,
+      ...(signal ? { signal } : {}),
     });
+    if (signal?.aborted) throw new Error(`docker ${args.join(' ')}: cancelled by shutdown`);
     if (r.exitCode !== 0) throw new ComposeError(args, r.exitCode, r.stderr || r.stdout);
   }
 }

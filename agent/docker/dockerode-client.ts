@@ -1,4 +1,5 @@
 import Docker from 'dockerode';
+import type { ServiceHealth } from '../status/snapshot.ts';
 import { eventFilters, sinceParam, toDockerEvent } from './events.ts';
 import { NdjsonParser } from './ndjson.ts';
 import {
@@ -12,7 +13,6 @@ import {
   LABEL_PROJECT,
   LABEL_SERVICE,
 } from './types.ts';
-import type { ServiceHealth } from '../status/snapshot.ts';
 
 /** The part of dockerode the agent uses; unit tests pass an object of this shape. */
 export interface DockerodeLike {
@@ -143,7 +143,11 @@ export class DockerodeClient implements DockerClient {
     };
   }
 
-  private async call<T>(what: string, fn: (signal: AbortSignal) => Promise<T>, timeoutMs?: number): Promise<T> {
+  private async call<T>(
+    what: string,
+    fn: (signal: AbortSignal) => Promise<T>,
+    timeoutMs?: number,
+  ): Promise<T> {
     const ac = new AbortController();
     let timedOut = false;
     const ms = timeoutMs ?? this.callTimeoutMs;
@@ -154,7 +158,8 @@ export class DockerodeClient implements DockerClient {
     try {
       return await fn(ac.signal);
     } catch (err) {
-      if (timedOut) throw new DockerError('timeout', `docker ${what}: no answer within ${ms} ms`, { cause: err });
+      if (timedOut)
+        throw new DockerError('timeout', `docker ${what}: no answer within ${ms} ms`, { cause: err });
       throw mapDockerError(err, what);
     } finally {
       clearTimeout(timer);
@@ -162,15 +167,31 @@ export class DockerodeClient implements DockerClient {
   }
 }
 
-const SOCKET_CODES = new Set(['ECONNREFUSED', 'ENOENT', 'ECONNRESET', 'EPIPE', 'EACCES', 'ETIMEDOUT', 'EHOSTUNREACH']);
+const SOCKET_CODES = new Set([
+  'ECONNREFUSED',
+  'ENOENT',
+  'ECONNRESET',
+  'EPIPE',
+  'EACCES',
+  'ETIMEDOUT',
+  'EHOSTUNREACH',
+]);
 
 /** Maps dockerode/docker-modem/socket errors to kinds the supervisor handles. */
 export function mapDockerError(err: unknown, what: string): DockerError {
   if (err instanceof DockerError) return err;
-  const e = (err ?? {}) as { statusCode?: number; code?: string; message?: string; name?: string; json?: unknown };
+  const e = (err ?? {}) as {
+    statusCode?: number;
+    code?: string;
+    message?: string;
+    name?: string;
+    json?: unknown;
+  };
   const detail = dockerMessage(e);
-  if (e.statusCode === 404) return new DockerError('gone', `docker ${what}: not found (${detail})`, { cause: err });
-  if (e.statusCode === 409) return new DockerError('conflict', `docker ${what}: conflict (${detail})`, { cause: err });
+  if (e.statusCode === 404)
+    return new DockerError('gone', `docker ${what}: not found (${detail})`, { cause: err });
+  if (e.statusCode === 409)
+    return new DockerError('conflict', `docker ${what}: conflict (${detail})`, { cause: err });
   if (typeof e.statusCode === 'number') {
     return new DockerError('server', `docker ${what}: HTTP ${e.statusCode} (${detail})`, { cause: err });
   }
@@ -193,6 +214,7 @@ function dockerMessage(e: { message?: string; json?: unknown }): string {
 /** Maps `docker inspect` JSON; null when it is not a compose container. */
 export function containerFromInspect(raw: unknown): ContainerInfo | null {
   if (!raw || typeof raw !== 'object') return null;
+  // biome-ignore lint/suspicious/noExplicitAny: Docker's inspect JSON, read defensively field by field.
   const r = raw as Record<string, any>;
   const labels: Record<string, string> = r.Config?.Labels ?? {};
   const project = labels[LABEL_PROJECT];

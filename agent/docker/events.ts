@@ -41,7 +41,8 @@ function eventTimeNano(r: Record<string, unknown>): bigint {
     // Above 2^53 a JSON number loses its last digits; microsecond precision is plenty.
     return BigInt(Math.trunc(r.timeNano));
   }
-  if (typeof r.time === 'number' && Number.isFinite(r.time)) return BigInt(Math.trunc(r.time)) * 1_000_000_000n;
+  if (typeof r.time === 'number' && Number.isFinite(r.time))
+    return BigInt(Math.trunc(r.time)) * 1_000_000_000n;
   return BigInt(Date.now()) * 1_000_000n;
 }
 

@@ -1,0 +1,92 @@
+import { hostname } from 'node:os';
+import { configFlag, parseCommandArgs } from '../shared/cli-args.ts';
+import { loadConfig } from '../shared/config/load.ts';
+import { DEFAULT_CONFIG_PATH } from '../shared/config/schema.ts';
+import { createLogger } from '../shared/logger.ts';
+
+import { hostVersion } from '../shared/version.ts';
+import { ComposeCli } from './compose/compose-cli.ts';
+import { DockerodeClient, dockerodeFromEnv } from './docker/dockerode-client.ts';
+import { probeGateway } from './gateway-probe.ts';
+import { systemMountProbe } from './preflight.ts';
+import { ProcessShell } from './process-shell.ts';
+import { createHostProbe } from './report/host-probe.ts';
+import { startStatusServer } from './report/http-server.ts';
+import { AgentMetrics } from './report/metrics.ts';
+import { statusLine } from './report/status-line.ts';
+import { createNotifier } from './report/systemd-notify.ts';
+import { type Reporting, runAgent } from './run.ts';
+
+/**
+ * `dalston-host agent [--config FILE]`: supervises the compose stack in the
+ * foreground until SIGTERM/SIGINT. Expected failures are thrown as HostError
+ * (exit 3 data volume not mounted, 69 Docker unavailable, 78 bad config).
+ */
+export async function agentCommand(args: string[]): Promise<number> {
+  const { values } = parseCommandArgs(args, { ...configFlag });
+  const { config, path, fromFile } = await loadConfig(values.config ?? DEFAULT_CONFIG_PATH, {
+    mustExist: values.config !== undefined,
+  });
+  const logger = createLogger({ name: 'dalston-agent' });
+  const { version, commit } = hostVersion();
+  logger.info({ config: path, fromFile, version, commit, project: config.compose.project }, 'agent starting');
+
+  const ac = new AbortController();
+  const onSignal = (sig: NodeJS.Signals) => {
+    if (ac.signal.aborted) return;
+    logger.info({ signal: sig }, 'signal received');
+    ac.abort();
+  };
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+
+  const docker = new DockerodeClient(dockerodeFromEnv(), {
+    onBadLine: (line, err) => logger.warn({ line: line.slice(0, 200), err: err.message }, 'bad event line'),
+  });
+  const c = config.compose;
+  const compose = new ComposeCli(new ProcessShell(), {
+    project: c.project,
+    workingDir: c.workingDir,
+    files: c.files,
+    profiles: c.profiles,
+    envFiles: c.envFiles,
+  });
+  const metrics = new AgentMetrics();
+  // The AWS SDK is loaded only when S3 reporting is on: it is most of the agent's memory otherwise.
+  let instance = hostname();
+  let s3: Reporting['s3'] = null;
+  if (config.s3.bucket) {
+    const { createS3StatusReporter, resolveInstanceName } = await import('./report/s3-status.ts');
+    instance = await resolveInstanceName({ logger, timeoutMs: 1_000 });
+    s3 = createS3StatusReporter({
+      s3: { bucket: config.s3.bucket, region: config.s3.region, endpoint: config.s3.endpoint },
+      prefix: config.s3.statusPrefix,
+      instance,
+      logger,
+    });
+  }
+  try {
+    return await runAgent({
+      config,
+      logger,
+      docker,
+      compose,
+      mounts: systemMountProbe,
+      instance,
+      version,
+      shutdown: ac.signal,
+      reporting: {
+        startServer: (o) => startStatusServer({ ...o, metrics, logger }),
+        metrics,
+        notifier: createNotifier(process.env, undefined, { logger }),
+        hostProbe: createHostProbe({ dataDir: config.dataDir, timeoutMs: 2_000 }),
+        s3,
+        statusLine,
+        probeGateway: (url) => probeGateway(url),
+      },
+    });
+  } finally {
+    process.off('SIGTERM', onSignal);
+    process.off('SIGINT', onSignal);
+  }
+}

@@ -1,0 +1,89 @@
+/**
+ * A compose file of busybox stand-in services named after what must happen
+ * to them. Every service exits promptly on SIGTERM (trap) so stops are fast,
+ * and health is a file the service itself keeps or removes.
+ */
+const LOOP = 'while :; do sleep 1; done';
+const TRAP = 'trap "exit 0" TERM';
+
+function service(image: string, script: string, extra: Record<string, unknown> = {}, healthTest?: string[]) {
+  return {
+    image,
+    pull_policy: 'never',
+    restart: 'unless-stopped',
+    stop_grace_period: '5s',
+    command: ['sh', '-c', script],
+    ...(healthTest
+      ? { healthcheck: { test: healthTest, interval: '1s', timeout: '1s', retries: 2, start_period: '1s' } }
+      : {}),
+    ...extra,
+  };
+}
+
+/**
+ * Health propagates through files in a shared volume (no networking needed):
+ * /shared/<name>.ok exists while <name> is up; a service removes its own file
+ * when it stops (trap) and at start.
+ */
+const SHARED = { volumes: ['shared:/shared'] };
+
+/** Becomes healthy once `dep` is up, and stays unhealthy after losing it until restarted. */
+function dependent(image: string, name: string, dep: string) {
+  const own = `/shared/${name}.ok`;
+  const script = [
+    `trap "rm -f ${own}; exit 0" TERM`,
+    `rm -f ${own} /tmp/healthy`,
+    `until [ -f /shared/${dep}.ok ]; do sleep 1; done`,
+    `touch /tmp/healthy ${own}`,
+    `while :; do sleep 1; [ -f /shared/${dep}.ok ] || rm -f /tmp/healthy ${own}; done`,
+  ].join('; ');
+  return service(image, script, { ...SHARED, depends_on: { [dep]: { condition: 'service_healthy' } } }, [
+    'CMD',
+    'test',
+    '-f',
+    '/tmp/healthy',
+  ]);
+}
+
+export const STACK_SERVICES = [
+  'stays-healthy',
+  'turns-unhealthy-once',
+  'always-unhealthy',
+  'crashes',
+  'dependency',
+  'dependent-a',
+  'dependent-b',
+  'container-removed',
+] as const;
+
+export function standinCompose(image: string): Record<string, unknown> {
+  return {
+    services: {
+      'stays-healthy': service(image, `${TRAP}; touch /tmp/healthy; ${LOOP}`, {}, [
+        'CMD',
+        'test',
+        '-f',
+        '/tmp/healthy',
+      ]),
+      // First life: healthy for 3 s, then unhealthy; after a restart (the marker survives it) healthy for good.
+      'turns-unhealthy-once': service(
+        image,
+        `${TRAP}; touch /tmp/healthy; if [ ! -f /marker ]; then touch /marker; (sleep 4; rm -f /tmp/healthy) & fi; ${LOOP}`,
+        {},
+        ['CMD', 'test', '-f', '/tmp/healthy'],
+      ),
+      'always-unhealthy': service(image, `${TRAP}; ${LOOP}`, {}, ['CMD', 'test', '-f', '/tmp/never']),
+      crashes: service(image, `${TRAP}; sleep 2; exit 1`),
+      dependency: service(
+        image,
+        `trap "rm -f /shared/dependency.ok; exit 0" TERM; touch /shared/dependency.ok; ${LOOP}`,
+        SHARED,
+        ['CMD', 'test', '-f', '/shared/dependency.ok'],
+      ),
+      'dependent-a': dependent(image, 'dependent-a', 'dependency'),
+      'dependent-b': dependent(image, 'dependent-b', 'dependent-a'),
+      'container-removed': service(image, `${TRAP}; ${LOOP}`),
+    },
+    volumes: { shared: {} },
+  };
+}

@@ -1,0 +1,121 @@
+import { Writable } from 'node:stream';
+import type {
+  ContainerInfo,
+  DockerClient,
+  DockerEvent,
+  EngineVersion,
+  EventSubscription,
+} from '../../../agent/docker/types.ts';
+import { DockerError } from '../../../agent/docker/types.ts';
+import type { HealPolicy } from '../../../agent/supervisor/policy.ts';
+import { createLogger, type Logger } from '../../../shared/logger.ts';
+
+/** A logger whose JSON lines are kept in memory. */
+export function memoryLogger(): { logger: Logger; lines: Array<Record<string, unknown>> } {
+  const lines: Array<Record<string, unknown>> = [];
+  const dest = new Writable({
+    write(chunk, _enc, cb) {
+      for (const l of String(chunk).split('\n')) if (l.trim()) lines.push(JSON.parse(l));
+      cb();
+    },
+  });
+  return { logger: createLogger({ name: 'test', level: 'debug', destination: dest }), lines };
+}
+
+export function container(over: Partial<ContainerInfo> & { service: string }): ContainerInfo {
+  return {
+    id: `id-${over.service}`,
+    name: `proj-${over.service}-1`,
+    project: 'proj',
+    state: 'running',
+    health: 'healthy',
+    restartCount: 0,
+    stopTimeoutSeconds: null,
+    dependsOn: [],
+    ...over,
+  };
+}
+
+export const testPolicy: HealPolicy = {
+  budgetMax: 3,
+  budgetWindowMs: 900_000,
+  backoffInitialMs: 10_000,
+  backoffMaxMs: 300_000,
+  resetAfterHealthyMs: 600_000,
+  jitter: 0.2,
+};
+
+export class FakeClock {
+  constructor(public t = 1_000_000) {}
+  now = () => this.t;
+  advance(ms: number) {
+    this.t += ms;
+  }
+}
+
+/** An in-memory daemon behind the project's DockerClient interface. */
+export class FakeDocker implements DockerClient {
+  readonly containers = new Map<string, ContainerInfo>();
+  readonly calls: string[] = [];
+  failWith: DockerError | null = null;
+  private listeners: Array<(e: DockerEvent) => void> = [];
+
+  add(c: ContainerInfo): void {
+    this.containers.set(c.id, { ...c });
+  }
+
+  async version(): Promise<EngineVersion> {
+    if (this.failWith) throw this.failWith;
+    return { engineVersion: '20.10.24', apiVersion: '1.41' };
+  }
+
+  async listProjectContainers(project: string): Promise<ContainerInfo[]> {
+    this.calls.push('list');
+    if (this.failWith) throw this.failWith;
+    return [...this.containers.values()].filter((c) => c.project === project).map((c) => ({ ...c }));
+  }
+
+  async inspect(id: string): Promise<ContainerInfo | null> {
+    if (this.failWith) throw this.failWith;
+    const c = this.containers.get(id);
+    return c ? { ...c } : null;
+  }
+
+  async restart(id: string, stopTimeoutSeconds: number | null): Promise<void> {
+    this.calls.push(`restart ${id} t=${stopTimeoutSeconds}`);
+    const c = this.containers.get(id);
+    if (!c) throw new DockerError('gone', `no such container ${id}`);
+    c.state = 'running';
+    c.health = 'starting';
+  }
+
+  async subscribe(
+    _project: string,
+    opts: { since?: bigint; onEvent: (e: DockerEvent) => void },
+  ): Promise<EventSubscription> {
+    this.listeners.push(opts.onEvent);
+    let end: (r: { error: Error | null }) => void = () => {};
+    const done = new Promise<{ error: Error | null }>((resolve) => {
+      end = resolve;
+    });
+    return { done, close: () => end({ error: null }) };
+  }
+
+  emit(e: DockerEvent): void {
+    for (const l of this.listeners) l(e);
+  }
+}
+
+export class FakeCompose {
+  readonly calls: string[] = [];
+  failUp: Error | null = null;
+  constructor(private readonly docker?: FakeDocker) {}
+  async up(services: readonly string[]): Promise<void> {
+    this.calls.push(`up ${services.join(' ')}`.trim());
+    if (this.failUp) throw this.failUp;
+    for (const s of services) this.docker?.add(container({ service: s, id: `id-${s}-new` }));
+  }
+  async stop(services: readonly string[], grace: number): Promise<void> {
+    this.calls.push(`stop -t ${grace} ${services.join(' ')}`);
+  }
+}

@@ -1,0 +1,144 @@
+import { describe, expect, it } from 'vitest';
+import { DockerError } from '../../../agent/docker/types.ts';
+import { dataMountProblem, type MountProbe, mountPoints, preflight } from '../../../agent/preflight.ts';
+import { ExitCode, HostError } from '../../../shared/errors.ts';
+import { FakeDocker, memoryLogger } from './fakes.ts';
+
+const MOUNTINFO = [
+  '22 1 259:1 / / rw,relatime shared:1 - ext4 /dev/nvme0n1p1 rw',
+  '30 22 259:3 / /data rw,relatime shared:9 - ext4 /dev/nvme1n1 rw',
+  '31 22 259:1 /srv/fake /fake\\040data rw,relatime shared:1 - ext4 /dev/nvme0n1p1 rw',
+].join('\n');
+
+function probe(
+  over: Partial<Record<string, number | null>> = {},
+  real: Record<string, string | null> = {},
+): MountProbe {
+  const devs: Record<string, number | null> = {
+    '/': 1,
+    '/data': 3,
+    '/fake data': 1,
+    '/srv/data': 1,
+    ...over,
+  };
+  return {
+    realpath: async (p) => (p in real ? real[p]! : p in devs ? p : null),
+    deviceOf: async (p) => devs[p] ?? null,
+    mountInfo: async () => MOUNTINFO,
+  };
+}
+
+describe('dataMountProblem', () => {
+  it('accepts a mount point on its own device', async () => {
+    expect(await dataMountProblem('/data', probe())).toBeNull();
+  });
+  it('accepts a symlink resolving to the mount point', async () => {
+    expect(await dataMountProblem('/link', probe({}, { '/link': '/data' }))).toBeNull();
+  });
+  it('rejects a directory that does not exist', async () => {
+    expect(await dataMountProblem('/nope', probe())).toBe('/nope does not exist');
+  });
+  it('rejects a plain directory on the root filesystem', async () => {
+    expect(await dataMountProblem('/srv/data', probe())).toBe('/srv/data is not a mount point');
+  });
+  it('rejects a bind mount of a root-filesystem directory', async () => {
+    expect(await dataMountProblem('/fake data', probe())).toMatch(/is on the root filesystem/);
+  });
+  it('decodes octal escapes in mountinfo', () => {
+    expect(mountPoints(MOUNTINFO)).toEqual(new Set(['/', '/data', '/fake data']));
+  });
+});
+
+describe('preflight', () => {
+  const compose = (v: string | Error) => ({
+    version: async () => {
+      if (v instanceof Error) throw v;
+      return v;
+    },
+  });
+
+  it('passes and logs engine, API and compose versions', async () => {
+    const { logger, lines } = memoryLogger();
+    const r = await preflight({
+      docker: new FakeDocker(),
+      compose: compose('2.26.1'),
+      dataDir: '/data',
+      requireDataMount: true,
+      mounts: probe(),
+      logger,
+    });
+    expect(r).toEqual({
+      engine: { engineVersion: '20.10.24', apiVersion: '1.41' },
+      composeVersion: '2.26.1',
+    });
+    expect(lines).toContainEqual(expect.objectContaining({ engineVersion: '20.10.24', apiVersion: '1.41' }));
+    expect(lines).toContainEqual(expect.objectContaining({ composeVersion: '2.26.1' }));
+  });
+
+  it('exits 3 naming the data dir when the data volume is not mounted, before touching Docker', async () => {
+    const docker = new FakeDocker();
+    const err = await preflight({
+      docker,
+      compose: compose('2.26.1'),
+      dataDir: '/srv/data',
+      requireDataMount: true,
+      mounts: probe(),
+      logger: memoryLogger().logger,
+    }).catch((e) => e);
+    expect(err).toBeInstanceOf(HostError);
+    expect(err.exitCode).toBe(ExitCode.dataNotMounted);
+    expect(err.message).toMatch(
+      /the data volume is not mounted at \/srv\/data \(\/srv\/data is not a mount point\)/,
+    );
+    expect(docker.calls).toEqual([]);
+  });
+
+  it('skips the mount check when requireDataMount is false (and says so)', async () => {
+    const { logger, lines } = memoryLogger();
+    await preflight({
+      docker: new FakeDocker(),
+      compose: compose('2.26.1'),
+      dataDir: '/srv/data',
+      requireDataMount: false,
+      mounts: probe(),
+      logger,
+    });
+    expect(lines.some((l) => /requireDataMount is false/.test(String(l.msg)))).toBe(true);
+  });
+
+  it('fails with exit 69 when Docker does not answer', async () => {
+    const docker = new FakeDocker();
+    docker.failWith = new DockerError('unavailable', 'docker version: daemon not reachable (ECONNREFUSED)');
+    const err = await preflight({
+      docker,
+      compose: compose('2.26.1'),
+      dataDir: '/data',
+      requireDataMount: true,
+      mounts: probe(),
+      logger: memoryLogger().logger,
+    }).catch((e) => e);
+    expect(err.exitCode).toBe(ExitCode.unavailable);
+    expect(err.message).toMatch(/Docker does not answer: .*ECONNREFUSED/);
+  });
+
+  it('fails with exit 69 when the compose v2 CLI is missing or is v1', async () => {
+    for (const [v, msg] of [
+      [
+        new Error("docker: 'compose' is not a docker command."),
+        /compose v2 CLI is not available: .*not a docker command/,
+      ],
+      ['1.29.2', /docker compose 1\.29\.2 is not Compose v2/],
+    ] as const) {
+      const err = await preflight({
+        docker: new FakeDocker(),
+        compose: compose(v),
+        dataDir: '/data',
+        requireDataMount: true,
+        mounts: probe(),
+        logger: memoryLogger().logger,
+      }).catch((e) => e);
+      expect(err.exitCode).toBe(ExitCode.unavailable);
+      expect(err.message).toMatch(msg);
+    }
+  });
+});

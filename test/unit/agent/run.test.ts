@@ -1,0 +1,199 @@
+import { describe, expect, it } from 'vitest';
+import { DockerError } from '../../../agent/docker/types.ts';
+import type { MountProbe } from '../../../agent/preflight.ts';
+import { type Reporting, runAgent } from '../../../agent/run.ts';
+import type { StatusSnapshot } from '../../../agent/status/snapshot.ts';
+import { parseConfig } from '../../../shared/config/load.ts';
+import { ExitCode } from '../../../shared/errors.ts';
+import { container, FakeCompose, FakeDocker, memoryLogger } from './fakes.ts';
+
+const mounted: MountProbe = {
+  realpath: async (p) => p,
+  deviceOf: async (p) => (p === '/' ? 1 : 2),
+  mountInfo: async () => '1 0 8:1 / / rw - ext4 /dev/sda1 rw\n2 1 8:2 / /data rw - ext4 /dev/sdb rw',
+};
+const notMounted: MountProbe = { ...mounted, mountInfo: async () => '1 0 8:1 / / rw - ext4 /dev/sda1 rw' };
+
+function fakeReporting() {
+  const calls: string[] = [];
+  const snapshots: StatusSnapshot[] = [];
+  let getStatus: () => StatusSnapshot = () => {
+    throw new Error('no server');
+  };
+  let getHealth: () => { ok: boolean; failing: string[] } = () => ({ ok: false, failing: ['no server'] });
+  const reporting: Reporting = {
+    startServer: async (o) => {
+      calls.push('server');
+      getStatus = o.getStatus;
+      getHealth = o.getHealth;
+      return { address: '127.0.0.1:1', close: async () => void calls.push('server-closed') };
+    },
+    metrics: {
+      observeSnapshot: () => {},
+      incAgentAction: (s, a) => void calls.push(`metric ${a} ${s}`),
+      incEventReconnect: () => {},
+      observeReconcile: () => {},
+    },
+    notifier: {
+      ready: () => void calls.push('READY'),
+      status: (line) => void calls.push(`STATUS ${line}`),
+      watchdog: () => void calls.push('WATCHDOG'),
+      stopping: () => void calls.push('STOPPING'),
+      watchdogIntervalMs: 20,
+    },
+    hostProbe: {
+      start: async () => {},
+      sample: async () => ({
+        cpuLoadPercent: 1,
+        memory: null,
+        dataVolume: { mountPoint: '/data', mounted: true, device: '/dev/sdb', usedPercent: 5 },
+        gpus: [],
+      }),
+    },
+    s3: {
+      update: (s) => void snapshots.push(s),
+      flush: async () => void calls.push('s3-flush'),
+      stop: () => void calls.push('s3-stop'),
+      state: () => ({ lastUploadAt: null, lastError: null }),
+    },
+    statusLine: (s) => `${s.state} ${s.services.length}`,
+    probeGateway: async () => true,
+  };
+  return { reporting, calls, snapshots, status: () => getStatus(), health: () => getHealth() };
+}
+
+const config = parseConfig({
+  compose: { project: 'proj', services: ['api', 'db'] },
+  agent: { reconcileIntervalSeconds: 1, stopGraceSeconds: 7 },
+});
+
+const waitFor = async (cond: () => boolean, what: string) => {
+  for (let i = 0; i < 200 && !cond(); i++) await new Promise((r) => setTimeout(r, 10));
+  if (!cond()) throw new Error(`timed out waiting for ${what}`);
+};
+
+function setup(mounts = mounted) {
+  const docker = new FakeDocker();
+  docker.add(container({ service: 'db' }));
+  docker.add(container({ service: 'api', dependsOn: ['db'] }));
+  const compose = Object.assign(new FakeCompose(), { version: async () => '2.26.1' });
+  const rep = fakeReporting();
+  const ac = new AbortController();
+  const { logger, lines } = memoryLogger();
+  const run = runAgent({
+    config,
+    logger,
+    docker,
+    compose,
+    mounts,
+    reporting: rep.reporting,
+    instance: 'i-test',
+    version: '0.0.0',
+    shutdown: ac.signal,
+  });
+  return { docker, compose, rep, ac, run, lines };
+}
+
+describe('runAgent', () => {
+  it('starts in order, reports healthy, pets the watchdog, and shuts down gracefully with exit 0', async () => {
+    const { compose, rep, ac, run, lines } = setup();
+    await waitFor(() => rep.calls.includes('READY'), 'READY=1').catch((e) => {
+      throw new Error(`${e.message} ${JSON.stringify(rep.calls)} ${JSON.stringify(lines.map((l) => l.msg))}`);
+    });
+    expect(rep.calls.indexOf('server')).toBeLessThan(rep.calls.indexOf('READY'));
+    expect(compose.calls).toEqual(['up api db']);
+    expect(rep.status()).toMatchObject({ state: 'healthy', project: 'proj', instance: 'i-test' });
+    expect(rep.status().services.map((s) => s.name)).toEqual(['api', 'db']);
+    expect(rep.calls).toContain('STATUS healthy 2');
+    await waitFor(() => rep.calls.includes('WATCHDOG'), 'WATCHDOG=1');
+    expect(rep.snapshots.length).toBeGreaterThan(0);
+    ac.abort();
+    expect(await run).toBe(0);
+    const after = rep.calls.slice(rep.calls.indexOf('STOPPING'));
+    expect(after).toEqual(expect.arrayContaining(['STOPPING', 's3-flush', 's3-stop', 'server-closed']));
+    expect(compose.calls.slice(1)).toEqual(['stop -t 7 api', 'stop -t 7 db']);
+  });
+
+  it('stays up and degraded when compose up fails, still sends READY, and exits 0 on shutdown', async () => {
+    const docker = new FakeDocker();
+    const compose = Object.assign(new FakeCompose(), { version: async () => '2.26.1' });
+    compose.failUp = new Error('pull access denied for dalston/gateway');
+    const rep = fakeReporting();
+    const ac = new AbortController();
+    const { logger, lines } = memoryLogger();
+    const run = runAgent({
+      config,
+      logger,
+      docker,
+      compose,
+      mounts: mounted,
+      reporting: rep.reporting,
+      instance: 'i',
+      version: '0',
+      shutdown: ac.signal,
+    });
+    await waitFor(() => rep.calls.includes('READY'), 'READY=1');
+    expect(rep.status().state).toBe('degraded');
+    expect(lines.some((l) => /pull access denied/.test(String(l.err)))).toBe(true);
+    expect(lines.some((l) => l.msg === 'retrying compose up')).toBe(true);
+    ac.abort();
+    expect(await run).toBe(0);
+  });
+
+  it('a shutdown during a slow first compose up cancels it and exits 0', async () => {
+    const docker = new FakeDocker();
+    let cancelled = false;
+    const compose = Object.assign(new FakeCompose(), {
+      version: async () => '2.26.1',
+      // Like a first `up` pulling images for minutes; it ends only when its run is aborted.
+      up: (_s: readonly string[], signal?: AbortSignal) =>
+        new Promise<void>((_, reject) =>
+          signal?.addEventListener('abort', () => {
+            cancelled = true;
+            reject(new Error('cancelled by shutdown'));
+          }),
+        ),
+    });
+    const rep = fakeReporting();
+    const ac = new AbortController();
+    const run = runAgent({
+      config,
+      logger: memoryLogger().logger,
+      docker,
+      compose,
+      mounts: mounted,
+      reporting: rep.reporting,
+      instance: 'i',
+      version: '0',
+      shutdown: ac.signal,
+    });
+    await waitFor(() => rep.calls.includes('server'), 'server');
+    await new Promise((r) => setTimeout(r, 50));
+    ac.abort();
+    expect(await run).toBe(0);
+    expect(cancelled).toBe(true);
+    expect(rep.calls).toContain('STOPPING');
+  });
+
+  it('exits 3 without creating anything when the data volume is not mounted', async () => {
+    const { compose, rep, run } = setup(notMounted);
+    await expect(run).rejects.toMatchObject({ exitCode: ExitCode.dataNotMounted });
+    expect(compose.calls).toEqual([]);
+    expect(rep.calls).toEqual([]);
+  });
+
+  it('stops petting the watchdog while Docker does not answer', async () => {
+    const { docker, rep, ac, run } = setup();
+    await waitFor(() => rep.calls.includes('WATCHDOG'), 'WATCHDOG=1');
+    docker.failWith = new DockerError('unavailable', 'daemon not reachable (ECONNREFUSED)');
+    await waitFor(() => !rep.health().ok, 'health failing');
+    expect(rep.health().failing.join(' ')).toMatch(/docker/);
+    const pets = rep.calls.filter((c) => c === 'WATCHDOG').length;
+    await new Promise((r) => setTimeout(r, 100));
+    expect(rep.calls.filter((c) => c === 'WATCHDOG').length).toBe(pets);
+    expect(rep.status().state).toBe('degraded');
+    docker.failWith = null;
+    ac.abort();
+    expect(await run).toBe(0);
+  });
+});

@@ -1,0 +1,165 @@
+import { describe, expect, it } from 'vitest';
+import { DockerError } from '../../../agent/docker/types.ts';
+import { Supervisor } from '../../../agent/supervisor/supervisor.ts';
+import { container, FakeClock, FakeCompose, FakeDocker, memoryLogger, testPolicy } from './fakes.ts';
+
+function setup(services: string[] = []) {
+  const docker = new FakeDocker();
+  const compose = new FakeCompose(docker);
+  const clock = new FakeClock();
+  const { logger, lines } = memoryLogger();
+  const actions: string[] = [];
+  const sup = new Supervisor({
+    docker,
+    compose,
+    project: 'proj',
+    services,
+    policy: testPolicy,
+    logger,
+    now: clock.now,
+    random: () => 0.5,
+    eventDebounceMs: 1,
+    onAction: (s, a) => actions.push(`${a} ${s}`),
+  });
+  return { docker, compose, clock, sup, lines, actions };
+}
+
+/** Events are planned on the next turn of the event loop (bursts coalesce). */
+const nextTurn = () => new Promise((r) => setImmediate(r));
+
+const unhealthyEvent = (id: string) => ({
+  action: 'health_status: unhealthy',
+  containerId: id,
+  attributes: {},
+  timeNano: 1n,
+});
+
+describe('Supervisor over an in-memory Docker', () => {
+  it('restarts an unhealthy container once on its health_status event and logs one action line', async () => {
+    const { docker, sup, lines, actions } = setup();
+    docker.add(container({ service: 'api', stopTimeoutSeconds: 20 }));
+    await sup.reconcile();
+    docker.containers.get('id-api')!.health = 'unhealthy';
+    sup.handleEvent(unhealthyEvent('id-api'));
+    await nextTurn();
+    await sup.queue.idle();
+    expect(docker.calls.filter((c) => c.startsWith('restart'))).toEqual(['restart id-api t=20']);
+    expect(actions).toEqual(['restart api']);
+    const line = lines.find((l) => l.action === 'restart')!;
+    expect(line).toMatchObject({ service: 'api', container: 'proj-api-1', reason: 'running but unhealthy' });
+    // The restarted container is starting: a second reconcile does nothing.
+    await sup.reconcile();
+    await sup.queue.idle();
+    expect(docker.calls.filter((c) => c.startsWith('restart'))).toHaveLength(1);
+    expect(sup.serviceStatuses()).toEqual([
+      expect.objectContaining({ name: 'api', health: 'starting', agentRestarts: 1, circuitOpen: false }),
+    ]);
+  });
+
+  it('a container Docker restarts (die, start) is starting again, not a restart candidate', async () => {
+    const { docker, sup } = setup();
+    docker.add(container({ service: 'api', health: 'unhealthy', state: 'exited' }));
+    await sup.reconcile();
+    const ev = (action: string) => ({ action, containerId: 'id-api', attributes: {}, timeNano: 5n });
+    sup.handleEvent(ev('start'));
+    await nextTurn();
+    await sup.queue.idle();
+    expect(sup.conditions.get('api')).toBe('starting');
+    expect(docker.calls.filter((c) => c.startsWith('restart'))).toEqual([]);
+  });
+
+  it('does not restart when Docker says the container is no longer unhealthy', async () => {
+    const { docker, sup, lines } = setup();
+    docker.add(container({ service: 'api' }));
+    await sup.reconcile();
+    // The event says unhealthy, but by the time the action runs Docker reports it restarting.
+    docker.containers.get('id-api')!.state = 'restarting';
+    sup.handleEvent(unhealthyEvent('id-api'));
+    await nextTurn();
+    await sup.queue.idle();
+    expect(docker.calls.filter((c) => c.startsWith('restart'))).toEqual([]);
+    expect(lines.some((l) => l.action === 'skip-restart')).toBe(true);
+    // A skipped action costs nothing: no budget, no backoff, not counted.
+    expect(sup.memory.get('api')).toMatchObject({ actionTimes: [], agentRestarts: 0, notBefore: 0 });
+  });
+
+  it('opens the circuit for an always-unhealthy service and logs it once', async () => {
+    const { docker, sup, clock, lines } = setup();
+    docker.add(container({ service: 'bad', health: 'unhealthy' }));
+    // 28 reconciles 30 s apart stay inside the 900 s window.
+    for (let i = 0; i < 28; i++) {
+      await sup.reconcile();
+      await sup.queue.idle();
+      docker.containers.get('id-bad')!.health = 'unhealthy'; // it never recovers
+      clock.advance(30_000);
+    }
+    expect(docker.calls.filter((c) => c.startsWith('restart'))).toHaveLength(3);
+    expect(sup.circuitOpen()).toEqual(new Set(['bad']));
+    expect(lines.filter((l) => l.note === 'circuit-opened')).toHaveLength(1);
+    expect(sup.serviceStatuses()[0]).toMatchObject({ circuitOpen: true, agentRestarts: 3 });
+  });
+
+  it('recreates a missing configured service through compose only after bring-up', async () => {
+    const { docker, compose, sup } = setup(['api', 'db']);
+    docker.add(container({ service: 'db' }));
+    await sup.reconcile();
+    await sup.queue.idle();
+    expect(compose.calls).toEqual([]);
+    await sup.bringUp();
+    expect(compose.calls).toEqual(['up api db']);
+    docker.containers.clear();
+    docker.add(container({ service: 'db' }));
+    sup.handleEvent({ action: 'destroy', containerId: 'id-api-new', attributes: {}, timeNano: 2n });
+    await nextTurn();
+    await sup.queue.idle();
+    expect(compose.calls).toEqual(['up api db', 'up api']);
+  });
+
+  it('with no service list, a service whose container was removed is still recreated', async () => {
+    const { docker, compose, sup } = setup([]);
+    docker.add(container({ service: 'db' }));
+    docker.add(container({ service: 'api' }));
+    await sup.reconcile();
+    await sup.bringUp();
+    docker.containers.delete('id-api');
+    sup.handleEvent({ action: 'destroy', containerId: 'id-api', attributes: {}, timeNano: 3n });
+    await nextTurn();
+    await sup.queue.idle();
+    expect(compose.calls).toEqual(['up', 'up api']);
+    expect(sup.services()).toEqual(['api', 'db']);
+  });
+
+  it('marks Docker disconnected when the daemon does not answer, and reconnected after', async () => {
+    const { docker, sup } = setup();
+    docker.failWith = new DockerError('unavailable', 'daemon not reachable');
+    await expect(sup.reconcile()).rejects.toThrow(/daemon not reachable/);
+    expect(sup.dockerConnected).toBe(false);
+    docker.failWith = null;
+    await sup.reconcile();
+    expect(sup.dockerConnected).toBe(true);
+  });
+
+  it('a failed bring-up is reported and flagged', async () => {
+    const { compose, sup } = setup(['api']);
+    compose.failUp = new Error('compose exploded');
+    await expect(sup.bringUp()).rejects.toThrow('compose exploded');
+    expect(sup.bringUpFailing).toBe(true);
+    expect(sup.bringUpDone).toBe(false);
+  });
+
+  it('shuts down: no more actions, stop dependents first', async () => {
+    const { docker, compose, sup } = setup();
+    docker.add(container({ service: 'db' }));
+    docker.add(container({ service: 'api', dependsOn: ['db'] }));
+    docker.add(container({ service: 'web', dependsOn: ['api'] }));
+    docker.add(container({ service: 'worker', dependsOn: ['db'] }));
+    await sup.reconcile();
+    await sup.shutdown(45);
+    expect(compose.calls).toEqual(['stop -t 45 web', 'stop -t 45 api worker', 'stop -t 45 db']);
+    docker.containers.get('id-api')!.health = 'unhealthy';
+    sup.handleEvent(unhealthyEvent('id-api'));
+    await sup.reconcile();
+    await sup.queue.idle();
+    expect(docker.calls.filter((c) => c.startsWith('restart'))).toEqual([]);
+  });
+});

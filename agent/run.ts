@@ -30,6 +30,8 @@ export interface Reporting {
     status(line: string): void;
     watchdog(): void;
     stopping(): void;
+    /** Resolves once every message sent so far has been handed to systemd. */
+    flush(): Promise<void>;
     watchdogIntervalMs: number | null;
   };
   hostProbe: { start(): Promise<void>; sample(): Promise<HostStatus> };
@@ -292,6 +294,8 @@ export async function runAgent(deps: AgentDeps): Promise<number> {
     rep.s3.stop();
   }
   await server.close();
+  // STOPPING=1 and the last STATUS= line must reach systemd before the process exits.
+  await rep.notifier.flush();
   return code;
 }
 

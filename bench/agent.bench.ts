@@ -5,7 +5,7 @@
  *   - agent RSS idle with 6 services and with 100 stand-in containers; idle CPU;
  *   - GET /status p99 under 50 concurrent clients;
  *   - a burst of 1000 events through the real parser and supervisor: lag until handled.
- * The agent runs as the production bundle (esbuild, as scripts/build.mjs) in a child process.
+ * The agent runs as the release bundle (npm run build) in a child process, with dalston.service's environment.
  * Results: bench/results/agent.json.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
@@ -17,7 +17,6 @@ import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import Docker from 'dockerode';
-import { build } from 'esbuild';
 import { ComposeCli } from '../agent/compose/compose-cli.ts';
 import { DockerodeClient, type DockerodeLike } from '../agent/docker/dockerode-client.ts';
 import { policyFromConfig } from '../agent/supervisor/policy.ts';
@@ -27,6 +26,7 @@ import { createLogger } from '../shared/logger.ts';
 import { ZxShell } from '../shared/shell.ts';
 import { removeComposeProject } from '../test/harness/docker.ts';
 import setup from '../test/harness/global-setup.ts';
+import { buildRelease, unitEnvironment } from './release-bundle.ts';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -68,7 +68,7 @@ class AgentChild {
   readonly child: ChildProcess;
   constructor(bundle: string, config: string) {
     this.child = spawn(process.execPath, [bundle, 'agent', '--config', config], {
-      env: { ...process.env, AWS_EC2_METADATA_DISABLED: 'true' },
+      env: { ...process.env, ...unitEnvironment(), AWS_EC2_METADATA_DISABLED: 'true' },
       stdio: ['ignore', 'pipe', 'inherit'],
     });
     let buf = '';
@@ -105,32 +105,6 @@ class AgentChild {
     this.child.kill('SIGTERM');
     return new Promise((r) => this.child.on('exit', (code) => r(code)));
   }
-}
-
-async function bundleAgent(dir: string): Promise<string> {
-  const outfile = join(dir, 'dalston-host.mjs');
-  await build({
-    entryPoints: [join(root, 'commands/bundle-entry.ts')],
-    outfile,
-    bundle: true,
-    platform: 'node',
-    format: 'esm',
-    target: 'node20',
-    banner: {
-      js: [
-        "import { createRequire as __dhCreateRequire } from 'node:module';",
-        "import { fileURLToPath as __dhFileURLToPath } from 'node:url';",
-        "import { dirname as __dhDirname } from 'node:path';",
-        'const require = __dhCreateRequire(import.meta.url);',
-        'const __filename = __dhFileURLToPath(import.meta.url);',
-        'const __dirname = __dhDirname(__filename);',
-      ].join('\n'),
-    },
-    define: { __DALSTON_HOST_VERSION__: '"bench"', __DALSTON_HOST_COMMIT__: '"bench"' },
-    external: ['cpu-features', '*.node'],
-    logLevel: 'warning',
-  });
-  return outfile;
 }
 
 async function statusLoad(url: string, clients: number, perClient: number): Promise<number[]> {
@@ -185,7 +159,7 @@ async function main() {
     },
   };
   try {
-    const bundle = await bundleAgent(dir);
+    const bundle = buildRelease();
     const writeStack = async (name: string, file: object) => {
       const work = join(dir, name);
       await mkdir(work, { recursive: true });

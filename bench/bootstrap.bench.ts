@@ -12,14 +12,13 @@
  * Run: npm run bench:bootstrap
  */
 import { spawn } from 'node:child_process';
-import { cp, mkdir, mkdtemp, open, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, open, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { build } from 'esbuild';
 import { ZxShell } from '../shared/shell.ts';
+import { buildRelease } from './release-bundle.ts';
 
-const ENTRY = fileURLToPath(new URL('../test/integration/bootstrap/bootstrap-entry.ts', import.meta.url));
 const REPO = fileURLToPath(new URL('..', import.meta.url));
 const STEPS = 'os,disk,mount,fstab,dirs,dalston,units';
 const shell = new ZxShell();
@@ -30,41 +29,15 @@ async function sh(cmd: string, args: string[]): Promise<string> {
   return r.stdout;
 }
 
-/** Bundles the bootstrap like scripts/build.mjs does, with systemd/ beside it (where assetPath looks). */
-async function bundle(dir: string): Promise<string> {
-  const outfile = join(dir, 'bundle', 'dalston-bootstrap.mjs');
-  await build({
-    entryPoints: [ENTRY],
-    outfile,
-    bundle: true,
-    platform: 'node',
-    format: 'esm',
-    target: 'node20',
-    logLevel: 'silent',
-    banner: {
-      js: [
-        "import { createRequire as __dhCreateRequire } from 'node:module';",
-        'const require = __dhCreateRequire(import.meta.url);',
-      ].join('\n'),
-    },
-    external: ['cpu-features', '*.node'],
-    define: {
-      __DALSTON_HOST_VERSION__: JSON.stringify('bench'),
-      __DALSTON_HOST_COMMIT__: JSON.stringify('bench'),
-    },
-  });
-  await cp(join(REPO, 'systemd'), join(dir, 'bundle', 'systemd'), { recursive: true });
-  return outfile;
-}
-
-let program = ENTRY;
+/** The release bundle and its subcommand, set once built. */
+let program: string[] = [];
 
 async function timedRun(
   root: string,
 ): Promise<{ wallMs: number; stepsMs: number; results: Record<string, string> }> {
   const t0 = performance.now();
   const code = await new Promise<number | null>((resolve, reject) => {
-    const child = spawn(process.execPath, [program, '--root', root, '--steps', STEPS], {
+    const child = spawn(process.execPath, [...program, '--root', root, '--steps', STEPS], {
       cwd: REPO,
       stdio: ['ignore', 'ignore', 'inherit'],
     });
@@ -124,7 +97,7 @@ async function main() {
       }),
     );
 
-    program = await bundle(dir);
+    program = [buildRelease(), 'bootstrap'];
     const first = await timedRun(root);
     const reruns = [];
     for (let i = 0; i < 5; i++) reruns.push(await timedRun(root));

@@ -5,4 +5,6 @@ import { register } from 'tsx/esm/api';
 
 register();
 const { main } = await import('../commands/main.ts');
-process.exitCode = await main(process.argv.slice(2));
+const code = await main(process.argv.slice(2));
+// Same as the bundle: a finished command exits even if an SDK socket lingers.
+process.stdout.write('', () => process.exit(code));

@@ -39,6 +39,27 @@ const banner = [
   'const __dirname = __dhDirname(__filename);',
 ].join('\n');
 
+// Parts of dockerode we never use stay out of the host's memory (the agent
+// talks to a unix socket and never builds images): ssh2 backs ssh:// DOCKER_HOST
+// URLs, ./session backs BuildKit image builds (it loads gRPC). Each is replaced
+// by a stub that fails loudly if it is ever reached.
+const unusedDockerParts = {
+  name: 'unused-docker-parts',
+  setup(b) {
+    b.onResolve({ filter: /^ssh2$/ }, () => ({ path: 'ssh2', namespace: 'dh-stub' }));
+    b.onResolve({ filter: /^\.\/session$/ }, (args) =>
+      args.importer.includes(`${join('node_modules', 'dockerode')}`) ? { path: 'session', namespace: 'dh-stub' } : undefined,
+    );
+    b.onLoad({ filter: /.*/, namespace: 'dh-stub' }, (args) => ({
+      loader: 'js',
+      contents:
+        args.path === 'ssh2'
+          ? "class Client { constructor() { throw new Error('ssh:// DOCKER_HOST is not supported by dalston-host; use a unix socket'); } }\nmodule.exports = { Client };"
+          : "module.exports = function withSession() { throw new Error('BuildKit sessions are not supported by dalston-host'); };",
+    }));
+  },
+};
+
 async function bundle(entry, outfile) {
   await build({
     entryPoints: [join(root, entry)],
@@ -58,6 +79,7 @@ async function bundle(entry, outfile) {
     // Optional native add-ons of ssh2 (pulled in by dockerode, unused: we talk
     // to a unix socket); ssh2 falls back to pure JS when they are absent.
     external: ['cpu-features', '*.node'],
+    plugins: [unusedDockerParts],
     logLevel: 'warning',
   });
 }

@@ -39,6 +39,7 @@ function fakeReporting() {
       status: (line) => void calls.push(`STATUS ${line}`),
       watchdog: () => void calls.push('WATCHDOG'),
       stopping: () => void calls.push('STOPPING'),
+      flush: async () => void calls.push('notify-flushed'),
       watchdogIntervalMs: 20,
     },
     hostProbe: {
@@ -111,6 +112,8 @@ describe('runAgent', () => {
     expect(await run).toBe(0);
     const after = rep.calls.slice(rep.calls.indexOf('STOPPING'));
     expect(after).toEqual(expect.arrayContaining(['STOPPING', 's3-flush', 's3-stop', 'server-closed']));
+    // The notifier is drained last, so STOPPING=1 reaches systemd before the process exits.
+    expect(rep.calls.at(-1)).toBe('notify-flushed');
     expect(compose.calls.slice(1)).toEqual(['stop -t 7 api', 'stop -t 7 db']);
   });
 

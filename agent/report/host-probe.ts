@@ -4,7 +4,7 @@
  * failing or slow probe yields null for its part and never throws, and a probe
  * still running from the last sample is not started again (no pile-up).
  */
-import { readFile, realpath, stat } from 'node:fs/promises';
+import { access, readFile, realpath, stat } from 'node:fs/promises';
 import path from 'node:path';
 import si from 'systeminformation';
 import type { HostStatus } from '../status/snapshot.ts';
@@ -99,12 +99,26 @@ export function createHostProbe(opts: {
   readMountInfo?: MountInfoReader;
   /** Filesystem calls (injected in tests). */
   fs?: { realpath(p: string): Promise<string>; stat(p: string): Promise<{ dev: number }> };
+  /**
+   * Whether an NVIDIA driver is loaded. si.graphics() spawns lspci/nvidia-smi
+   * each call, which shows as idle CPU on hosts without a GPU: it runs only
+   * where a driver answers. Checked once, at start.
+   */
+  hasNvidiaDriver?: () => Promise<boolean>;
 }): HostProbe {
   const fsx = opts.fs ?? { realpath, stat };
   const timeoutMs = opts.timeoutMs ?? 2000;
   const sys: SystemInfo = opts.si ?? (si as unknown as SystemInfo);
   const readMountInfo = opts.readMountInfo ?? (() => readFile('/proc/self/mountinfo', 'utf8'));
   const inflight = new Map<string, Promise<unknown>>();
+  const hasNvidiaDriver =
+    opts.hasNvidiaDriver ??
+    (() =>
+      access('/proc/driver/nvidia/version').then(
+        () => true,
+        () => false,
+      ));
+  let gpuPresent: Promise<boolean> | null = null;
 
   /** Runs `fn` with a timeout, unless its previous call is still running; null on error/timeout. */
   const probe = <T>(name: string, fn: () => Promise<T>): Promise<T | null> => {
@@ -143,14 +157,16 @@ export function createHostProbe(opts: {
 
   return {
     async start() {
+      gpuPresent = hasNvidiaDriver().catch(() => false);
       await probe('currentLoad', () => sys.currentLoad());
     },
     async sample() {
+      gpuPresent ??= hasNvidiaDriver().catch(() => false);
       const [load, mem, fs, gfx, mount] = await Promise.all([
         probe('currentLoad', () => sys.currentLoad()),
         probe('mem', () => sys.mem()),
         probe('fsSize', () => sys.fsSize()),
-        probe('graphics', () => sys.graphics()),
+        gpuPresent.then((present) => (present ? probe('graphics', () => sys.graphics()) : null)),
         dataMount(),
       ]);
       const fsEntry = mount.mounted && fs ? fs.find((e) => e.mount === mount.resolved) : undefined;

@@ -73,6 +73,7 @@ describe('createHostProbe', () => {
       }),
       readMountInfo: mountinfoFor('/data'),
       fs,
+      hasNvidiaDriver: async () => true,
     });
     await probe.start();
     const h = await probe.sample();
@@ -84,6 +85,26 @@ describe('createHostProbe', () => {
     });
   });
 
+  it('never runs the GPU probe (lspci, nvidia-smi) on a host without an NVIDIA driver', async () => {
+    let graphicsCalls = 0;
+    const probe = createHostProbe({
+      dataDir: '/data',
+      si: healthySi({
+        graphics: async () => {
+          graphicsCalls++;
+          return { controllers: [] };
+        },
+      }),
+      readMountInfo: mountinfoFor('/data'),
+      fs,
+      hasNvidiaDriver: async () => false,
+    });
+    await probe.start();
+    expect((await probe.sample()).gpus).toEqual([]);
+    await probe.sample();
+    expect(graphicsCalls).toBe(0);
+  });
+
   it('gives nulls for probes that throw, never throwing itself', async () => {
     const boom = () => Promise.reject(new Error('boom'));
     const probe = createHostProbe({
@@ -91,6 +112,7 @@ describe('createHostProbe', () => {
       si: { currentLoad: boom, mem: boom, fsSize: boom, graphics: boom },
       readMountInfo: mountinfoFor('/data'),
       fs,
+      hasNvidiaDriver: async () => true,
     });
     await expect(probe.start()).resolves.toBeUndefined();
     expect(await probe.sample()).toEqual({
@@ -116,6 +138,7 @@ describe('createHostProbe', () => {
       }),
       readMountInfo: mountinfoFor('/data'),
       fs,
+      hasNvidiaDriver: async () => true,
     });
     const start = Date.now();
     const h = await probe.sample();

@@ -48,7 +48,9 @@ const unusedDockerParts = {
   setup(b) {
     b.onResolve({ filter: /^ssh2$/ }, () => ({ path: 'ssh2', namespace: 'dh-stub' }));
     b.onResolve({ filter: /^\.\/session$/ }, (args) =>
-      args.importer.includes(`${join('node_modules', 'dockerode')}`) ? { path: 'session', namespace: 'dh-stub' } : undefined,
+      args.importer.includes(`${join('node_modules', 'dockerode')}`)
+        ? { path: 'session', namespace: 'dh-stub' }
+        : undefined,
     );
     b.onLoad({ filter: /.*/, namespace: 'dh-stub' }, (args) => ({
       loader: 'js',

@@ -5,7 +5,7 @@
 //   dist/dalston-host-<version>.tgz (+ .sha256): dalston-host.mjs, systemd/, compose/, VERSION
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { cpSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, cpSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
@@ -95,6 +95,8 @@ if (existsSync(join(root, 'cli/bundle-entry.ts'))) await bundle('cli/bundle-entr
 const stage = join(dist, 'release');
 mkdirSync(stage, { recursive: true });
 cpSync(join(dist, 'dalston-host.mjs'), join(stage, 'dalston-host.mjs'));
+// Executable, so /usr/local/bin/dalston-host can point at it (shebang: node).
+chmodSync(join(stage, 'dalston-host.mjs'), 0o755);
 for (const dir of ['systemd', 'compose']) {
   if (existsSync(join(root, dir))) cpSync(join(root, dir), join(stage, dir), { recursive: true });
 }

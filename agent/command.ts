@@ -44,13 +44,19 @@ export async function agentCommand(args: string[]): Promise<number> {
     onBadLine: (line, err) => logger.warn({ line: line.slice(0, 200), err: err.message }, 'bad event line'),
   });
   const c = config.compose;
-  const compose = new ComposeCli(new ProcessShell(), {
-    project: c.project,
-    workingDir: c.workingDir,
-    files: c.files,
-    profiles: c.profiles,
-    envFiles: c.envFiles,
-  });
+  const compose = new ComposeCli(
+    new ProcessShell(),
+    {
+      project: c.project,
+      workingDir: c.workingDir,
+      files: c.files,
+      profiles: c.profiles,
+      envFiles: c.envFiles,
+    },
+    // The overlay puts Postgres, Redis and models under DALSTON_DATA_DIR: the same
+    // dataDir preflight verified to be the data volume's mount point.
+    { env: { DALSTON_DATA_DIR: config.dataDir } },
+  );
   const metrics = new AgentMetrics();
   // The AWS SDK is loaded only when S3 reporting is on: it is most of the agent's memory otherwise.
   let instance = hostname();

@@ -1,6 +1,7 @@
 import { readFile, realpath, stat } from 'node:fs/promises';
 import { HostError } from '../shared/errors.ts';
 import type { Logger } from '../shared/logger.ts';
+import { versionAtLeast } from '../shared/version-compare.ts';
 import type { ComposeCli } from './compose/compose-cli.ts';
 import type { DockerClient, EngineVersion } from './docker/types.ts';
 
@@ -70,6 +71,8 @@ export async function preflight(deps: {
   compose: Pick<ComposeCli, 'version'>;
   dataDir: string;
   requireDataMount: boolean;
+  /** docker.composeMinVersion: older Compose cannot read the overlay (`!override`). */
+  composeMinVersion: string;
   mounts: MountProbe;
   logger: Logger;
 }): Promise<PreflightResult> {
@@ -105,8 +108,11 @@ export async function preflight(deps: {
       { cause: err },
     );
   }
-  if (!/^2\./.test(composeVersion)) {
-    throw new HostError('unavailable', `docker compose ${composeVersion} is not Compose v2`);
+  if (!versionAtLeast(composeVersion, deps.composeMinVersion)) {
+    throw new HostError(
+      'unavailable',
+      `docker compose ${composeVersion} is older than ${deps.composeMinVersion} (docker.composeMinVersion): the overlay needs it`,
+    );
   }
   logger.info({ composeVersion }, 'docker compose answers');
   return { engine, composeVersion };

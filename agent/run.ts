@@ -76,6 +76,7 @@ export async function runAgent(deps: AgentDeps): Promise<number> {
     compose: deps.compose,
     dataDir: config.dataDir,
     requireDataMount: config.agent.requireDataMount,
+    composeMinVersion: config.docker.composeMinVersion,
     mounts: deps.mounts,
     logger,
   });

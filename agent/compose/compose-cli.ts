@@ -31,7 +31,12 @@ export class ComposeCli {
   constructor(
     private readonly shell: Shell,
     private readonly target: ComposeTarget,
-    private readonly opts: { docker?: string; timeoutMs?: number } = {},
+    private readonly opts: {
+      docker?: string;
+      timeoutMs?: number;
+      /** Variables compose interpolates, e.g. DALSTON_DATA_DIR (the mount the agent checked). */
+      env?: Record<string, string>;
+    } = {},
   ) {}
 
   /** `docker compose version --short`, e.g. `2.26.1`. */
@@ -73,6 +78,7 @@ export class ComposeCli {
   private async exec(args: string[], timeoutMs?: number, signal?: AbortSignal): Promise<void> {
     const r = await this.shell.run(this.docker, args, {
       cwd: this.target.workingDir,
+      ...(this.opts.env ? { env: this.opts.env } : {}),
       timeoutMs: timeoutMs ?? this.opts.timeoutMs ?? 15 * 60_000,
       ...(signal ? { signal } : {}),
     });

@@ -8,7 +8,7 @@ import type { Platform } from '../os-release.ts';
 import { rooted, SystemPath } from '../paths.ts';
 import { COMPOSE_PIN, composeArch, composeDownloadUrl } from '../pins.ts';
 import { withRetry } from '../retry.ts';
-import { versionAtLeast } from '../version.ts';
+import { versionAtLeast } from '../../shared/version-compare.ts';
 import { requirePlatform } from './os.ts';
 import { done, planned, type Step, unchanged } from './step.ts';
 

@@ -157,8 +157,8 @@ const dockerSchema = z
     composeMinVersion: z
       .string()
       .regex(/^\d+\.\d+\.\d+$/)
-      .default('2.20.0')
-      .describe('Lowest acceptable `docker compose version`.'),
+      .default('2.24.4')
+      .describe('Lowest acceptable `docker compose version` (2.24.4: the overlay uses `!override`).'),
   })
   .prefault({})
   .describe('Docker engine and Compose v2 plugin.');

@@ -189,6 +189,15 @@ describe('state on the data volume', () => {
     expect(defaults.services.redis!.volumes).toHaveLength(1);
   });
 
+  it('follows DALSTON_DATA_DIR, which the agent sets to the dataDir it verified as the data mount', async () => {
+    const moved = await resolve({ ...hostEnv, DALSTON_DATA_DIR: '/mnt/ebs' });
+    expect(bind(moved.services.postgres!, '/var/lib/postgresql')).toMatchObject({
+      source: '/mnt/ebs/postgres',
+    });
+    expect(bind(moved.services.redis!, '/data')).toMatchObject({ source: '/mnt/ebs/redis' });
+    expect(bind(moved.services.gateway!, '/models')).toMatchObject({ source: '/mnt/ebs/models' });
+  });
+
   it('the model cache is /data/models wherever a service mounts one', () => {
     const modelUsers = active(everything).filter(([, s]) => bind(s, '/models'));
     expect(modelUsers.map(([n]) => n)).toEqual(

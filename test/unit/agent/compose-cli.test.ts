@@ -46,6 +46,17 @@ describe('ComposeCli', () => {
     expect(shell.calls[0]!.opts?.cwd).toBe('/data/dalston/current');
   });
 
+  it('passes the interpolation environment (DALSTON_DATA_DIR) to every compose run', async () => {
+    const shell = new FakeShell();
+    const cli = new ComposeCli(shell, target, { env: { DALSTON_DATA_DIR: '/data' } });
+    await cli.up([]);
+    await cli.stop(['gateway'], 5);
+    expect(shell.calls.map((c) => c.opts?.env)).toEqual([
+      { DALSTON_DATA_DIR: '/data' },
+      { DALSTON_DATA_DIR: '/data' },
+    ]);
+  });
+
   it('stops services with the grace period', async () => {
     const shell = new FakeShell();
     const cli = new ComposeCli(shell, { ...target, profiles: [], envFiles: [] });

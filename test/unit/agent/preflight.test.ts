@@ -64,6 +64,7 @@ describe('preflight', () => {
       compose: compose('2.26.1'),
       dataDir: '/data',
       requireDataMount: true,
+      composeMinVersion: '2.24.4',
       mounts: probe(),
       logger,
     });
@@ -82,6 +83,7 @@ describe('preflight', () => {
       compose: compose('2.26.1'),
       dataDir: '/srv/data',
       requireDataMount: true,
+      composeMinVersion: '2.24.4',
       mounts: probe(),
       logger: memoryLogger().logger,
     }).catch((e) => e);
@@ -100,6 +102,7 @@ describe('preflight', () => {
       compose: compose('2.26.1'),
       dataDir: '/srv/data',
       requireDataMount: false,
+      composeMinVersion: '2.24.4',
       mounts: probe(),
       logger,
     });
@@ -114,6 +117,7 @@ describe('preflight', () => {
       compose: compose('2.26.1'),
       dataDir: '/data',
       requireDataMount: true,
+      composeMinVersion: '2.24.4',
       mounts: probe(),
       logger: memoryLogger().logger,
     }).catch((e) => e);
@@ -127,13 +131,15 @@ describe('preflight', () => {
         new Error("docker: 'compose' is not a docker command."),
         /compose v2 CLI is not available: .*not a docker command/,
       ],
-      ['1.29.2', /docker compose 1\.29\.2 is not Compose v2/],
+      ['1.29.2', /docker compose 1\.29\.2 is older than 2\.24\.4 \(docker\.composeMinVersion\)/],
+      ['2.20.2', /docker compose 2\.20\.2 is older than 2\.24\.4/],
     ] as const) {
       const err = await preflight({
         docker: new FakeDocker(),
         compose: compose(v),
         dataDir: '/data',
         requireDataMount: true,
+        composeMinVersion: '2.24.4',
         mounts: probe(),
         logger: memoryLogger().logger,
       }).catch((e) => e);

@@ -6,7 +6,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { Platform } from '../../../bootstrap/os-release.ts';
 import { COMPOSE_PIN } from '../../../bootstrap/pins.ts';
 import { nodeOk, packagesStep, planPackages } from '../../../bootstrap/steps/packages.ts';
-import { versionAtLeast } from '../../../bootstrap/version.ts';
+import { versionAtLeast } from '../../../shared/version-compare.ts';
 import { ConfigError, HostError } from '../../../shared/errors.ts';
 import { fakeContext, fakeHost, ok, when } from './fakes.ts';
 

@@ -13,6 +13,7 @@
  * S3 errors never escape: the reporter records lastError, backs off (doubling
  * from minIntervalMs, capped at backoffMaxMs) and keeps going.
  */
+import { readFile } from 'node:fs/promises';
 import os from 'node:os';
 import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import type { Logger } from '../../shared/logger.ts';
@@ -212,13 +213,13 @@ export function createS3StatusReporter(opts: S3StatusReporterOptions): S3StatusR
       .putObject(key, `${JSON.stringify(snapshot)}\n`, 'application/json', { signal: abort.signal })
       .then(
         () => {
-          if (failures > 0) log.info({ key, failures }, 'S3 status upload works again');
+          if (failures > 0) log.info({ object: key, failures }, 'S3 status upload works again');
           uploadedFp = fp;
           lastSuccessAt = clock.now();
           failures = 0;
           retryAt = Number.NEGATIVE_INFINITY;
           lastError = null;
-          log.debug({ key }, 'status snapshot uploaded');
+          log.debug({ object: key }, 'status snapshot uploaded');
         },
         (err: unknown) => {
           if (stopped) return; // aborted by stop(): not an S3 problem
@@ -230,7 +231,7 @@ export function createS3StatusReporter(opts: S3StatusReporterOptions): S3StatusR
           const message = reason instanceof Error ? reason.message : describeError(err);
           // One warning per failure streak (and when the reason changes), not one per retry.
           if (failures === 1 || message !== lastError) {
-            log.warn({ key, error: message, retryInMs: delay }, 'S3 status upload failed; will retry');
+            log.warn({ object: key, error: message, retryInMs: delay }, 'S3 status upload failed; will retry');
           }
           lastError = message;
         },
@@ -268,7 +269,7 @@ export function createS3StatusReporter(opts: S3StatusReporterOptions): S3StatusR
         if ((await Promise.race([run, deadline])) === 'timeout') {
           timedOut = true;
           inflight?.abort.abort(new Error(`final upload did not finish within ${timeoutMs} ms`));
-          log.warn({ key, timeoutMs }, 'S3 status flush timed out');
+          log.warn({ object: key, timeoutMs }, 'S3 status flush timed out');
           // Let the aborted upload record its outcome before returning.
           await new Promise<void>((r) => setImmediate(r));
         }
@@ -295,8 +296,11 @@ export function createS3StatusReporter(opts: S3StatusReporterOptions): S3StatusR
 /**
  * The instance's name for the S3 key: its EC2 instance id through IMDSv2
  * (PUT /latest/api/token, then GET /latest/meta-data/instance-id with the
- * token), or os.hostname() when not on EC2. The whole lookup is bounded by
- * `timeoutMs` so a non-EC2 host falls back quickly.
+ * token), or os.hostname() when not on EC2. Each lookup is bounded by
+ * `timeoutMs` so a non-EC2 host falls back quickly. On EC2 (DMI vendor
+ * "Amazon EC2") a failed lookup is retried, then the DMI asset tag (the
+ * instance id on Nitro) is used: the operator CLI finds the heartbeat under
+ * the instance id, so falling back to a hostname there would hide it.
  */
 export async function resolveInstanceName(
   opts: {
@@ -305,10 +309,17 @@ export async function resolveInstanceName(
     env?: NodeJS.ProcessEnv;
     hostname?: () => string;
     logger?: Logger;
+    /** Reads a DMI attribute (`sys_vendor`, `board_asset_tag`); '' when absent. */
+    readDmi?: (name: string) => Promise<string>;
+    attemptsOnEc2?: number;
+    retryDelayMs?: number;
   } = {},
 ): Promise<string> {
   const env = opts.env ?? process.env;
   const hostname = opts.hostname ?? os.hostname;
+  const readDmi =
+    opts.readDmi ??
+    ((name: string) => readFile(`/sys/devices/virtual/dmi/id/${name}`, 'utf8').catch(() => ''));
   const fallback = (reason: string) => {
     opts.logger?.info({ reason }, 'not using an EC2 instance id; naming this host by its hostname');
     return hostname();
@@ -320,25 +331,45 @@ export async function resolveInstanceName(
     env.AWS_EC2_METADATA_SERVICE_ENDPOINT ??
     'http://169.254.169.254'
   ).replace(/\/+$/, '');
-  const signal = AbortSignal.timeout(opts.timeoutMs ?? 1000);
+  const onEc2 = /Amazon EC2/i.test(await readDmi('sys_vendor'));
+  const attempts = onEc2 ? (opts.attemptsOnEc2 ?? 5) : 1;
+  let reason = '';
+  for (let attempt = 1; attempt <= attempts; attempt++) {
+    const r = await imdsInstanceId(base, opts.timeoutMs ?? 1000);
+    if ('id' in r) return r.id;
+    reason = r.reason;
+    if (attempt < attempts) await new Promise((ok) => setTimeout(ok, (opts.retryDelayMs ?? 1000) * attempt));
+  }
+  if (onEc2) {
+    const tag = (await readDmi('board_asset_tag')).trim();
+    if (/^i-[0-9a-f]{8,17}$/.test(tag)) {
+      opts.logger?.warn({ reason }, 'IMDS did not answer; using the instance id from the DMI asset tag');
+      return tag;
+    }
+  }
+  return fallback(reason);
+}
+
+async function imdsInstanceId(base: string, timeoutMs: number): Promise<{ id: string } | { reason: string }> {
+  const signal = AbortSignal.timeout(timeoutMs);
   try {
     const tokenRes = await fetch(`${base}/latest/api/token`, {
       method: 'PUT',
       headers: { 'X-aws-ec2-metadata-token-ttl-seconds': '60' },
       signal,
     });
-    if (!tokenRes.ok) return fallback(`IMDS token request answered HTTP ${tokenRes.status}`);
+    if (!tokenRes.ok) return { reason: `IMDS token request answered HTTP ${tokenRes.status}` };
     const token = (await tokenRes.text()).trim();
     const idRes = await fetch(`${base}/latest/meta-data/instance-id`, {
       headers: { 'X-aws-ec2-metadata-token': token },
       signal,
     });
-    if (!idRes.ok) return fallback(`IMDS instance-id answered HTTP ${idRes.status}`);
+    if (!idRes.ok) return { reason: `IMDS instance-id answered HTTP ${idRes.status}` };
     const id = (await idRes.text()).trim();
     if (!/^i-[0-9a-f]{8,17}$/.test(id))
-      return fallback(`IMDS returned an unexpected instance id '${id.slice(0, 40)}'`);
-    return id;
+      return { reason: `IMDS returned an unexpected instance id '${id.slice(0, 40)}'` };
+    return { id };
   } catch (err) {
-    return fallback(`IMDS not reachable: ${(err as Error).message}`);
+    return { reason: `IMDS not reachable: ${(err as Error).message}` };
   }
 }

@@ -24,24 +24,36 @@ export type SystemctlCall = string[];
 
 /**
  * Pure: the systemctl calls after installing units. Running systemd:
- * daemon-reload when something changed, enable unless already enabled, start
- * unless active (restart instead when a unit changed). Offline (no systemd as
- * PID 1): enable with --root when needed, never start.
+ * daemon-reload when any unit changed, enable unless already enabled, start
+ * dalston.service unless active, restart it only when its own file changed (a
+ * restart stops the stack). `--no-block`: dalston.service is Type=notify and
+ * sends READY=1 only after the first `compose up`, which may pull and build
+ * images for longer than a boot script should wait; the agent reports its own
+ * progress. Offline (no systemd as PID 1): enable with --root when needed, never start.
  */
 export function planSystemctl(
-  changed: boolean,
+  changed: readonly string[],
   systemdRunning: boolean,
   root: string,
   now: { enabled: boolean; active: boolean } = { enabled: false, active: false },
 ): SystemctlCall[] {
-  const enable = changed || !now.enabled;
+  const enable = changed.length > 0 || !now.enabled;
   if (!systemdRunning) return enable ? [[`--root=${root}`, 'enable', ...UNIT_FILES]] : [];
   const calls: SystemctlCall[] = [];
-  if (changed) calls.push(['daemon-reload']);
+  if (changed.length > 0) calls.push(['daemon-reload']);
   if (enable) calls.push(['enable', ...UNIT_FILES]);
-  if (changed) calls.push(['restart', STACK_UNIT]);
-  else if (!now.active) calls.push(['start', STACK_UNIT]);
+  if (changed.includes(STACK_UNIT) && now.active) calls.push(['--no-block', 'restart', STACK_UNIT]);
+  else if (!now.active) calls.push(['--no-block', 'start', STACK_UNIT]);
   return calls;
+}
+
+/**
+ * The shipped unit text as installed on this host: dalston.service must not
+ * start before the data volume is mounted at *this host's* dataDir.
+ */
+export function unitForHost(name: string, text: string, dataDir: string): string {
+  if (name !== STACK_UNIT || dataDir === '/data') return text;
+  return text.replace(/^RequiresMountsFor=\/data$/m, `RequiresMountsFor=${dataDir}`);
 }
 
 export function unitsStep(source: (name: string) => string = (n) => assetPath(`systemd/${n}`)): Step {
@@ -52,7 +64,7 @@ export function unitsStep(source: (name: string) => string = (n) => assetPath(`s
       const changedUnits: string[] = [];
       const contents = new Map<string, string>();
       for (const name of UNIT_FILES) {
-        const want = await readFile(source(name), 'utf8');
+        const want = unitForHost(name, await readFile(source(name), 'utf8'), ctx.config.dataDir);
         contents.set(name, want);
         if ((await readOrUndefined(join(dir, name))) !== want) changedUnits.push(name);
       }
@@ -63,7 +75,7 @@ export function unitsStep(source: (name: string) => string = (n) => assetPath(`s
         0;
       const active =
         running && (await ctx.shell.run('systemctl', ['is-active', '--quiet', STACK_UNIT])).exitCode === 0;
-      const calls = planSystemctl(changedUnits.length > 0, running, ctx.root, { enabled, active });
+      const calls = planSystemctl(changedUnits, running, ctx.root, { enabled, active });
       // Without systemd there is nothing to start; say so on its own line rather than pretend.
       const also = running
         ? undefined
@@ -88,7 +100,7 @@ export function unitsStep(source: (name: string) => string = (n) => assetPath(`s
         await writeFileAtomic(join(dir, name), contents.get(name)!, { mode: 0o644 });
       }
       for (const call of calls) {
-        await runChecked(ctx.shell, 'systemctl', call, { timeoutMs: 10 * 60_000 });
+        await runChecked(ctx.shell, 'systemctl', call, { timeoutMs: 2 * 60_000 });
       }
       const what = changedUnits.length > 0 ? `installed ${changedUnits.join(', ')}` : 'units unchanged';
       const ran = calls.map((c) => `systemctl ${c.join(' ')}`).join('; ');

@@ -175,8 +175,15 @@ describe('dirs, dalston and units steps', () => {
       result: 'skipped',
       detail: expect.stringContaining('systemd is not running'),
     });
+    // dalston.service waits for this host's dataDir (here a temp dir), the bootstrap unit is verbatim.
+    const shipped = await readFile(assetPath('systemd/dalston.service'), 'utf8');
+    expect(await readFile(join(units, 'dalston.service'), 'utf8')).toBe(
+      shipped.replace('RequiresMountsFor=/data\n', `RequiresMountsFor=${s.dataDir}\n`),
+    );
+    expect(await readFile(join(units, 'dalston-bootstrap.service'), 'utf8')).toBe(
+      await readFile(assetPath('systemd/dalston-bootstrap.service'), 'utf8'),
+    );
     for (const u of ['dalston-bootstrap.service', 'dalston.service']) {
-      expect(await readFile(join(units, u), 'utf8')).toBe(await readFile(assetPath(`systemd/${u}`), 'utf8'));
       expect(await readlink(join(units, 'multi-user.target.wants', u))).toBe(`/etc/systemd/system/${u}`);
     }
     const second = await runBootstrap(['--root', s.root, '--steps', 'units']);

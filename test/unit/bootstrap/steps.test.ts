@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { headMatches, isCommitRef, refDirName } from '../../../bootstrap/steps/dalston.ts';
 import { DATA_DIRS, planDir } from '../../../bootstrap/steps/dirs.ts';
 import { decideMount, mountStep } from '../../../bootstrap/steps/mount.ts';
-import { planSystemctl } from '../../../bootstrap/steps/units.ts';
+import { planSystemctl, unitForHost } from '../../../bootstrap/steps/units.ts';
 import type { HostError } from '../../../shared/errors.ts';
 import { fakeContext, fakeHost, ok, when } from './fakes.ts';
 
@@ -108,29 +108,47 @@ describe('dalston ref handling', () => {
 
 describe('units systemctl plan', () => {
   const units = ['dalston-bootstrap.service', 'dalston.service'];
-  it('running systemd: reload + restart only when a unit changed', () => {
-    expect(planSystemctl(true, true, '/', { enabled: true, active: true })).toEqual([
+  it('running systemd: reload when a unit changed, restart only when dalston.service changed, never blocking', () => {
+    expect(planSystemctl(['dalston.service'], true, '/', { enabled: true, active: true })).toEqual([
       ['daemon-reload'],
       ['enable', ...units],
-      ['restart', 'dalston.service'],
+      ['--no-block', 'restart', 'dalston.service'],
     ]);
-    expect(planSystemctl(false, true, '/', { enabled: false, active: false })).toEqual([
+    // Only the bootstrap unit changed: reload, but do not stop the stack for it.
+    expect(planSystemctl(['dalston-bootstrap.service'], true, '/', { enabled: true, active: true })).toEqual([
+      ['daemon-reload'],
       ['enable', ...units],
-      ['start', 'dalston.service'],
     ]);
-    expect(planSystemctl(false, true, '/', { enabled: true, active: false })).toEqual([
-      ['start', 'dalston.service'],
+    expect(planSystemctl(['dalston.service'], true, '/', { enabled: false, active: false })).toEqual([
+      ['daemon-reload'],
+      ['enable', ...units],
+      ['--no-block', 'start', 'dalston.service'],
     ]);
-    expect(planSystemctl(false, true, '/', { enabled: true, active: true })).toEqual([]);
+    expect(planSystemctl([], true, '/', { enabled: false, active: false })).toEqual([
+      ['enable', ...units],
+      ['--no-block', 'start', 'dalston.service'],
+    ]);
+    expect(planSystemctl([], true, '/', { enabled: true, active: false })).toEqual([
+      ['--no-block', 'start', 'dalston.service'],
+    ]);
+    expect(planSystemctl([], true, '/', { enabled: true, active: true })).toEqual([]);
+  });
+  it("dalston.service waits for the mount of this host's dataDir", () => {
+    const text = '[Unit]\nRequiresMountsFor=/data\n[Service]\n';
+    expect(unitForHost('dalston.service', text, '/data')).toBe(text);
+    expect(unitForHost('dalston.service', text, '/srv/dalston')).toBe(
+      '[Unit]\nRequiresMountsFor=/srv/dalston\n[Service]\n',
+    );
+    expect(unitForHost('dalston-bootstrap.service', text, '/srv/dalston')).toBe(text);
   });
   it('no systemd: offline enable under --root when needed, never start', () => {
-    expect(planSystemctl(true, false, '/srv/img', { enabled: true, active: false })).toEqual([
+    expect(planSystemctl(['dalston.service'], false, '/srv/img', { enabled: true, active: false })).toEqual([
       ['--root=/srv/img', 'enable', ...units],
     ]);
-    expect(planSystemctl(false, false, '/srv/img', { enabled: false, active: false })).toEqual([
+    expect(planSystemctl([], false, '/srv/img', { enabled: false, active: false })).toEqual([
       ['--root=/srv/img', 'enable', ...units],
     ]);
-    expect(planSystemctl(false, false, '/srv/img', { enabled: true, active: false })).toEqual([]);
+    expect(planSystemctl([], false, '/srv/img', { enabled: true, active: false })).toEqual([]);
   });
 });
 
@@ -157,7 +175,7 @@ describe('units step (fake systemctl, --root temp dir)', () => {
         'systemctl is-active --quiet dalston.service',
         'systemctl daemon-reload',
         'systemctl enable dalston-bootstrap.service dalston.service',
-        'systemctl restart dalston.service',
+        'systemctl --no-block start dalston.service',
       ]);
       expect(await readFile(join(root, 'etc/systemd/system/dalston.service'), 'utf8')).toContain('/bin/true');
 

@@ -3,7 +3,7 @@
  * A real server on 127.0.0.1 with a six-service snapshot that is replaced every
  * 100 ms (so re-serialization is part of the cost), 50 keep-alive clients each
  * issuing requests back to back from a worker thread. Writes bench/results/status-endpoint.json.
- * Run: npx tsx bench/status-endpoint.bench.ts   (or import runStatusEndpointBench)
+ * Run: npx tsx bench/status-endpoint.bench.ts   (npm run bench:status, or import runStatusEndpointBench)
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import os from 'node:os';

@@ -18,7 +18,30 @@ export function composeDownloadUrl(version: string, arch: string): string {
   return `https://github.com/docker/compose/releases/download/v${version}/docker-compose-linux-${arch}`;
 }
 
-/** `uname -m` spellings mapped to the release asset names. */
+/**
+ * Buildx release binaries pinned in the repo. Compose's builder needs buildx
+ * >= 0.17 and Amazon Linux 2023's docker package ships an older one, so the
+ * packages step installs this release next to the pinned Compose, refused
+ * unless its SHA-256 matches. Values are those of the release's
+ * `checksums.txt`, as pinned by docker-library/docker (versions.json, the
+ * official `docker` image) and cashapp/hermit-packages (docker-buildx.hcl),
+ * which agree. Keyed by `uname -m`; `docker.buildxSha256.<arch>` overrides.
+ */
+export const BUILDX_PIN = {
+  version: '0.17.1',
+  sha256: {
+    x86_64: 'aa7a9778349e1a8ace685e4c51a1d33e7a9b0aa6925d1c625b09cb3800eba696',
+    aarch64: 'de05dccd47932eb9fd6e63781ab29d2b0b2c834bbdd19b51d7ea452b1fe378d3',
+  } as Record<string, string | undefined>,
+} as const;
+
+/** Buildx names its assets by Go architecture: `buildx-v<ver>.linux-<amd64|arm64>`. */
+export function buildxDownloadUrl(version: string, arch: string): string {
+  const goArch = arch === 'aarch64' ? 'arm64' : 'amd64';
+  return `https://github.com/docker/buildx/releases/download/v${version}/buildx-v${version}.linux-${goArch}`;
+}
+
+/** `uname -m` spellings mapped to the release asset names (and the `*Sha256` config keys). */
 export function composeArch(unameM: string): string | undefined {
   const m = unameM.trim();
   if (m === 'x86_64' || m === 'amd64') return 'x86_64';

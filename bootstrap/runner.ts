@@ -10,6 +10,7 @@ import { dalstonStep } from './steps/dalston.ts';
 import { dirsStep } from './steps/dirs.ts';
 import { diskStep } from './steps/disk.ts';
 import { fstabStep } from './steps/fstab.ts';
+import { imagesStep } from './steps/images.ts';
 import { mountStep } from './steps/mount.ts';
 import { osStep } from './steps/os.ts';
 import { packagesStep } from './steps/packages.ts';
@@ -46,6 +47,7 @@ export function buildSteps(
     fstab: fstabStep,
     dirs: dirsStep,
     dalston: dalstonStep,
+    images: imagesStep,
     tailscale: tailscaleStep,
     units: unitsStep(),
     ...overrides,

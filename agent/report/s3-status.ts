@@ -231,7 +231,10 @@ export function createS3StatusReporter(opts: S3StatusReporterOptions): S3StatusR
           const message = reason instanceof Error ? reason.message : describeError(err);
           // One warning per failure streak (and when the reason changes), not one per retry.
           if (failures === 1 || message !== lastError) {
-            log.warn({ object: key, error: message, retryInMs: delay }, 'S3 status upload failed; will retry');
+            log.warn(
+              { object: key, error: message, retryInMs: delay },
+              'S3 status upload failed; will retry',
+            );
           }
           lastError = message;
         },

@@ -8,13 +8,14 @@ export const STEP_ORDER = [
   'fstab',
   'dirs',
   'dalston',
+  'images',
   'tailscale',
   'units',
 ] as const;
 export type StepName = (typeof STEP_ORDER)[number];
 
-/** Steps that install software; the every-boot unit runs without them. */
-export const INSTALL_STEPS: readonly StepName[] = ['packages', 'tailscale', 'units'];
+/** Steps that install software (or build images); the every-boot unit runs without them. */
+export const INSTALL_STEPS: readonly StepName[] = ['packages', 'images', 'tailscale', 'units'];
 
 export type StepResult = 'done' | 'unchanged' | 'skipped' | 'planned' | 'failed';
 

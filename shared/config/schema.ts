@@ -159,9 +159,29 @@ const dockerSchema = z
       .regex(/^\d+\.\d+\.\d+$/)
       .default('2.24.4')
       .describe('Lowest acceptable `docker compose version` (2.24.4: the overlay uses `!override`).'),
+    buildxVersion: z
+      .string()
+      .regex(/^\d+\.\d+\.\d+$/)
+      .default('0.17.1')
+      .describe(
+        'Buildx plugin release installed where no recent enough one exists (Amazon Linux 2023 ships 0.12; Compose builds need `buildxMinVersion`).',
+      ),
+    buildxSha256: z
+      .strictObject({ x86_64: sha256.optional(), aarch64: sha256.optional() })
+      .prefault({})
+      .describe(
+        'Pinned SHA-256 of the buildx release binary per `uname -m`; overrides the values pinned in the repo.',
+      ),
+    buildxMinVersion: z
+      .string()
+      .regex(/^\d+\.\d+\.\d+$/)
+      .default('0.17.0')
+      .describe(
+        'Lowest acceptable `docker buildx version` (0.17.0: `docker compose build` refuses older buildx).',
+      ),
   })
   .prefault({})
-  .describe('Docker engine and Compose v2 plugin.');
+  .describe('Docker engine, Compose v2 and buildx plugins.');
 
 const tailscaleSchema = z
   .strictObject({

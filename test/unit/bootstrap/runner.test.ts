@@ -34,6 +34,7 @@ describe('--steps', () => {
       'fstab',
       'dirs',
       'dalston',
+      'images',
       'tailscale',
       'units',
     ]);

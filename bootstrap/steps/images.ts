@@ -1,0 +1,225 @@
+import { stat } from 'node:fs/promises';
+import { ComposeCli, ComposeError, type ComposeTarget } from '../../agent/compose/compose-cli.ts';
+import type { HostConfig } from '../../shared/config/schema.ts';
+import { HostError } from '../../shared/errors.ts';
+import type { BootstrapContext } from '../context.ts';
+import { formatDuration } from '../output.ts';
+import { done, planned, type Step, unchanged } from './step.ts';
+
+/** Compose profile of build-only services (base images other Dockerfiles start FROM); never started. */
+export const BUILD_PROFILE = 'build';
+/** A CPU PyTorch base plus an engine can take most of an hour on a small instance. */
+const BUILD_TIMEOUT_MS = 2 * 60 * 60_000;
+const HEARTBEAT_MS = 60_000;
+
+/** The part of `docker compose config --format json` this step reads. */
+export interface ComposeServiceConfig {
+  image?: string;
+  build?: unknown;
+  pull_policy?: string;
+  profiles?: string[];
+}
+
+/** The project exactly as the agent names it (agent/command.ts). */
+export function composeTarget(c: HostConfig['compose']): ComposeTarget {
+  return {
+    project: c.project,
+    workingDir: c.workingDir,
+    files: c.files,
+    profiles: c.profiles,
+    envFiles: c.envFiles,
+  };
+}
+
+/**
+ * The variables the agent gives compose (agent/command.ts): the overlay's paths
+ * follow DALSTON_DATA_DIR, so `config` and `build` see the project `up` sees.
+ */
+export function composeEnv(config: HostConfig): Record<string, string> {
+  return { DALSTON_DATA_DIR: config.dataDir };
+}
+
+/** Compose's own name for a built image without `image:`: `<project>-<service>`. */
+export function imageOf(project: string, name: string, s: ComposeServiceConfig): string {
+  return s.image ?? `${project}-${name}`;
+}
+
+/**
+ * Pure: is this service's image made here rather than pulled? Only a `build:`
+ * section that compose may not pull around: `pull_policy: never|build`, or no
+ * `image:` at all. (Dalston's base file gives gateway & co. a `build:` too; the
+ * overlay pulls those at a pinned tag, so they are left to `up`.)
+ */
+export function builtHere(s: ComposeServiceConfig): boolean {
+  if (s.build === undefined || s.build === null) return false;
+  return s.image === undefined || s.pull_policy === 'never' || s.pull_policy === 'build';
+}
+
+export interface ImagesPlan {
+  /** Build-profile services, built first (their images are what the others start FROM). */
+  bases: string[];
+  /** Configured services whose image is built here and missing. */
+  services: string[];
+}
+
+/**
+ * Pure: what to build. `selected` is `config` of the configured services (with
+ * their dependencies); `missing` are the images not present locally;
+ * `buildProfile` is `--profile build config`, read only when something is missing.
+ * The simple, honest rule: when any service needs building, every build-profile
+ * service is built first (BuildKit's cache makes an unchanged base quick, and a new
+ * ref never builds on a stale base).
+ */
+export function planImages(
+  project: string,
+  selected: Record<string, ComposeServiceConfig>,
+  missing: ReadonlySet<string>,
+  buildProfile: Record<string, ComposeServiceConfig> = {},
+): ImagesPlan {
+  const isBase = (s: ComposeServiceConfig) => (s.profiles ?? []).includes(BUILD_PROFILE);
+  const services = Object.entries(selected)
+    .filter(([n, s]) => !isBase(s) && builtHere(s) && missing.has(imageOf(project, n, s)))
+    .map(([n]) => n)
+    .sort();
+  if (services.length === 0) return { bases: [], services };
+  const bases = Object.entries(buildProfile)
+    .filter(([, s]) => isBase(s) && s.build !== undefined && s.build !== null)
+    .map(([n]) => n)
+    .sort();
+  return { bases, services };
+}
+
+/** Pure: the compose argv for a plan (global project flags first, as the agent passes them). */
+export function buildCommands(projectArgs: readonly string[], profiles: readonly string[], plan: ImagesPlan) {
+  const cmds: string[][] = [];
+  if (plan.bases.length > 0) {
+    const profile = profiles.includes(BUILD_PROFILE) ? [] : ['--profile', BUILD_PROFILE];
+    cmds.push([...projectArgs, ...profile, 'build', ...plan.bases]);
+  }
+  if (plan.services.length > 0) cmds.push([...projectArgs, 'build', ...plan.services]);
+  return cmds;
+}
+
+async function composeJson(
+  ctx: BootstrapContext,
+  target: ComposeTarget,
+  args: string[],
+): Promise<Record<string, ComposeServiceConfig>> {
+  const r = await ctx.shell.run('docker', args, {
+    cwd: target.workingDir,
+    env: composeEnv(ctx.config),
+    timeoutMs: 120_000,
+  });
+  if (r.exitCode !== 0) throw new ComposeError(args, r.exitCode, r.stderr || r.stdout);
+  try {
+    return (JSON.parse(r.stdout) as { services?: Record<string, ComposeServiceConfig> }).services ?? {};
+  } catch (err) {
+    throw new HostError('failure', `docker ${args.join(' ')} printed no JSON: ${(err as Error).message}`);
+  }
+}
+
+/** True when the image is in the local store; a daemon error is an error, not "missing". */
+async function imagePresent(ctx: BootstrapContext, image: string): Promise<boolean> {
+  const r = await ctx.shell.run('docker', ['image', 'inspect', '--format', '{{.Id}}', image], {
+    timeoutMs: 60_000,
+  });
+  if (r.exitCode === 0) return true;
+  if (/no such image/i.test(r.stderr + r.stdout)) return false;
+  throw new HostError(
+    'failure',
+    `docker image inspect ${image} exited ${r.exitCode}: ${(r.stderr || r.stdout).trim() || '(no output)'}`,
+  );
+}
+
+/** Runs one long compose build, with a `…` line when it starts and every minute after. */
+async function runBuild(ctx: BootstrapContext, target: ComposeTarget, args: string[], what: string) {
+  const t0 = ctx.clock.now();
+  ctx.progress(`building ${what}`);
+  const timer = setInterval(
+    () => ctx.progress(`still building ${what} (${formatDuration(ctx.clock.now() - t0)})`),
+    HEARTBEAT_MS,
+  );
+  timer.unref();
+  try {
+    const r = await ctx.shell.run('docker', args, {
+      cwd: target.workingDir,
+      env: composeEnv(ctx.config),
+      timeoutMs: BUILD_TIMEOUT_MS,
+    });
+    if (r.exitCode !== 0) throw new ComposeError(args, r.exitCode, r.stderr || r.stdout);
+  } finally {
+    clearInterval(timer);
+  }
+  ctx.progress(`built ${what} in ${formatDuration(ctx.clock.now() - t0)}`);
+}
+
+export const imagesStep: Step = {
+  name: 'images',
+  async run(ctx) {
+    const c = ctx.config.compose;
+    const target = composeTarget(c);
+    const projectArgs = new ComposeCli(ctx.shell, target).projectArgs();
+    const exists = await stat(target.workingDir).then(
+      (s) => s.isDirectory(),
+      () => false,
+    );
+    if (!exists) {
+      const why = `${target.workingDir} does not exist yet (the dalston step checks Dalston out there)`;
+      if (ctx.dryRun) return planned([`build the missing local images of the compose project: ${why}`]);
+      throw new HostError('failure', `cannot build images: ${why}`);
+    }
+    const selected = await composeJson(ctx, target, [
+      ...projectArgs,
+      'config',
+      '--format',
+      'json',
+      ...c.services,
+    ]);
+    const missing = new Set<string>();
+    const local: string[] = [];
+    for (const [name, s] of Object.entries(selected)) {
+      if (!builtHere(s)) continue;
+      const image = imageOf(c.project, name, s);
+      if (await imagePresent(ctx, image)) local.push(image);
+      else missing.add(image);
+    }
+    let plan = planImages(c.project, selected, missing);
+    if (plan.services.length === 0) {
+      return unchanged(
+        local.length > 0
+          ? `built images present: ${local.sort().join(', ')}`
+          : 'no configured service is built here',
+      );
+    }
+    const profileArgs = c.profiles.includes(BUILD_PROFILE) ? [] : ['--profile', BUILD_PROFILE];
+    const buildProfile = await composeJson(ctx, target, [
+      ...projectArgs,
+      ...profileArgs,
+      'config',
+      '--format',
+      'json',
+    ]);
+    plan = planImages(c.project, selected, missing, buildProfile);
+    const cmds = buildCommands(projectArgs, c.profiles, plan);
+    if (ctx.dryRun) return planned(cmds.map((a) => `docker ${a.join(' ')}`));
+
+    const t0 = ctx.clock.now();
+    if (plan.bases.length > 0) await runBuild(ctx, target, cmds[0]!, `base images ${plan.bases.join(', ')}`);
+    await runBuild(ctx, target, cmds.at(-1)!, plan.services.join(', '));
+    const stillMissing: string[] = [];
+    for (const name of plan.services) {
+      const image = imageOf(c.project, name, selected[name]!);
+      if (!(await imagePresent(ctx, image))) stillMissing.push(image);
+    }
+    if (stillMissing.length > 0) {
+      throw new HostError(
+        'failure',
+        `docker compose build succeeded but ${stillMissing.join(', ')} is still missing`,
+      );
+    }
+    const bases = plan.bases.length > 0 ? `${plan.bases.join(', ')}, then ` : '';
+    return done(
+      `built ${bases}${plan.services.join(', ')} (${[...missing].sort().join(', ')}) in ${formatDuration(ctx.clock.now() - t0)}`,
+    );
+  },
+};

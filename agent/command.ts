@@ -5,7 +5,7 @@ import { DEFAULT_CONFIG_PATH } from '../shared/config/schema.ts';
 import { createLogger } from '../shared/logger.ts';
 
 import { hostVersion } from '../shared/version.ts';
-import { ComposeCli } from './compose/compose-cli.ts';
+import { ComposeCli, composeEnv, composeTarget } from './compose/compose-cli.ts';
 import { DockerodeClient, dockerodeFromEnv } from './docker/dockerode-client.ts';
 import { probeGateway } from './gateway-probe.ts';
 import { systemMountProbe } from './preflight.ts';
@@ -43,20 +43,7 @@ export async function agentCommand(args: string[]): Promise<number> {
   const docker = new DockerodeClient(dockerodeFromEnv(), {
     onBadLine: (line, err) => logger.warn({ line: line.slice(0, 200), err: err.message }, 'bad event line'),
   });
-  const c = config.compose;
-  const compose = new ComposeCli(
-    new ProcessShell(),
-    {
-      project: c.project,
-      workingDir: c.workingDir,
-      files: c.files,
-      profiles: c.profiles,
-      envFiles: c.envFiles,
-    },
-    // The overlay puts Postgres, Redis and models under DALSTON_DATA_DIR: the same
-    // dataDir preflight verified to be the data volume's mount point.
-    { env: { DALSTON_DATA_DIR: config.dataDir } },
-  );
+  const compose = new ComposeCli(new ProcessShell(), composeTarget(config), { env: composeEnv(config) });
   const metrics = new AgentMetrics();
   // The AWS SDK is loaded only when S3 reporting is on: it is most of the agent's memory otherwise.
   let instance = hostname();

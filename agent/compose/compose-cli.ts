@@ -1,3 +1,4 @@
+import type { HostConfig } from '../../shared/config/schema.ts';
 import type { Shell } from '../../shared/shell.ts';
 
 export interface ComposeTarget {
@@ -8,6 +9,26 @@ export interface ComposeTarget {
   profiles: string[];
   /** Relative to workingDir. */
   envFiles: string[];
+}
+
+/** The compose project as host.json names it: the agent and the bootstrap's images step use the same. */
+export function composeTarget(config: HostConfig): ComposeTarget {
+  const c = config.compose;
+  return {
+    project: c.project,
+    workingDir: c.workingDir,
+    files: c.files,
+    profiles: c.profiles,
+    envFiles: c.envFiles,
+  };
+}
+
+/**
+ * Variables compose interpolates: the overlay puts Postgres, Redis and models
+ * under DALSTON_DATA_DIR, the dataDir the agent verified as the data volume's mount.
+ */
+export function composeEnv(config: HostConfig): Record<string, string> {
+  return { DALSTON_DATA_DIR: config.dataDir };
 }
 
 /** A failed compose run; the message carries compose's own stderr. */

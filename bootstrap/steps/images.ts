@@ -1,5 +1,11 @@
 import { stat } from 'node:fs/promises';
-import { ComposeCli, ComposeError, type ComposeTarget } from '../../agent/compose/compose-cli.ts';
+import {
+  ComposeCli,
+  ComposeError,
+  type ComposeTarget,
+  composeEnv,
+  composeTarget,
+} from '../../agent/compose/compose-cli.ts';
 import type { HostConfig } from '../../shared/config/schema.ts';
 import { HostError } from '../../shared/errors.ts';
 import type { BootstrapContext } from '../context.ts';
@@ -18,25 +24,6 @@ export interface ComposeServiceConfig {
   build?: unknown;
   pull_policy?: string;
   profiles?: string[];
-}
-
-/** The project exactly as the agent names it (agent/command.ts). */
-export function composeTarget(c: HostConfig['compose']): ComposeTarget {
-  return {
-    project: c.project,
-    workingDir: c.workingDir,
-    files: c.files,
-    profiles: c.profiles,
-    envFiles: c.envFiles,
-  };
-}
-
-/**
- * The variables the agent gives compose (agent/command.ts): the overlay's paths
- * follow DALSTON_DATA_DIR, so `config` and `build` see the project `up` sees.
- */
-export function composeEnv(config: HostConfig): Record<string, string> {
-  return { DALSTON_DATA_DIR: config.dataDir };
 }
 
 /** Compose's own name for a built image without `image:`: `<project>-<service>`. */
@@ -157,7 +144,7 @@ export const imagesStep: Step = {
   name: 'images',
   async run(ctx) {
     const c = ctx.config.compose;
-    const target = composeTarget(c);
+    const target = composeTarget(ctx.config);
     const projectArgs = new ComposeCli(ctx.shell, target).projectArgs();
     const exists = await stat(target.workingDir).then(
       (s) => s.isDirectory(),

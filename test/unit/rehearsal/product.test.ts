@@ -1,0 +1,127 @@
+import { describe, expect, it } from 'vitest';
+import { AWS_STANDIN, IMAGES_UNIT, USER_DATA_UNIT } from '../../../rehearsal/product/machine-files.ts';
+import { describeSnapshot, parseBootstrapSteps } from '../../../rehearsal/product/observe.ts';
+import { patchHostJson, rootConfig } from '../../../rehearsal/product/user-data.ts';
+import { standinComposeYaml, standinDalstonAwsOverlay } from '../../../rehearsal/world/standin-dalston.ts';
+import { HEALTH_TOOLS, ROLE_SCRIPTS } from '../../../rehearsal/world/standin-image.ts';
+import { hostConfigSchema } from '../../../shared/config/schema.ts';
+
+const USER_DATA = `#!/bin/bash
+set -euo pipefail
+cat >"$ROOT/etc/dalston/host.json.new" <<'DALSTON_HOST_JSON'
+{"dataDir":"/data","volume":{"id":"vol-0123456789abcdef0"},"s3":{"bucket":"b-123"},"dalston":{"ref":"v1.0.0","repo":"https://github.com/ssarunic/dalston.git"}}
+DALSTON_HOST_JSON
+echo done
+`;
+
+describe('user-data patching', () => {
+  it('changes only the embedded host.json, which stays valid for the schema', () => {
+    const out = patchHostJson(USER_DATA, (h) => ({
+      ...h,
+      volume: { ...(h.volume as object), device: '/dev/loop3' },
+      s3: { ...(h.s3 as object), endpoint: 'http://127.0.0.1:9444' },
+      dalston: { ...(h.dalston as object), repo: 'file:///srv/dalston-standin.git' },
+    }));
+    const before = USER_DATA.split('\n');
+    const after = out.split('\n');
+    expect(after.length).toBe(before.length);
+    expect(after.filter((l, i) => l !== before[i])).toHaveLength(1);
+    const json = JSON.parse(after[3]!);
+    expect(json.volume).toEqual({ id: 'vol-0123456789abcdef0', device: '/dev/loop3' });
+    const parsed = hostConfigSchema.parse(json);
+    expect(parsed.volume.device).toBe('/dev/loop3');
+    expect(parsed.s3.endpoint).toBe('http://127.0.0.1:9444');
+  });
+
+  it('refuses a user-data without the host.json heredoc', () => {
+    expect(() => patchHostJson('#!/bin/bash\necho hi\n', (h) => h)).toThrow(/no DALSTON_HOST_JSON heredoc/);
+  });
+
+  it('calls the real module with fake AWS ids and the rehearsal inputs', () => {
+    const tf = rootConfig({
+      repo: '/repo',
+      releaseVersion: '0.1.0',
+      dalstonRef: 'v1.0.0-rehearsal',
+      imageTag: 'rehearsal',
+      services: ['postgres', 'redis'],
+    });
+    expect(tf).toContain('source            = "/repo/infra/terraform/modules/host-config"');
+    expect(tf).toContain('release_dir       = "/repo/dist"');
+    expect(tf).toContain('compose_services  = ["postgres","redis"]');
+    expect(tf).toContain('os_family         = "al2023"');
+    expect(tf).toMatch(/output "user_data"/);
+  });
+});
+
+describe('observing the product', () => {
+  it("reads the bootstrap's step records from its journal and ignores other lines", () => {
+    const journal = [
+      'Starting dalston-host bootstrap...',
+      '{"level":"info","step":"disk","result":"unchanged","detail":"/dev/loop3 is ours","msg":"disk unchanged"}',
+      '{"level":"info","step":"disk","progress":"waiting","msg":"disk: waiting"}',
+      '{"level":"info","step":"mount","result":"done","detail":"mounted","msg":"x"}',
+      '{not json',
+    ].join('\n');
+    expect(parseBootstrapSteps(journal)).toEqual([
+      { step: 'disk', result: 'unchanged', detail: '/dev/loop3 is ours' },
+      { step: 'mount', result: 'done', detail: 'mounted' },
+    ]);
+  });
+
+  it('describes a snapshot in one line', () => {
+    const s = {
+      state: 'degraded',
+      services: [
+        { name: 'postgres', state: 'running', health: 'healthy' },
+        { name: 'gateway', state: 'exited', health: 'none' },
+      ],
+    } as unknown as Parameters<typeof describeSnapshot>[0];
+    expect(describeSnapshot(s)).toBe('degraded: postgres running/healthy, gateway exited/none');
+  });
+});
+
+describe('stand-ins', () => {
+  it("keeps Dalston's healthcheck commands and depends_on shapes", () => {
+    const y = standinComposeYaml();
+    expect(y).toContain('test: ["CMD-SHELL", "pg_isready -U dalston"]');
+    expect(y).toContain('test: ["CMD", "redis-cli", "ping"]');
+    expect(y).toContain('test: ["CMD", "curl", "-f", "http://localhost:8000/health"]');
+    expect(y).toContain("s.connect(('localhost', 9000))");
+    expect(y).toContain('condition: service_completed_successfully');
+    expect(y).toContain('postgres-data:/var/lib/postgresql');
+    // Every service the project's overlay names exists in the base (else the overlay would not resolve).
+    for (const s of [
+      'stt-transcribe-faster-whisper',
+      'stt-diarize-pyannote-4.0',
+      'riva-nim',
+      'loki',
+      'minio-init',
+    ]) {
+      expect(y).toMatch(new RegExp(`^  ${s.replace('.', '\\.')}:$`, 'm'));
+    }
+    expect(standinDalstonAwsOverlay()).toContain('/data/postgres:/var/lib/postgresql');
+  });
+
+  it('has a process for every command the stand-in compose file runs and a tool for every healthcheck', () => {
+    const y = standinComposeYaml();
+    const commands = [...y.matchAll(/command: \["([^"]+)"\]/g)].map((m) => m[1]!);
+    for (const c of new Set(commands)) expect(Object.keys(ROLE_SCRIPTS)).toContain(c);
+    expect(Object.keys(ROLE_SCRIPTS)).toContain('redis-server');
+    for (const t of ['pg_isready', 'redis-cli', 'curl', 'python'])
+      expect(Object.keys(HEALTH_TOOLS)).toContain(t);
+  });
+
+  it('the Postgres stand-in records a clean shutdown on SIGTERM and notices an unclean one', () => {
+    const pg = ROLE_SCRIPTS.postgres!;
+    expect(pg).toMatch(/trap stop TERM/);
+    expect(pg).toContain('clean shutdown (SIGTERM)');
+    expect(pg).toContain('unclean shutdown found');
+  });
+
+  it('the cloud-init stand-in runs the user-data once, after the images are loaded', () => {
+    expect(USER_DATA_UNIT).toMatch(/ConditionPathExists=!\/var\/lib\/cloud\/instance\/sem\/user-data/);
+    expect(USER_DATA_UNIT).toContain('After=network-online.target rehearsal-images.service');
+    expect(IMAGES_UNIT).toContain('Before=dalston.service');
+    expect(AWS_STANDIN).toContain('only "aws s3 cp s3://bucket/key file" is supported');
+  });
+});

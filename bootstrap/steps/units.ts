@@ -47,13 +47,34 @@ export function planSystemctl(
   return calls;
 }
 
+/** systemd's mount unit name for a path (`systemd-escape --path --suffix=mount`). */
+export function mountUnitName(path: string): string {
+  const trimmed = path.replace(/^\/+|\/+$/g, '').replace(/\/+/g, '/');
+  if (trimmed === '') return '-.mount';
+  const escaped = trimmed
+    .split('/')
+    .map((part) =>
+      [...part]
+        .map((ch, i) =>
+          /[A-Za-z0-9:_]/.test(ch) || (ch === '.' && i > 0)
+            ? ch
+            : `\\x${ch.charCodeAt(0).toString(16).padStart(2, '0')}`,
+        )
+        .join(''),
+    )
+    .join('-');
+  return `${escaped}.mount`;
+}
+
 /**
- * The shipped unit text as installed on this host: dalston.service must not
- * start before the data volume is mounted at *this host's* dataDir.
+ * The shipped unit text as installed on this host: both units are written for
+ * dataDir /data; another dataDir gets its own mount (RequiresMountsFor= of
+ * dalston.service, After= of the bootstrap unit).
  */
 export function unitForHost(name: string, text: string, dataDir: string): string {
-  if (name !== STACK_UNIT || dataDir === '/data') return text;
-  return text.replace(/^RequiresMountsFor=\/data$/m, `RequiresMountsFor=${dataDir}`);
+  if (dataDir === '/data') return text;
+  if (name === STACK_UNIT) return text.replace(/^RequiresMountsFor=\/data$/m, `RequiresMountsFor=${dataDir}`);
+  return text.replace(/^(After=.*) data\.mount$/m, `$1 ${mountUnitName(dataDir)}`);
 }
 
 export function unitsStep(source: (name: string) => string = (n) => assetPath(`systemd/${n}`)): Step {

@@ -13,6 +13,7 @@ import {
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { unitForHost } from '../../../bootstrap/steps/units.ts';
 import { assetPath } from '../../../shared/assets.ts';
 import { ZxShell } from '../../../shared/shell.ts';
 import { requireCommand } from '../../harness/require.ts';
@@ -58,7 +59,7 @@ describe('dalston-bootstrap.service', () => {
     expect(text).toMatch(/^Type=oneshot$/m);
     expect(text).toMatch(/^RemainAfterExit=yes$/m);
     expect(text).toMatch(/^Before=dalston\.service$/m);
-    expect(text).toMatch(/^After=local-fs\.target network-online\.target$/m);
+    expect(text).toMatch(/^After=local-fs\.target network-online\.target data\.mount$/m);
     expect(text).toMatch(/^TimeoutStartSec=15min$/m);
     const exec = /^ExecStart=(.*)$/m.exec(text)?.[1] ?? '';
     expect(exec).toBe(
@@ -175,14 +176,13 @@ describe('dirs, dalston and units steps', () => {
       result: 'skipped',
       detail: expect.stringContaining('systemd is not running'),
     });
-    // dalston.service waits for this host's dataDir (here a temp dir), the bootstrap unit is verbatim.
-    const shipped = await readFile(assetPath('systemd/dalston.service'), 'utf8');
-    expect(await readFile(join(units, 'dalston.service'), 'utf8')).toBe(
-      shipped.replace('RequiresMountsFor=/data\n', `RequiresMountsFor=${s.dataDir}\n`),
-    );
-    expect(await readFile(join(units, 'dalston-bootstrap.service'), 'utf8')).toBe(
-      await readFile(assetPath('systemd/dalston-bootstrap.service'), 'utf8'),
-    );
+    // Both units wait for this host's dataDir (here a temp dir; unitForHost is unit-tested).
+    for (const u of ['dalston-bootstrap.service', 'dalston.service']) {
+      const shipped = await readFile(assetPath(`systemd/${u}`), 'utf8');
+      const installed = await readFile(join(units, u), 'utf8');
+      expect(installed).toBe(unitForHost(u, shipped, s.dataDir));
+      expect(installed).not.toBe(shipped);
+    }
     for (const u of ['dalston-bootstrap.service', 'dalston.service']) {
       expect(await readlink(join(units, 'multi-user.target.wants', u))).toBe(`/etc/systemd/system/${u}`);
     }

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { headMatches, isCommitRef, refDirName } from '../../../bootstrap/steps/dalston.ts';
 import { DATA_DIRS, planDir } from '../../../bootstrap/steps/dirs.ts';
 import { decideMount, mountStep } from '../../../bootstrap/steps/mount.ts';
-import { planSystemctl, unitForHost } from '../../../bootstrap/steps/units.ts';
+import { mountUnitName, planSystemctl, unitForHost } from '../../../bootstrap/steps/units.ts';
 import type { HostError } from '../../../shared/errors.ts';
 import { fakeContext, fakeHost, ok, when } from './fakes.ts';
 
@@ -139,7 +139,14 @@ describe('units systemctl plan', () => {
     expect(unitForHost('dalston.service', text, '/srv/dalston')).toBe(
       '[Unit]\nRequiresMountsFor=/srv/dalston\n[Service]\n',
     );
-    expect(unitForHost('dalston-bootstrap.service', text, '/srv/dalston')).toBe(text);
+    const boot = '[Unit]\nAfter=local-fs.target network-online.target data.mount\n';
+    expect(unitForHost('dalston-bootstrap.service', boot, '/data')).toBe(boot);
+    expect(unitForHost('dalston-bootstrap.service', boot, '/srv/dalston-data')).toBe(
+      '[Unit]\nAfter=local-fs.target network-online.target srv-dalston\\x2ddata.mount\n',
+    );
+    expect(mountUnitName('/data')).toBe('data.mount');
+    expect(mountUnitName('/')).toBe('-.mount');
+    expect(mountUnitName('/var/lib/my data/')).toBe('var-lib-my\\x20data.mount');
   });
   it('no systemd: offline enable under --root when needed, never start', () => {
     expect(planSystemctl(['dalston.service'], false, '/srv/img', { enabled: true, active: false })).toEqual([

@@ -70,7 +70,12 @@ async function bundle(entry, outfile) {
     platform: 'node',
     format: 'esm',
     target: 'node20',
-    minify: false,
+    // Whitespace and syntax minified, names kept (readable stack traces), pure
+    // ASCII (V8 keeps a script with any char above U+00FF as two-byte): ~6 MB
+    // less agent RSS than the plain bundle; mangling names cost memory instead.
+    minifyWhitespace: true,
+    minifySyntax: true,
+    charset: 'ascii',
     sourcemap: false,
     legalComments: 'none',
     banner: { js: `#!/usr/bin/env node\n${banner}` },

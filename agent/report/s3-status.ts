@@ -16,6 +16,7 @@
 import { readFile } from 'node:fs/promises';
 import os from 'node:os';
 import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { httpRequest } from '../../shared/http-request.ts';
 import type { Logger } from '../../shared/logger.ts';
 import type { StatusSnapshot } from '../status/snapshot.ts';
 
@@ -354,21 +355,19 @@ export async function resolveInstanceName(
 }
 
 async function imdsInstanceId(base: string, timeoutMs: number): Promise<{ id: string } | { reason: string }> {
-  const signal = AbortSignal.timeout(timeoutMs);
   try {
-    const tokenRes = await fetch(`${base}/latest/api/token`, {
+    const token = await httpRequest(`${base}/latest/api/token`, {
       method: 'PUT',
       headers: { 'X-aws-ec2-metadata-token-ttl-seconds': '60' },
-      signal,
+      timeoutMs,
     });
-    if (!tokenRes.ok) return { reason: `IMDS token request answered HTTP ${tokenRes.status}` };
-    const token = (await tokenRes.text()).trim();
-    const idRes = await fetch(`${base}/latest/meta-data/instance-id`, {
-      headers: { 'X-aws-ec2-metadata-token': token },
-      signal,
+    if (token.status !== 200) return { reason: `IMDS token request answered HTTP ${token.status}` };
+    const idRes = await httpRequest(`${base}/latest/meta-data/instance-id`, {
+      headers: { 'X-aws-ec2-metadata-token': token.body.trim() },
+      timeoutMs,
     });
-    if (!idRes.ok) return { reason: `IMDS instance-id answered HTTP ${idRes.status}` };
-    const id = (await idRes.text()).trim();
+    if (idRes.status !== 200) return { reason: `IMDS instance-id answered HTTP ${idRes.status}` };
+    const id = idRes.body.trim();
     if (!/^i-[0-9a-f]{8,17}$/.test(id))
       return { reason: `IMDS returned an unexpected instance id '${id.slice(0, 40)}'` };
     return { id };

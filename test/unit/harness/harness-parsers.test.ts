@@ -30,9 +30,9 @@ describe('parseComposeVersion', () => {
 describe('parseLosetupList / loopsUnder', () => {
   const out = [
     '/dev/loop0 /var/tmp/other/ebs.img',
-    '/dev/loop1 /tmp/dalston-host-test/runs/ab12-x/loop-1.img',
-    '/dev/loop2 /tmp/dalston-host-test/runs/ab12-x/with\\x20space.img (deleted)',
-    '/dev/loop3 /tmp/dalston-host-test/runs/ab12-xy/loop-2.img',
+    '/dev/loop1 /scratch/harness/runs/ab12-x/loop-1.img',
+    '/dev/loop2 /scratch/harness/runs/ab12-x/with\\x20space.img (deleted)',
+    '/dev/loop3 /scratch/harness/runs/ab12-xy/loop-2.img',
     '',
   ].join('\n');
 
@@ -41,12 +41,12 @@ describe('parseLosetupList / loopsUnder', () => {
     expect(entries).toHaveLength(4);
     expect(entries[2]).toEqual({
       device: '/dev/loop2',
-      backingFile: '/tmp/dalston-host-test/runs/ab12-x/with space.img',
+      backingFile: '/scratch/harness/runs/ab12-x/with space.img',
     });
   });
 
   it('selects only files inside the directory, not a sibling sharing its prefix', () => {
-    const mine = loopsUnder(parseLosetupList(out), '/tmp/dalston-host-test/runs/ab12-x');
+    const mine = loopsUnder(parseLosetupList(out), '/scratch/harness/runs/ab12-x');
     expect(mine.map((e) => e.device)).toEqual(['/dev/loop1', '/dev/loop2']);
   });
 });

@@ -57,3 +57,12 @@ export function timeoutFlag(value: string | undefined, fallbackMs: number): numb
 export function gatewayUrlFor(host: string): string {
   return `http://${host}:8000/health`;
 }
+
+/** The gateway URL `--check-gateway` waits for (`--gateway-url`, else the Tailscale host's), or null. */
+export function gatewayToCheck(
+  values: { 'check-gateway'?: boolean | undefined; 'gateway-url'?: string | undefined },
+  d: Deployment,
+): string | null {
+  if (!values['check-gateway']) return null;
+  return values['gateway-url'] ?? gatewayUrlFor(d.tailscaleHostname!);
+}

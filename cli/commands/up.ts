@@ -3,7 +3,7 @@ import { HostError } from '../../shared/errors.ts';
 import type { CliContext } from '../context.ts';
 import { createProgress } from '../render/progress.ts';
 import { waitForInstanceState, waitUntilHealthy } from '../wait-phases.ts';
-import { DEPLOYMENT_HELP, deploymentFlags, deploymentFrom, gatewayUrlFor, timeoutFlag } from './common.ts';
+import { DEPLOYMENT_HELP, deploymentFlags, deploymentFrom, gatewayToCheck, timeoutFlag } from './common.ts';
 
 export const upHelp = `Usage: dalston-aws up [--timeout 10m] [--check-gateway] [--no-wait] [deployment flags]
 
@@ -70,9 +70,7 @@ export async function upCommand(args: readonly string[], ctx: CliContext): Promi
       bucket: d.bucket!,
       statusPrefix: d.statusPrefix,
       timeoutMs,
-      gatewayUrl: values['check-gateway']
-        ? (values['gateway-url'] ?? gatewayUrlFor(d.tailscaleHostname!))
-        : null,
+      gatewayUrl: gatewayToCheck(values, d),
       justStarted,
     },
     { ec2, objects: ctx.objects(d), clock: ctx.clock, progress, gateway: ctx.gateway },

@@ -2,7 +2,7 @@ import { parseCommandArgs } from '../../shared/cli-args.ts';
 import type { CliContext } from '../context.ts';
 import { createProgress } from '../render/progress.ts';
 import { waitUntilHealthy } from '../wait-phases.ts';
-import { DEPLOYMENT_HELP, deploymentFlags, deploymentFrom, gatewayUrlFor, timeoutFlag } from './common.ts';
+import { DEPLOYMENT_HELP, deploymentFlags, deploymentFrom, gatewayToCheck, timeoutFlag } from './common.ts';
 
 export const waitHelp = `Usage: dalston-aws wait [--timeout 10m] [--check-gateway] [deployment flags]
 
@@ -47,9 +47,7 @@ export async function waitCommand(args: readonly string[], ctx: CliContext): Pro
       bucket: d.bucket!,
       statusPrefix: d.statusPrefix,
       timeoutMs,
-      gatewayUrl: values['check-gateway']
-        ? (values['gateway-url'] ?? gatewayUrlFor(d.tailscaleHostname!))
-        : null,
+      gatewayUrl: gatewayToCheck(values, d),
     },
     { ec2: ctx.ec2(d), objects: ctx.objects(d), clock: ctx.clock, progress, gateway: ctx.gateway },
   );

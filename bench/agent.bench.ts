@@ -1,14 +1,3 @@
-/**
- * Agent benchmarks against the real dockerd + compose v2 (not run by `npm test`):
- *   - unhealthy → restart latency: `health_status: unhealthy` event timeNano → the restart call,
- *     the agent side by side with an autoheal-style 5-s polling loop, in the same run;
- *   - agent RSS idle with 6 services and with 100 stand-in containers; idle CPU;
- *   - GET /status p99 under 50 concurrent clients;
- *   - a burst of 1000 events through the real parser and supervisor: lag until handled.
- * The agent runs as the release bundle (npm run build) in a child process, with dalston.service's environment.
- * Results: bench/results/agent.json.
- */
-import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { Agent, createServer, request } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -26,6 +15,7 @@ import { createLogger } from '../shared/logger.ts';
 import { ZxShell } from '../shared/shell.ts';
 import { removeComposeProject } from '../test/harness/docker.ts';
 import setup from '../test/harness/global-setup.ts';
+import { AgentProcess, type LogLine } from '../test/integration/agent/agent-process.ts';
 import { buildRelease, unitEnvironment } from './release-bundle.ts';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
@@ -63,47 +53,25 @@ function stackFile(image: string, n: number, withHealth: boolean, prefix: string
   return { services };
 }
 
-class AgentChild {
-  readonly lines: Array<Record<string, unknown>> = [];
-  readonly child: ChildProcess;
+/** The release bundle as the agent, with dalston.service's environment, plus /proc readings. */
+class AgentChild extends AgentProcess {
   constructor(bundle: string, config: string) {
-    this.child = spawn(process.execPath, [bundle, 'agent', '--config', config], {
-      env: { ...process.env, ...unitEnvironment(), AWS_EC2_METADATA_DISABLED: 'true' },
-      stdio: ['ignore', 'pipe', 'inherit'],
-    });
-    let buf = '';
-    this.child.stdout!.on('data', (c: Buffer) => {
-      buf += c.toString();
-      let nl = buf.indexOf('\n');
-      while (nl !== -1) {
-        try {
-          this.lines.push(JSON.parse(buf.slice(0, nl)));
-        } catch {}
-        buf = buf.slice(nl + 1);
-        nl = buf.indexOf('\n');
-      }
-    });
+    super(config, { ...unitEnvironment(), LOG_LEVEL: 'info' }, bundle);
   }
-  async waitFor(msg: string, timeoutMs: number): Promise<Record<string, unknown>> {
-    const end = Date.now() + timeoutMs;
-    for (;;) {
-      const l = this.lines.find((x) => x.msg === msg);
-      if (l) return l;
-      if (Date.now() > end || this.child.exitCode !== null) throw new Error(`agent: no "${msg}"`);
-      await sleep(100);
-    }
+  waitFor(msg: string, timeoutMs: number): Promise<LogLine> {
+    return this.waitForLine((l) => l.msg === msg, timeoutMs, msg);
   }
   /** VmRSS in MB and utime+stime in seconds. */
   async usage(): Promise<{ rssMB: number; cpuSeconds: number }> {
-    const status = await readFile(`/proc/${this.child.pid}/status`, 'utf8');
+    const status = await readFile(`/proc/${this.pid}/status`, 'utf8');
     const rssKB = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? Number.NaN);
-    const stat = (await readFile(`/proc/${this.child.pid}/stat`, 'utf8')).split(') ')[1]!.split(' ');
+    const stat = (await readFile(`/proc/${this.pid}/stat`, 'utf8')).split(') ')[1]!.split(' ');
     const ticks = Number(stat[11]) + Number(stat[12]);
     return { rssMB: rssKB / 1024, cpuSeconds: ticks / 100 };
   }
   async stop(): Promise<number | null> {
-    this.child.kill('SIGTERM');
-    return new Promise((r) => this.child.on('exit', (code) => r(code)));
+    this.kill('SIGTERM');
+    return (await this.exit).code;
   }
 }
 
@@ -397,7 +365,7 @@ async function main() {
     await sup.shutdown(0).catch(() => {});
     await many.stop();
   } finally {
-    for (const c of children) c.child.kill('SIGKILL');
+    for (const c of children) c.kill('SIGKILL');
     gateway.close();
     for (const p of Object.values(projects)) await removeComposeProject(p, docker).catch(() => {});
     await rm(dir, { recursive: true, force: true });

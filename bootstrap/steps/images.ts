@@ -6,7 +6,6 @@ import {
   composeEnv,
   composeTarget,
 } from '../../agent/compose/compose-cli.ts';
-import type { HostConfig } from '../../shared/config/schema.ts';
 import { HostError } from '../../shared/errors.ts';
 import type { BootstrapContext } from '../context.ts';
 import { formatDuration } from '../output.ts';

@@ -5,7 +5,10 @@ const BIN = fileURLToPath(new URL('../../../bin/dalston-host.mjs', import.meta.u
 
 export type LogLine = Record<string, unknown> & { msg?: string; time?: string };
 
-/** `dalston-host agent --config FILE` as a child process, its pino lines parsed. */
+/**
+ * `dalston-host agent --config FILE` as a child process, its pino lines parsed.
+ * `program` is the checkout launcher by default; benchmarks pass the release bundle.
+ */
 export class AgentProcess {
   readonly lines: LogLine[] = [];
   stderr = '';
@@ -13,8 +16,8 @@ export class AgentProcess {
   private readonly child: ChildProcess;
   private waiters: Array<() => void> = [];
 
-  constructor(configFile: string, env: Record<string, string> = {}) {
-    this.child = spawn(process.execPath, [BIN, 'agent', '--config', configFile], {
+  constructor(configFile: string, env: Record<string, string> = {}, program = BIN) {
+    this.child = spawn(process.execPath, [program, 'agent', '--config', configFile], {
       env: { ...process.env, AWS_EC2_METADATA_DISABLED: 'true', LOG_LEVEL: 'debug', ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });

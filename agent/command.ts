@@ -2,14 +2,13 @@ import { hostname } from 'node:os';
 import { configFlag, parseCommandArgs } from '../shared/cli-args.ts';
 import { loadConfig } from '../shared/config/load.ts';
 import { DEFAULT_CONFIG_PATH } from '../shared/config/schema.ts';
+import { ComposeCli, composeEnv, composeTarget } from '../shared/engine/compose-cli.ts';
+import { DockerodeClient, dockerodeFromEnv } from '../shared/engine/docker/dockerode-client.ts';
 import { createLogger } from '../shared/logger.ts';
-
+import { ProcessShell } from '../shared/process-shell.ts';
 import { hostVersion } from '../shared/version.ts';
-import { ComposeCli, composeEnv, composeTarget } from './compose/compose-cli.ts';
-import { DockerodeClient, dockerodeFromEnv } from './docker/dockerode-client.ts';
 import { probeGateway } from './gateway-probe.ts';
 import { systemMountProbe } from './preflight.ts';
-import { ProcessShell } from './process-shell.ts';
 import { createHostProbe } from './report/host-probe.ts';
 import { startStatusServer } from './report/http-server.ts';
 import { AgentMetrics } from './report/metrics.ts';

@@ -1,9 +1,9 @@
 import { readFile, realpath, stat } from 'node:fs/promises';
+import type { ComposeCli } from '../shared/engine/compose-cli.ts';
+import type { DockerClient, EngineVersion } from '../shared/engine/docker/types.ts';
 import { HostError } from '../shared/errors.ts';
 import type { Logger } from '../shared/logger.ts';
 import { versionAtLeast } from '../shared/version-compare.ts';
-import type { ComposeCli } from './compose/compose-cli.ts';
-import type { DockerClient, EngineVersion } from './docker/types.ts';
 
 /** File system reads the mount check needs; tests inject a fake. */
 export interface MountProbe {

@@ -1,12 +1,12 @@
 import type { HostConfig } from '../shared/config/schema.ts';
+import { ComposeError } from '../shared/engine/compose-cli.ts';
+import type { DockerClient } from '../shared/engine/docker/types.ts';
 import { HostError } from '../shared/errors.ts';
 import type { Logger } from '../shared/logger.ts';
-import { ComposeError } from './compose/compose-cli.ts';
-import { EventWatcher } from './docker/event-watcher.ts';
-import type { DockerClient } from './docker/types.ts';
+import type { HostStatus, StatusSnapshot } from '../shared/status/snapshot.ts';
 import { type MountProbe, preflight } from './preflight.ts';
 import { evaluateHealth } from './report/health.ts';
-import type { HostStatus, StatusSnapshot } from './status/snapshot.ts';
+import { EventWatcher } from './supervisor/event-watcher.ts';
 import { jittered, policyFromConfig } from './supervisor/policy.ts';
 import { stackState } from './supervisor/stack-state.ts';
 import { type ComposeActions, Supervisor } from './supervisor/supervisor.ts';

@@ -11,8 +11,8 @@ import { Writable } from 'node:stream';
 import { Worker } from 'node:worker_threads';
 import { startStatusServer } from '../agent/report/http-server.ts';
 import { AgentMetrics } from '../agent/report/metrics.ts';
-import type { StatusSnapshot } from '../agent/status/snapshot.ts';
 import { createLogger } from '../shared/logger.ts';
+import type { StatusSnapshot } from '../shared/status/snapshot.ts';
 
 const SERVICES = [
   'postgres',

@@ -1,4 +1,4 @@
-import type { StatusSnapshot } from '../agent/status/snapshot.ts';
+import type { StatusSnapshot } from '../shared/status/snapshot.ts';
 import type { InstanceInfo } from './aws/ec2.ts';
 import { type SnapshotRead, serviceIsUp, snapshotFreshness } from './aws/snapshots.ts';
 import { type CostEstimate, estimateMonthlyCost, type VolumeSpec } from './pricing.ts';

@@ -1,5 +1,5 @@
-import type { StatusSnapshot } from '../agent/status/snapshot.ts';
 import { HostError } from '../shared/errors.ts';
+import type { StatusSnapshot } from '../shared/status/snapshot.ts';
 import type { Ec2Api, InstanceInfo } from './aws/ec2.ts';
 import { type ObjectReader, readSnapshot, serviceIsUp, snapshotFreshness } from './aws/snapshots.ts';
 import type { Clock } from './clock.ts';

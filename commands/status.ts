@@ -1,8 +1,8 @@
-import type { StatusSnapshot } from '../agent/status/snapshot.ts';
 import { configFlag, parseCommandArgs } from '../shared/cli-args.ts';
 import { loadConfig } from '../shared/config/load.ts';
 import { DEFAULT_CONFIG_PATH } from '../shared/config/schema.ts';
 import { HostError } from '../shared/errors.ts';
+import type { StatusSnapshot } from '../shared/status/snapshot.ts';
 
 /** Asks the local agent for its snapshot; the agent is the only source of truth on the host. */
 export async function statusCommand(args: string[]): Promise<number> {

@@ -7,7 +7,7 @@
 import { access, readFile, realpath, stat } from 'node:fs/promises';
 import path from 'node:path';
 import si from 'systeminformation';
-import type { HostStatus } from '../status/snapshot.ts';
+import type { HostStatus } from '../../shared/status/snapshot.ts';
 
 /** The systeminformation calls the probe uses (a fake is injected in tests). */
 export interface SystemInfo {

@@ -13,7 +13,7 @@ import type { AddressInfo } from 'node:net';
 import { isIP } from 'node:net';
 import { ConfigError, HostError } from '../../shared/errors.ts';
 import type { Logger } from '../../shared/logger.ts';
-import type { StatusSnapshot } from '../status/snapshot.ts';
+import type { StatusSnapshot } from '../../shared/status/snapshot.ts';
 import type { AgentMetrics } from './metrics.ts';
 
 export { evaluateHealth, type HealthInputs, type HealthVerdict } from './health.ts';

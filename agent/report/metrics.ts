@@ -20,7 +20,7 @@
  * plus prom-client's process_* / nodejs_* series unless `processMetrics: false`.
  */
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
-import type { ServiceHealth, StackState, StatusSnapshot } from '../status/snapshot.ts';
+import type { ServiceHealth, StackState, StatusSnapshot } from '../../shared/status/snapshot.ts';
 
 const HEALTH_VALUES: ServiceHealth[] = ['healthy', 'unhealthy', 'starting', 'none'];
 const STACK_STATES: StackState[] = ['starting', 'healthy', 'degraded', 'stopping'];

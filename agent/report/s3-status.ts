@@ -18,7 +18,7 @@ import os from 'node:os';
 import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { httpRequest } from '../../shared/http-request.ts';
 import type { Logger } from '../../shared/logger.ts';
-import type { StatusSnapshot } from '../status/snapshot.ts';
+import type { StatusSnapshot } from '../../shared/status/snapshot.ts';
 
 export interface ObjectStore {
   putObject(key: string, body: string, contentType: string, opts?: { signal?: AbortSignal }): Promise<void>;

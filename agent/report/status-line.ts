@@ -4,7 +4,7 @@
  *   degraded 5/6 · stt-transcribe-faster-whisper unhealthy (circuit open) · /data 12%
  * Pure; at most 80 characters.
  */
-import type { ServiceStatus, StatusSnapshot } from '../status/snapshot.ts';
+import type { ServiceStatus, StatusSnapshot } from '../../shared/status/snapshot.ts';
 
 export const STATUS_LINE_MAX = 80;
 const SEP = ' · ';

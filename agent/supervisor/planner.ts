@@ -1,4 +1,4 @@
-import type { ContainerInfo } from '../docker/types.ts';
+import type { ContainerInfo } from '../../shared/engine/docker/types.ts';
 import { type DependencyGraph, dependencyOrder } from './graph.ts';
 import { freshMemory, type HealPolicy, jittered, type ServiceMemory } from './policy.ts';
 

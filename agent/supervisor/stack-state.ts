@@ -1,4 +1,4 @@
-import type { StackState } from '../status/snapshot.ts';
+import type { StackState } from '../../shared/status/snapshot.ts';
 import type { Condition } from './planner.ts';
 
 export interface StackInput {

@@ -1,7 +1,12 @@
+import { healthOf } from '../../shared/engine/docker/events.ts';
+import {
+  type ContainerInfo,
+  type DockerClient,
+  DockerError,
+  type DockerEvent,
+} from '../../shared/engine/docker/types.ts';
 import type { Logger } from '../../shared/logger.ts';
-import { healthOf } from '../docker/events.ts';
-import { type ContainerInfo, type DockerClient, DockerError, type DockerEvent } from '../docker/types.ts';
-import type { ServiceStatus } from '../status/snapshot.ts';
+import type { ServiceStatus } from '../../shared/status/snapshot.ts';
 import { ActionQueue } from './action-queue.ts';
 import { stopOrder } from './graph.ts';
 import { type Condition, type Decision, type Note, plan } from './planner.ts';

@@ -5,7 +5,7 @@ import {
   type ComposeTarget,
   composeEnv,
   composeTarget,
-} from '../../agent/compose/compose-cli.ts';
+} from '../../shared/engine/compose-cli.ts';
 import { HostError } from '../../shared/errors.ts';
 import type { BootstrapContext } from '../context.ts';
 import { formatDuration } from '../output.ts';

@@ -1,13 +1,13 @@
 import { GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { z } from 'zod';
-import type { StatusSnapshot } from '../../agent/status/snapshot.ts';
+import type { StatusSnapshot } from '../../shared/status/snapshot.ts';
 import { mapAwsError } from '../errors.ts';
 import type { AwsClientOptions } from './ec2.ts';
 
 const isoTime = z.iso.datetime({ offset: true });
 
 /**
- * Shape check of the agent's snapshot (agent/status/snapshot.ts). Objects are
+ * Shape check of the agent's snapshot (shared/status/snapshot.ts). Objects are
  * not strict: a newer agent may add fields, an older CLI still reads it.
  */
 export const statusSnapshotSchema = z.object({

@@ -1,4 +1,4 @@
-import type { StatusSnapshot } from '../../agent/status/snapshot.ts';
+import type { StatusSnapshot } from '../../shared/status/snapshot.ts';
 import type { Machine } from '../machine/nspawn.ts';
 
 /**

@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type StatusServer, startStatusServer } from '../../../agent/report/http-server.ts';
 import { AgentMetrics } from '../../../agent/report/metrics.ts';
-import type { StatusSnapshot } from '../../../agent/status/snapshot.ts';
 import { ConfigError, ExitCode, exitCodeFor, HostError } from '../../../shared/errors.ts';
+import type { StatusSnapshot } from '../../../shared/status/snapshot.ts';
 import { memoryLogger, snapshot } from '../../unit/agent/report/fixtures.ts';
 
 describe('status HTTP server (real sockets on 127.0.0.1)', () => {

@@ -11,7 +11,7 @@ import {
   resolveInstanceName,
   type S3StatusReporter,
 } from '../../../agent/report/s3-status.ts';
-import type { StatusSnapshot } from '../../../agent/status/snapshot.ts';
+import type { StatusSnapshot } from '../../../shared/status/snapshot.ts';
 import { memoryLogger, snapshot } from '../../unit/agent/report/fixtures.ts';
 
 // s3rver ships no types; this is the part of its API the test uses.

@@ -7,8 +7,8 @@ import os from 'node:os';
 import { join } from 'node:path';
 import Docker from 'dockerode';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { StatusSnapshot } from '../../../agent/status/snapshot.ts';
 import { ZxShell } from '../../../shared/shell.ts';
+import type { StatusSnapshot } from '../../../shared/status/snapshot.ts';
 import { requireCommand, requireEnv } from '../../harness/require.ts';
 import { AgentProcess, eventually } from './agent-process.ts';
 

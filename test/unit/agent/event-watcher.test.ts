@@ -1,6 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { EventWatcher } from '../../../agent/docker/event-watcher.ts';
-import { DockerError, type DockerEvent, type EventSubscription } from '../../../agent/docker/types.ts';
+import { EventWatcher } from '../../../agent/supervisor/event-watcher.ts';
+import {
+  DockerError,
+  type DockerEvent,
+  type EventSubscription,
+} from '../../../shared/engine/docker/types.ts';
 import { FakeDocker, memoryLogger } from './fakes.ts';
 
 /** A DockerClient whose event streams the test ends at will. */

@@ -1,13 +1,13 @@
 import { Writable } from 'node:stream';
+import type { HealPolicy } from '../../../agent/supervisor/policy.ts';
 import type {
   ContainerInfo,
   DockerClient,
   DockerEvent,
   EngineVersion,
   EventSubscription,
-} from '../../../agent/docker/types.ts';
-import { DockerError } from '../../../agent/docker/types.ts';
-import type { HealPolicy } from '../../../agent/supervisor/policy.ts';
+} from '../../../shared/engine/docker/types.ts';
+import { DockerError } from '../../../shared/engine/docker/types.ts';
 import { createLogger, type Logger } from '../../../shared/logger.ts';
 
 /** A logger whose JSON lines are kept in memory. */

@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import type { ContainerInfo } from '../../../agent/docker/types.ts';
 import { dependencyLevels, dependencyOrder, stopOrder } from '../../../agent/supervisor/graph.ts';
 import { type Plan, type PlanInput, plan, serviceCondition } from '../../../agent/supervisor/planner.ts';
 import type { ServiceMemory } from '../../../agent/supervisor/policy.ts';
 import { stackState } from '../../../agent/supervisor/stack-state.ts';
+import type { ContainerInfo } from '../../../shared/engine/docker/types.ts';
 import { container, testPolicy } from './fakes.ts';
 
 const T0 = 10_000_000;

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { DockerError } from '../../../agent/docker/types.ts';
 import { dataMountProblem, type MountProbe, mountPoints, preflight } from '../../../agent/preflight.ts';
+import { DockerError } from '../../../shared/engine/docker/types.ts';
 import { ExitCode, HostError } from '../../../shared/errors.ts';
 import { FakeDocker, memoryLogger } from './fakes.ts';
 

@@ -1,10 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { DockerError } from '../../../agent/docker/types.ts';
 import type { MountProbe } from '../../../agent/preflight.ts';
 import { type Reporting, runAgent } from '../../../agent/run.ts';
-import type { StatusSnapshot } from '../../../agent/status/snapshot.ts';
 import { parseConfig } from '../../../shared/config/load.ts';
+import { DockerError } from '../../../shared/engine/docker/types.ts';
 import { ExitCode } from '../../../shared/errors.ts';
+import type { StatusSnapshot } from '../../../shared/status/snapshot.ts';
 import { container, FakeCompose, FakeDocker, memoryLogger } from './fakes.ts';
 
 const mounted: MountProbe = {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { DockerError } from '../../../agent/docker/types.ts';
 import { Supervisor } from '../../../agent/supervisor/supervisor.ts';
+import { DockerError } from '../../../shared/engine/docker/types.ts';
 import { container, FakeClock, FakeCompose, FakeDocker, memoryLogger, testPolicy } from './fakes.ts';
 
 function setup(services: string[] = []) {

@@ -1,10 +1,10 @@
 import { readFileSync } from 'node:fs';
-import type { StatusSnapshot } from '../../../agent/status/snapshot.ts';
 import type { ObjectReader } from '../../../cli/aws/snapshots.ts';
 import type { Clock } from '../../../cli/clock.ts';
 import type { CliContext, GatewayProbe, InteractiveRunner } from '../../../cli/context.ts';
 import { sdkEc2 } from '../../../cli/context.ts';
 import type { Shell, ShellResult } from '../../../shared/shell.ts';
+import type { StatusSnapshot } from '../../../shared/status/snapshot.ts';
 
 export const FIXTURES = new URL('../../fixtures/cli/', import.meta.url);
 export const fixtureText = (name: string) => readFileSync(new URL(name, FIXTURES), 'utf8');

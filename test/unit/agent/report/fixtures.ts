@@ -1,6 +1,6 @@
 import { Writable } from 'node:stream';
-import type { ServiceStatus, StatusSnapshot } from '../../../../agent/status/snapshot.ts';
 import { createLogger, type Logger } from '../../../../shared/logger.ts';
+import type { ServiceStatus, StatusSnapshot } from '../../../../shared/status/snapshot.ts';
 
 export function service(name: string, over: Partial<ServiceStatus> = {}): ServiceStatus {
   return {

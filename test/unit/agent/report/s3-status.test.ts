@@ -5,7 +5,7 @@ import {
   resolveInstanceName,
   snapshotFingerprint,
 } from '../../../../agent/report/s3-status.ts';
-import type { StatusSnapshot } from '../../../../agent/status/snapshot.ts';
+import type { StatusSnapshot } from '../../../../shared/status/snapshot.ts';
 import { FakeClock, settle } from './fake-clock.ts';
 import { memoryLogger, service, snapshot } from './fixtures.ts';
 

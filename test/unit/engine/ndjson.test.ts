@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { NdjsonParser } from '../../../agent/docker/ndjson.ts';
+import { NdjsonParser } from '../../../shared/engine/docker/ndjson.ts';
 
 function collect() {
   const values: unknown[] = [];

@@ -1,5 +1,5 @@
 import Docker from 'dockerode';
-import type { ServiceHealth } from '../status/snapshot.ts';
+import type { ServiceHealth } from '../../status/snapshot.ts';
 import { eventFilters, sinceParam, toDockerEvent } from './events.ts';
 import { NdjsonParser } from './ndjson.ts';
 import {

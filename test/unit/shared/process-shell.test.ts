@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ProcessShell } from '../../../agent/process-shell.ts';
+import { ProcessShell } from '../../../shared/process-shell.ts';
 
 // Runs real tiny commands (sh, cat): the seam itself is what is under test.
 const shell = new ProcessShell();

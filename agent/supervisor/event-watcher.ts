@@ -1,5 +1,5 @@
+import type { DockerClient, DockerEvent, EventSubscription } from '../../shared/engine/docker/types.ts';
 import type { Logger } from '../../shared/logger.ts';
-import type { DockerClient, DockerEvent, EventSubscription } from './types.ts';
 
 export interface EventWatcherOptions {
   client: DockerClient;

@@ -5,8 +5,8 @@ import {
   DockerodeClient,
   type DockerodeLike,
   parseDependsOn,
-} from '../../../agent/docker/dockerode-client.ts';
-import { DockerError, type DockerEvent } from '../../../agent/docker/types.ts';
+} from '../../../shared/engine/docker/dockerode-client.ts';
+import { DockerError, type DockerEvent } from '../../../shared/engine/docker/types.ts';
 
 function inspectJson(over: {
   id: string;

@@ -1,5 +1,5 @@
-import type { HostConfig } from '../../shared/config/schema.ts';
-import type { Shell } from '../../shared/shell.ts';
+import type { HostConfig } from '../config/schema.ts';
+import type { Shell } from '../shell.ts';
 
 export interface ComposeTarget {
   project: string;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { eventFilters, healthOf, sinceParam, toDockerEvent } from '../../../agent/docker/events.ts';
+import { eventFilters, healthOf, sinceParam, toDockerEvent } from '../../../shared/engine/docker/events.ts';
 
 const attrs = { 'com.docker.compose.project': 'dalston', 'com.docker.compose.service': 'gateway', name: 'g' };
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ComposeCli, ComposeError } from '../../../agent/compose/compose-cli.ts';
+import { ComposeCli, ComposeError } from '../../../shared/engine/compose-cli.ts';
 import type { RunOptions, Shell, ShellResult } from '../../../shared/shell.ts';
 
 class FakeShell implements Shell {

@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import type { RunOptions, Shell, ShellResult } from '../shared/shell.ts';
+import type { RunOptions, Shell, ShellResult } from './shell.ts';
 
 /**
  * A Shell over node:child_process for the long-running agent: same contract

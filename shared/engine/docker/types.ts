@@ -1,4 +1,4 @@
-import type { ServiceHealth } from '../status/snapshot.ts';
+import type { ServiceHealth } from '../../status/snapshot.ts';
 
 /** Compose labels: containers are matched by these, never by name. */
 export const LABEL_PROJECT = 'com.docker.compose.project';

@@ -3,6 +3,7 @@ import { ComposeError } from '../shared/engine/compose-cli.ts';
 import type { DockerClient } from '../shared/engine/docker/types.ts';
 import { HostError } from '../shared/errors.ts';
 import type { Logger } from '../shared/logger.ts';
+import { HEARTBEAT_SECONDS } from '../shared/status/heartbeat.ts';
 import type { HostStatus, StatusSnapshot } from '../shared/status/snapshot.ts';
 import { type MountProbe, preflight } from './preflight.ts';
 import { evaluateHealth } from './report/health.ts';
@@ -58,8 +59,6 @@ export interface AgentDeps {
   shutdown: AbortSignal;
   now?: () => number;
 }
-
-const HEARTBEAT_SECONDS = 300;
 
 /**
  * The agent's life: preflight → HTTP → subscribe → list → reconcile →

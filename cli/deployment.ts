@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { ConfigError, UsageError } from '../shared/errors.ts';
 import type { Shell } from '../shared/shell.ts';
+import { DEFAULT_STATUS_PREFIX } from '../shared/status/s3-key.ts';
 
 /** Where the CLI finds the deployment by default: the dev environment of this checkout. */
 export const DEFAULT_TF_DIR = fileURLToPath(new URL('../infra/terraform/environments/dev', import.meta.url));
@@ -219,7 +220,7 @@ export async function resolveDeployment(
     region: found.region ?? '',
     bucket: found.bucket ?? null,
     profile: str(flags.profile) ?? str(env.AWS_PROFILE),
-    statusPrefix: statusPrefix ?? 'status/',
+    statusPrefix: statusPrefix ?? DEFAULT_STATUS_PREFIX,
     tailscaleHostname: found.tailscaleHostname ?? null,
     // Amazon Linux 2023's default login user.
     sshUser: sshUser ?? 'ec2-user',

@@ -1,6 +1,8 @@
+import { snapshotFreshness } from '../shared/status/heartbeat.ts';
+import { serviceIsUp } from '../shared/status/service-up.ts';
 import type { StatusSnapshot } from '../shared/status/snapshot.ts';
 import type { InstanceInfo } from './aws/ec2.ts';
-import { type SnapshotRead, serviceIsUp, snapshotFreshness } from './aws/snapshots.ts';
+import type { SnapshotRead } from './aws/snapshots.ts';
 import { type CostEstimate, estimateMonthlyCost, type VolumeSpec } from './pricing.ts';
 
 export type HeartbeatStatus = 'fresh' | 'stale' | 'missing' | 'malformed' | 'error';

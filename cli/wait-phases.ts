@@ -1,7 +1,9 @@
 import { HostError } from '../shared/errors.ts';
+import { snapshotFreshness } from '../shared/status/heartbeat.ts';
+import { serviceIsUp } from '../shared/status/service-up.ts';
 import type { StatusSnapshot } from '../shared/status/snapshot.ts';
 import type { Ec2Api, InstanceInfo } from './aws/ec2.ts';
-import { type ObjectReader, readSnapshot, serviceIsUp, snapshotFreshness } from './aws/snapshots.ts';
+import { type ObjectReader, readSnapshot } from './aws/snapshots.ts';
 import type { Clock } from './clock.ts';
 import type { GatewayProbe } from './context.ts';
 import { formatDuration } from './render/format.ts';

@@ -2,7 +2,7 @@ import { configFlag, parseCommandArgs } from '../shared/cli-args.ts';
 import { loadConfig } from '../shared/config/load.ts';
 import { DEFAULT_CONFIG_PATH } from '../shared/config/schema.ts';
 import { HostError } from '../shared/errors.ts';
-import type { StatusSnapshot } from '../shared/status/snapshot.ts';
+import { parseSnapshot, type StatusSnapshot } from '../shared/status/snapshot.ts';
 
 /** Asks the local agent for its snapshot; the agent is the only source of truth on the host. */
 export async function statusCommand(args: string[]): Promise<number> {
@@ -11,17 +11,26 @@ export async function statusCommand(args: string[]): Promise<number> {
     mustExist: values.config !== undefined,
   });
   const url = `http://${config.agent.listen.replace(/^0\.0\.0\.0:/, '127.0.0.1:')}/status`;
-  let snapshot: StatusSnapshot;
+  let body: string;
   try {
     const res = await fetch(url, { signal: AbortSignal.timeout(5_000) });
     if (!res.ok) throw new Error(`HTTP ${res.status}`);
-    snapshot = (await res.json()) as StatusSnapshot;
+    body = await res.text();
   } catch (err) {
     throw new HostError(
       'failure',
       `the agent does not answer at ${url} (${(err as Error).message}); see: systemctl status dalston`,
     );
   }
+  // Checked, not cast: an agent of another version (or something else on the port) says so plainly.
+  const parsed = parseSnapshot(body);
+  if (parsed.kind !== 'ok') {
+    throw new HostError(
+      'failure',
+      `the agent at ${url} answered with a status this dalston-host cannot read (${parsed.reason}); compare \`dalston-host version\` with the running agent's (journalctl -u dalston)`,
+    );
+  }
+  const snapshot: StatusSnapshot = parsed.snapshot;
   process.stdout.write(values.json ? `${JSON.stringify(snapshot, null, 2)}\n` : formatStatus(snapshot));
   return snapshot.state === 'healthy' ? 0 : 1;
 }

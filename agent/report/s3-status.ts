@@ -18,6 +18,8 @@ import os from 'node:os';
 import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { httpRequest } from '../../shared/http-request.ts';
 import type { Logger } from '../../shared/logger.ts';
+import { HEARTBEAT_SECONDS } from '../../shared/status/heartbeat.ts';
+import { statusKey } from '../../shared/status/s3-key.ts';
 import type { StatusSnapshot } from '../../shared/status/snapshot.ts';
 
 export interface ObjectStore {
@@ -132,10 +134,6 @@ export function snapshotFingerprint(s: StatusSnapshot): string {
   ]);
 }
 
-export function statusKey(prefix: string, instance: string): string {
-  return `${prefix}${instance}/latest.json`;
-}
-
 function describeError(err: unknown): string {
   const e = err as {
     name?: string;
@@ -151,7 +149,7 @@ function describeError(err: unknown): string {
 export function createS3StatusReporter(opts: S3StatusReporterOptions): S3StatusReporter {
   const clock = opts.clock ?? systemClock;
   const minInterval = opts.minIntervalMs ?? 10_000;
-  const heartbeat = opts.heartbeatMs ?? 300_000;
+  const heartbeat = opts.heartbeatMs ?? HEARTBEAT_SECONDS * 1000;
   const backoffMax = opts.backoffMaxMs ?? 300_000;
   const log = opts.logger;
   const key = statusKey(opts.prefix, opts.instance);

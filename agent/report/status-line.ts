@@ -4,15 +4,11 @@
  *   degraded 5/6 · stt-transcribe-faster-whisper unhealthy (circuit open) · /data 12%
  * Pure; at most 80 characters.
  */
+import { serviceIsUp } from '../../shared/status/service-up.ts';
 import type { ServiceStatus, StatusSnapshot } from '../../shared/status/snapshot.ts';
 
 export const STATUS_LINE_MAX = 80;
 const SEP = ' · ';
-
-/** A service counts as up when it runs and is healthy or has no healthcheck. */
-export function serviceIsUp(s: ServiceStatus): boolean {
-  return s.state === 'running' && (s.health === 'healthy' || s.health === 'none');
-}
 
 /** What is wrong with a service, in a few words; null when it is up. */
 function problemOf(s: ServiceStatus): string | null {

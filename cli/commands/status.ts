@@ -1,6 +1,7 @@
 import { parseCommandArgs } from '../../shared/cli-args.ts';
 import { HostError } from '../../shared/errors.ts';
-import { readSnapshot, snapshotKey } from '../aws/snapshots.ts';
+import { statusKey } from '../../shared/status/s3-key.ts';
+import { readSnapshot } from '../aws/snapshots.ts';
 import type { CliContext } from '../context.ts';
 import type { VolumeSpec } from '../pricing.ts';
 import { ansi, plain } from '../render/format.ts';
@@ -40,7 +41,7 @@ export async function statusCommand(args: readonly string[], ctx: CliContext): P
   }
 
   const bucket = d.bucket!;
-  const key = snapshotKey(d.statusPrefix, d.instanceId);
+  const key = statusKey(d.statusPrefix, d.instanceId);
   let snapshot: StatusInputs['snapshot'];
   let snapshotError: HostError | null = null;
   try {

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { DEFAULT_STATUS_PREFIX } from '../status/s3-key.ts';
 
 /**
  * The one schema for `/etc/dalston/host.json`. Every key is optional with a
@@ -101,7 +102,7 @@ const s3Schema = z
     endpoint: z.url().optional().describe('Endpoint of an S3-compatible server (path-style is used then).'),
     statusPrefix: z
       .string()
-      .default('status/')
+      .default(DEFAULT_STATUS_PREFIX)
       .describe('Key prefix of status snapshots: `<prefix><instance-id>/latest.json`.'),
   })
   .prefault({})

@@ -1,52 +1,95 @@
 /**
- * The agent's status snapshot: served at GET /status, uploaded to S3 as
- * `<statusPrefix><instance>/latest.json`, read by the operator CLI (`dalston-aws status`).
- * This file is the contract between those three; change it with care.
+ * The agent's status snapshot: served at GET /status, uploaded to S3 (see
+ * s3-key.ts), read by `dalston-host status`, `dalston-aws` and the rehearsal.
+ * This schema is the one definition of that contract; the types are inferred
+ * from it, so the agent that writes a snapshot and every reader that validates
+ * one cannot drift apart. Objects are not strict: a newer agent may add fields
+ * and an older reader still accepts the snapshot.
  */
+import { z } from 'zod';
+import { SERVICE_HEALTH } from '../engine/docker/types.ts';
 
-export type StackState = 'starting' | 'healthy' | 'degraded' | 'stopping';
-export type ServiceHealth = 'healthy' | 'unhealthy' | 'starting' | 'none';
+export const STACK_STATES = ['starting', 'healthy', 'degraded', 'stopping'] as const;
 
-export interface ServiceStatus {
-  name: string;
+const isoTime = z.iso.datetime({ offset: true });
+
+export const serviceStatusSchema = z.object({
+  name: z.string(),
   /** Null when the service has no container at all. */
-  containerId: string | null;
+  containerId: z.string().nullable(),
   /** Docker's container state: running, exited, restarting, created, paused, dead, or 'missing'. */
-  state: string;
-  health: ServiceHealth;
-  /** Healing actions the agent has taken on this service since it started. */
-  agentRestarts: number;
+  state: z.string(),
+  health: z.enum(SERVICE_HEALTH),
+  /** Healing actions the agent has taken on this service. */
+  agentRestarts: z.number().int().nonnegative(),
   /** Docker's own RestartCount of the current container. */
-  dockerRestarts: number;
-  circuitOpen: boolean;
-  lastAction: { action: string; reason: string; at: string } | null;
-}
+  dockerRestarts: z.number().int().nonnegative(),
+  circuitOpen: z.boolean(),
+  lastAction: z.object({ action: z.string(), reason: z.string(), at: z.string() }).nullable(),
+});
 
-export interface HostStatus {
-  cpuLoadPercent: number | null;
-  memory: { totalBytes: number; usedBytes: number } | null;
-  dataVolume: { mountPoint: string; mounted: boolean; device: string | null; usedPercent: number | null };
-  gpus: Array<{ model: string; memoryTotalMiB: number | null; utilizationPercent: number | null }>;
-}
+export const hostStatusSchema = z.object({
+  cpuLoadPercent: z.number().nullable(),
+  memory: z.object({ totalBytes: z.number(), usedBytes: z.number() }).nullable(),
+  dataVolume: z.object({
+    mountPoint: z.string(),
+    mounted: z.boolean(),
+    device: z.string().nullable(),
+    usedPercent: z.number().nullable(),
+  }),
+  gpus: z.array(
+    z.object({
+      model: z.string(),
+      memoryTotalMiB: z.number().nullable(),
+      utilizationPercent: z.number().nullable(),
+    }),
+  ),
+});
 
-export interface StatusSnapshot {
-  state: StackState;
-  project: string;
-  version: string;
+export const statusSnapshotSchema = z.object({
+  state: z.enum(STACK_STATES),
+  project: z.string(),
+  version: z.string(),
   /** ISO time the snapshot was taken. */
-  generatedAt: string;
+  generatedAt: isoTime,
   /** EC2 instance id or hostname: the S3 key's directory. */
-  instance: string;
-  /** Heartbeat interval in seconds, so a reader can tell a stale snapshot. */
-  heartbeatSeconds: number;
-  services: ServiceStatus[];
-  host: HostStatus;
-  docker: {
-    connected: boolean;
-    apiVersion: string | null;
-    eventsConnected: boolean;
-    lastEventAt: string | null;
-  };
-  gateway: { url: string; ok: boolean; checkedAt: string | null };
-  s3: { lastUploadAt: string | null; lastError: string | null };
+  instance: z.string(),
+  /** Heartbeat interval in seconds, so a reader can tell a stale snapshot (heartbeat.ts). */
+  heartbeatSeconds: z.number().positive(),
+  services: z.array(serviceStatusSchema),
+  host: hostStatusSchema,
+  docker: z.object({
+    connected: z.boolean(),
+    apiVersion: z.string().nullable(),
+    eventsConnected: z.boolean(),
+    lastEventAt: z.string().nullable(),
+  }),
+  gateway: z.object({ url: z.string(), ok: z.boolean(), checkedAt: z.string().nullable() }),
+  s3: z.object({ lastUploadAt: z.string().nullable(), lastError: z.string().nullable() }),
+});
+
+export type StatusSnapshot = z.infer<typeof statusSnapshotSchema>;
+export type ServiceStatus = z.infer<typeof serviceStatusSchema>;
+export type HostStatus = z.infer<typeof hostStatusSchema>;
+export type StackState = StatusSnapshot['state'];
+export type { ServiceHealth } from '../engine/docker/types.ts';
+
+export type SnapshotParse = { kind: 'ok'; snapshot: StatusSnapshot } | { kind: 'malformed'; reason: string };
+
+/** Parses and shape-checks a snapshot body (JSON text or an already-parsed value); never throws. */
+export function parseSnapshot(body: string | unknown): SnapshotParse {
+  let raw: unknown = body;
+  if (typeof body === 'string') {
+    try {
+      raw = JSON.parse(body);
+    } catch (err) {
+      return { kind: 'malformed', reason: `not JSON (${(err as Error).message})` };
+    }
+  }
+  const parsed = statusSnapshotSchema.safeParse(raw);
+  if (parsed.success) return { kind: 'ok', snapshot: parsed.data };
+  const issue = parsed.error.issues[0];
+  const where = issue?.path.length ? issue.path.join('.') : '(root)';
+  const more = parsed.error.issues.length > 1 ? ` (+${parsed.error.issues.length - 1} more)` : '';
+  return { kind: 'malformed', reason: `wrong shape at ${where}: ${issue?.message ?? 'invalid'}${more}` };
 }

@@ -1,5 +1,4 @@
 import Docker from 'dockerode';
-import type { ServiceHealth } from '../../status/snapshot.ts';
 import { eventFilters, sinceParam, toDockerEvent } from './events.ts';
 import { NdjsonParser } from './ndjson.ts';
 import {
@@ -12,6 +11,7 @@ import {
   LABEL_DEPENDS_ON,
   LABEL_PROJECT,
   LABEL_SERVICE,
+  type ServiceHealth,
 } from './types.ts';
 
 /** The part of dockerode the agent uses; unit tests pass an object of this shape. */

@@ -1,4 +1,6 @@
-import type { ServiceHealth } from '../../status/snapshot.ts';
+/** Docker's healthcheck verdict for a container; 'none' = it has no healthcheck. */
+export const SERVICE_HEALTH = ['healthy', 'unhealthy', 'starting', 'none'] as const;
+export type ServiceHealth = (typeof SERVICE_HEALTH)[number];
 
 /** Compose labels: containers are matched by these, never by name. */
 export const LABEL_PROJECT = 'com.docker.compose.project';

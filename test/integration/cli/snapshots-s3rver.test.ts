@@ -6,7 +6,8 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CreateBucketCommand, DeleteObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { readSnapshot, S3ObjectReader, snapshotFreshness } from '../../../cli/aws/snapshots.ts';
+import { readSnapshot, S3ObjectReader } from '../../../cli/aws/snapshots.ts';
+import { snapshotFreshness } from '../../../shared/status/heartbeat.ts';
 import { requireCommand } from '../../harness/require.ts';
 import { type FakeEc2, startFakeEc2 } from './fake-ec2-server.ts';
 

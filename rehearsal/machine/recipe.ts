@@ -3,12 +3,13 @@ import { createHash } from 'node:crypto';
 /**
  * What the rehearsal machine's root filesystem is made of. The cache is keyed
  * by a hash of this object: change anything here (or bump `layout`) and the
- * next run builds a fresh rootfs instead of reusing a stale one.
+ * next run builds a fresh rootfs instead of reusing a stale one. The mirror it
+ * is downloaded from is not part of it (the suite and packages define the
+ * content): it comes from the host's apt sources when a build is needed.
  */
 export interface RootfsRecipe {
   suite: string;
   variant: string;
-  mirror: string;
   /** Packages added to the minbase variant (`debootstrap --include`). */
   packages: readonly string[];
   /** Bumped when the post-debootstrap customisation in rootfs.ts changes. */
@@ -18,7 +19,6 @@ export interface RootfsRecipe {
 export const ROOTFS_RECIPE: RootfsRecipe = {
   suite: 'bookworm',
   variant: 'minbase',
-  mirror: 'http://deb.debian.org/debian',
   // systemd as PID 1 with dbus; docker.io gives the machine its own dockerd
   // (started by systemd like on an instance); git for the Dalston checkout step;
   // the disk tools the bootstrap calls (mkfs, blkid, findmnt, wipefs, mount).
@@ -43,20 +43,19 @@ export function recipeHash(recipe: RootfsRecipe): string {
   const canonical = JSON.stringify({
     suite: recipe.suite,
     variant: recipe.variant,
-    mirror: recipe.mirror,
     packages: [...recipe.packages].sort(),
     layout: recipe.layout,
   });
   return createHash('sha256').update(canonical).digest('hex').slice(0, 16);
 }
 
-/** Pure: the debootstrap argv for a recipe into `target`. */
-export function debootstrapArgs(recipe: RootfsRecipe, target: string): string[] {
+/** Pure: the debootstrap argv for a recipe into `target`, downloading from `mirror`. */
+export function debootstrapArgs(recipe: RootfsRecipe, target: string, mirror: string): string[] {
   return [
     `--variant=${recipe.variant}`,
     `--include=${[...recipe.packages].sort().join(',')}`,
     recipe.suite,
     target,
-    recipe.mirror,
+    mirror,
   ];
 }

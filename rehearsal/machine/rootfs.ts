@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs';
 import { mkdir, readdir, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { runChecked, type Shell } from '../../shared/shell.ts';
+import { debianMirror } from '../../test/harness/apt-mirror.ts';
 import { debootstrapArgs, type RootfsRecipe, recipeHash } from './recipe.ts';
 
 /** A real host path for a root tool: the cache outlives runs and never lives in the repo. */
@@ -60,19 +61,25 @@ export async function ensureRootfs(
     await rm(path.join(cacheDir, name), { recursive: true, force: true });
   }
   const partial = path.join(cacheDir, `rootfs-${hash}.partial-${process.pid}`);
+  const mirror = await debianMirror();
   log(
     `building the machine's rootfs (recipe ${hash}) with debootstrap; about a minute, cached for later runs`,
   );
   try {
-    const r = await shell.run('debootstrap', debootstrapArgs(recipe, partial), { timeoutMs: 20 * 60_000 });
+    const r = await shell.run('debootstrap', debootstrapArgs(recipe, partial, mirror), {
+      timeoutMs: 20 * 60_000,
+    });
     if (r.exitCode !== 0) {
       const tail = `${r.stdout}\n${r.stderr}`.trim().split('\n').slice(-8).join('\n  ');
       throw new Error(
-        `debootstrap failed (exit ${r.exitCode}); is ${recipe.mirror} reachable through apt?\n  ${tail}`,
+        `debootstrap failed (exit ${r.exitCode}); is ${mirror} (from the apt sources) reachable?\n  ${tail}`,
       );
     }
     await customise(shell, partial);
-    await writeFile(path.join(partial, '.recipe.json'), `${JSON.stringify({ hash, recipe }, null, 2)}\n`);
+    await writeFile(
+      path.join(partial, '.recipe.json'),
+      `${JSON.stringify({ hash, recipe, mirror }, null, 2)}\n`,
+    );
     if (existsSync(path.join(dir, '.recipe.json'))) {
       // Another rehearsal finished the same build first: use its copy.
       await rm(partial, { recursive: true, force: true });

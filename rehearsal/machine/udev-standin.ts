@@ -1,5 +1,7 @@
 import { mkdir, readdir, rm, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import type { Shell } from '../../shared/shell.ts';
+import { majorMinor } from './loop.ts';
 
 /**
  * A stand-in for udev's coldplug of the one data volume. nspawn machines run no
@@ -69,4 +71,38 @@ export async function writeUdevStandin(dirs: UdevStandinDirs, device: UdevDevice
   if (device.fsUuid) await symlink(`../../${device.name}`, path.join(dirs.devDisk, 'by-uuid', device.fsUuid));
   if (device.fsLabel)
     await symlink(`../../${device.name}`, path.join(dirs.devDisk, 'by-label', device.fsLabel));
+}
+
+export interface Filesystem {
+  uuid?: string;
+  type?: string;
+  label?: string;
+}
+
+/** Pure: UUID/TYPE/LABEL from `blkid -p -o export` output (all undefined for a blank disk). */
+export function parseBlkidExport(out: string): Filesystem {
+  const get = (k: string) => new RegExp(`^${k}=(.*)$`, 'm').exec(out)?.[1];
+  return { uuid: get('UUID'), type: get('TYPE'), label: get('LABEL') };
+}
+
+/** The filesystem on `device` as udev's blkid builtin would see it (probing the disk, not a cache). */
+export async function probeFilesystem(shell: Shell, device: string): Promise<Filesystem> {
+  return parseBlkidExport((await shell.run('blkid', ['-p', '-o', 'export', device])).stdout);
+}
+
+/** What udev would announce: the volume `device` with its filesystem as it is now, or no disk at all. */
+export async function announceVolume(
+  shell: Shell,
+  dirs: UdevStandinDirs,
+  device: string | undefined,
+): Promise<void> {
+  if (!device) return writeUdevStandin(dirs, undefined);
+  const fs = await probeFilesystem(shell, device);
+  await writeUdevStandin(dirs, {
+    name: path.basename(device),
+    majorMinor: await majorMinor(shell, device),
+    fsUuid: fs.uuid,
+    fsType: fs.type,
+    fsLabel: fs.label,
+  });
 }

@@ -3,7 +3,8 @@ import type { Machine } from '../machine/nspawn.ts';
 
 /**
  * Reading the product's state from inside the machine: the agent's /status,
- * systemd unit properties, the bootstrap's JSON step records, compose containers.
+ * the bootstrap's JSON step records, compose containers (systemd units and
+ * journals: machine/systemd.ts).
  */
 export const AGENT_STATUS_URL = 'http://127.0.0.1:9190/status';
 
@@ -27,22 +28,6 @@ export function isSnapshot(s: StatusSnapshot | { error: string }): s is StatusSn
 /** Pure: a short description of a snapshot ("healthy: postgres healthy, redis healthy, …"). */
 export function describeSnapshot(s: StatusSnapshot): string {
   return `${s.state}: ${s.services.map((x) => `${x.name} ${x.state}/${x.health}`).join(', ')}`;
-}
-
-export async function unitProps(
-  m: Machine,
-  unit: string,
-  props: readonly string[],
-): Promise<Record<string, string>> {
-  const r = await m.exec('systemctl', ['show', unit, ...props.flatMap((p) => ['-p', p])], {
-    timeoutMs: 15_000,
-  });
-  const out: Record<string, string> = {};
-  for (const line of r.stdout.split('\n')) {
-    const eq = line.indexOf('=');
-    if (eq > 0) out[line.slice(0, eq)] = line.slice(eq + 1);
-  }
-  return out;
 }
 
 export interface StepLine {

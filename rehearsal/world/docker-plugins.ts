@@ -3,13 +3,15 @@ import { chmod, copyFile, mkdir, readdir, rm, writeFile } from 'node:fs/promises
 import os from 'node:os';
 import path from 'node:path';
 import { runChecked, type Shell } from '../../shared/shell.ts';
+import { debianMirror } from '../../test/harness/apt-mirror.ts';
 
 /**
  * Docker CLI plugins copied into the machine instead of downloaded (an
  * instance gets them from its distro or a pinned GitHub download, which the
  * bootstrap skips when a recent enough one is installed). Debian 12 has only
  * Compose v1 and buildx 0.10, so they come from newer Debian suites through apt
- * with private state directories (shared/LAB.md), cached next to the rootfs.
+ * with private state directories (shared/LAB.md) and the host's own Debian
+ * mirror, cached next to the rootfs.
  */
 export interface DebianPlugin {
   /** File name under cli-plugins/. */
@@ -52,6 +54,7 @@ export async function ensureDockerPlugin(
   } else {
     log(`fetching ${plugin.file} (Debian ${plugin.suite}'s ${plugin.pkg} package) through apt`);
     const work = path.join(cacheDir, `apt-${plugin.suite}-${process.pid}`);
+    const mirror = await debianMirror();
     try {
       const parts = path.join(work, 'parts');
       await mkdir(path.join(work, 'lists', 'partial'), { recursive: true });
@@ -59,7 +62,7 @@ export async function ensureDockerPlugin(
       await mkdir(parts, { recursive: true });
       await writeFile(
         path.join(parts, `${plugin.suite}.sources`),
-        `Types: deb\nURIs: http://deb.debian.org/debian\nSuites: ${plugin.suite}\nComponents: main\n` +
+        `Types: deb\nURIs: ${mirror}\nSuites: ${plugin.suite}\nComponents: main\n` +
           'Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg\n',
       );
       const o = [

@@ -2,6 +2,7 @@ import { chmod, copyFile, mkdir, mkdtemp, readdir, rename, rm, stat, writeFile }
 import path from 'node:path';
 import type { Shell } from '../../shared/shell.ts';
 import { tail } from './apt.ts';
+import { debianMirror } from './apt-mirror.ts';
 import { cacheDir, dockerConfigDir } from './paths.ts';
 
 export interface ComposeVersion {
@@ -48,7 +49,8 @@ async function exists(p: string): Promise<boolean> {
 /**
  * Debian 12 ships only Compose v1. Debian 13's docker-compose package is the
  * static v2 binary: fetch it through apt with private state dirs (the system's
- * sources and lists stay untouched) and unpack it with dpkg -x.
+ * sources and lists stay untouched, their Debian mirror is reused) and unpack
+ * it with dpkg -x.
  */
 async function downloadComposeV2(shell: Shell): Promise<void> {
   const work = path.join(cacheDir, 'compose-apt');
@@ -58,7 +60,7 @@ async function downloadComposeV2(shell: Shell): Promise<void> {
   await mkdir(parts, { recursive: true });
   await writeFile(
     path.join(parts, 'trixie.sources'),
-    'Types: deb\nURIs: http://deb.debian.org/debian\nSuites: trixie\nComponents: main\n' +
+    `Types: deb\nURIs: ${await debianMirror()}\nSuites: trixie\nComponents: main\n` +
       'Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg\n',
   );
   // biome-ignore format: option pairs read better on one line each

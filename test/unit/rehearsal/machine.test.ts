@@ -20,14 +20,21 @@ describe('rootfs recipe', () => {
     expect(recipeHash({ ...ROOTFS_RECIPE, layout: ROOTFS_RECIPE.layout + 1 })).not.toBe(h);
   });
 
-  it('builds the debootstrap argv with the machine essentials', () => {
-    const args = debootstrapArgs(ROOTFS_RECIPE, '/cache/rootfs-x.partial-1');
+  it('keeps the mirror out of the hash: a cache built from one mirror is reused with another', () => {
+    // A recipe carrying a mirror (as it once did) must hash like one without.
+    const withMirror = { ...ROOTFS_RECIPE, mirror: 'http://a.example/debian' } as typeof ROOTFS_RECIPE;
+    expect(recipeHash(withMirror)).toBe(recipeHash(ROOTFS_RECIPE));
+    expect(Object.keys(ROOTFS_RECIPE)).not.toContain('mirror');
+  });
+
+  it('builds the debootstrap argv with the machine essentials and the given mirror', () => {
+    const args = debootstrapArgs(ROOTFS_RECIPE, '/cache/rootfs-x.partial-1', 'http://mirror.example/debian');
     expect(args[0]).toBe('--variant=minbase');
     const include = args[1]!.replace('--include=', '').split(',');
     for (const p of ['systemd', 'systemd-sysv', 'dbus', 'docker.io', 'e2fsprogs', 'util-linux', 'git']) {
       expect(include).toContain(p);
     }
-    expect(args.slice(2)).toEqual(['bookworm', '/cache/rootfs-x.partial-1', 'http://deb.debian.org/debian']);
+    expect(args.slice(2)).toEqual(['bookworm', '/cache/rootfs-x.partial-1', 'http://mirror.example/debian']);
   });
 
   it('finds stale cache entries: other recipes and dead partial builds, not live ones', () => {

@@ -1,0 +1,165 @@
+/**
+ * Preparation: the real release and user-data, the machine's rootfs and the
+ * stand-ins for the outside world. Four checks; a failing one stops the run.
+ */
+import { mkdir, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { runChecked } from '../shared/shell.ts';
+import { fail } from './checks.ts';
+import { DATA_DIR, info, PROJECT, REPO, type RehearsalContext, type World } from './context.ts';
+import { ensureHostTools, ensureNspawnRuntimeDir } from './machine/host-prereqs.ts';
+import { createLoopVolume, detachLoop } from './machine/loop.ts';
+import { createNetNs, deleteNetNs } from './machine/netns.ts';
+import { ROOTFS_RECIPE } from './machine/recipe.ts';
+import { cloneRootfs, ensureRootfs } from './machine/rootfs.ts';
+import { udevStandinDirs } from './machine/udev-standin.ts';
+import { IN_MACHINE, installMachineFiles } from './product/machine-files.ts';
+import { buildRelease, type Release } from './product/release.ts';
+import { patchHostJson, type RenderedHost, readServices, renderUserData } from './product/user-data.ts';
+import { BUILDX_PLUGIN, COMPOSE_PLUGIN, ensureDockerPlugin } from './world/docker-plugins.ts';
+import { startS3StandIn } from './world/s3.ts';
+import { createStandinDalston, STANDIN_DALSTON_TAG } from './world/standin-dalston.ts';
+import { buildStandinTarball } from './world/standin-image.ts';
+
+const S3_PORT = 9444;
+const VOLUME_BYTES = 20 * 1024 ** 3;
+
+export async function prepareWorld(ctx: RehearsalContext): Promise<World> {
+  const { shell, runDir, cacheDir } = ctx;
+  let release: Release | undefined;
+  await ctx.must('release built by `npm run build`', async () => {
+    release = await buildRelease(shell, REPO);
+    return `dalston-host-${release.version}.tgz, sha256 ${release.sha256.slice(0, 12)}…`;
+  });
+  const services = await readServices(REPO);
+  let rendered: RenderedHost | undefined;
+  await ctx.must('user-data rendered by terraform from infra/terraform/modules/host-config', async () => {
+    rendered = await renderUserData(shell, path.join(runDir, 'terraform'), {
+      repo: REPO,
+      releaseVersion: release!.version,
+      dalstonRef: STANDIN_DALSTON_TAG,
+      imageTag: 'rehearsal',
+      services,
+    });
+    if (rendered.releaseSha256 !== release!.sha256) {
+      fail(
+        `the module's release_sha256 ${rendered.releaseSha256} is not the built bundle's ${release!.sha256}`,
+      );
+    }
+    if (rendered.hostJson.dataDir !== DATA_DIR) {
+      fail(
+        `host.json's dataDir is ${JSON.stringify(rendered.hostJson.dataDir)}; the checks expect ${DATA_DIR}`,
+      );
+    }
+    return `${rendered.userData.length} bytes, bucket ${rendered.bucket}, ${services.length} services`;
+  });
+
+  let rootfs = '';
+  await ctx.must('machine rootfs ready (debootstrap, cached by recipe hash)', async () => {
+    await ensureHostTools(shell, info);
+    await ensureNspawnRuntimeDir(shell);
+    const t0 = Date.now();
+    const cache = await ensureRootfs(shell, cacheDir, ROOTFS_RECIPE, info);
+    rootfs = path.join(runDir, 'rootfs');
+    await cloneRootfs(shell, cache.dir, rootfs);
+    return `recipe ${cache.hash} ${cache.built ? 'built' : 'from cache'}, copied for this run (${((Date.now() - t0) / 1000).toFixed(1)} s)`;
+  });
+
+  let world: World | undefined;
+  await ctx.must(
+    'stand-ins ready (S3 server, Dalston repo, images, Node, Compose, buildx, udev)',
+    async () => {
+      const composePlugin = await ensureDockerPlugin(shell, cacheDir, COMPOSE_PLUGIN, info);
+      const buildxPlugin = await ensureDockerPlugin(shell, cacheDir, BUILDX_PLUGIN, info);
+      const work = path.join(runDir, 'world');
+      await mkdir(work, { recursive: true });
+      const bare = path.join(work, 'dalston.git');
+      const commit = await createStandinDalston(shell, work, bare);
+      const tarball = path.join(work, 'standin.tar');
+      await buildStandinTarball(shell, work, tarball);
+      const envFile = path.join(work, 'compose.env');
+      await writeFile(envFile, rendered!.composeEnv);
+      const config = composeConfigCommand({
+        dalstonDir: path.join(work, 'dalston-src'),
+        overlay: path.join(REPO, 'compose', 'docker-compose.aws.yml'),
+        envFile,
+        services,
+      });
+      const images = imagesOf(await runChecked(shell, composePlugin, config.args, config));
+
+      const loop = await createLoopVolume(shell, path.join(runDir, 'ebs.img'), VOLUME_BYTES);
+      ctx.cleanup.add(`detach ${loop.device}`, () => detachLoop(shell, loop.device));
+      const netns = await createNetNs(shell, `dh-rehearsal-${process.pid}`);
+      ctx.cleanup.add(`delete network namespace ${netns.name}`, () => deleteNetNs(shell, netns));
+      const s3 = await startS3StandIn({
+        netns: netns.name,
+        dir: path.join(runDir, 's3'),
+        port: S3_PORT,
+        bucket: rendered!.bucket,
+        put: { [rendered!.releaseKey]: release!.tgz },
+      });
+      ctx.cleanup.add('stop the stand-in S3 server', () => s3.stop());
+
+      // host.json keys the rehearsal cannot take from Terraform as-is (see README).
+      const userData = patchHostJson(rendered!.userData, (h) => ({
+        ...h,
+        volume: { ...(h.volume as object), device: loop.device },
+        s3: { ...(h.s3 as object), endpoint: s3.endpoint },
+        dalston: { ...(h.dalston as object), repo: `file://${IN_MACHINE.dalstonRepo}` },
+      }));
+      await installMachineFiles(shell, {
+        rootfs,
+        nodeBinary: process.execPath,
+        composePlugin,
+        buildxPlugin,
+        userData,
+        dalstonBareRepo: bare,
+        standinTar: tarball,
+        images,
+        s3Endpoint: s3.endpoint,
+      });
+      const udev = udevStandinDirs(path.join(runDir, 'udev'));
+      world = { release: release!, rendered: rendered!, services, rootfs, loop, netns, s3, udev };
+      return `EBS ${loop.device} (20 GiB sparse), S3 ${s3.endpoint} in netns ${netns.name}, Dalston ${STANDIN_DALSTON_TAG} (${commit.slice(0, 8)}), ${images.length} image names`;
+    },
+  );
+  return world!;
+}
+
+export interface ComposeConfigInputs {
+  /** Checkout of the stand-in Dalston (its docker-compose.yml and infra/docker overlay). */
+  dalstonDir: string;
+  /** Our overlay, compose/docker-compose.aws.yml. */
+  overlay: string;
+  envFile: string;
+  services: readonly string[];
+}
+
+/**
+ * Pure: `docker compose … config` over the same files and environment the
+ * agent uses on the machine, to learn the image names the stack needs. The
+ * overlay requires DALSTON_DATA_DIR, which the agent sets to the machine's dataDir.
+ */
+export function composeConfigCommand(i: ComposeConfigInputs): {
+  args: string[];
+  cwd: string;
+  env: Record<string, string>;
+} {
+  // biome-ignore format: option pairs read better on one line each
+  const args = [
+    '-p', PROJECT,
+    '-f', 'docker-compose.yml',
+    '-f', 'infra/docker/docker-compose.aws.yml',
+    '-f', i.overlay,
+    '--env-file', i.envFile,
+    'config', '--format', 'json',
+    ...i.services,
+  ];
+  return { args, cwd: i.dalstonDir, env: { DALSTON_DATA_DIR: DATA_DIR } };
+}
+
+/** Pure: the distinct image names of a resolved compose configuration (`config --format json`). */
+export function imagesOf(configJson: string): string[] {
+  const cfg = JSON.parse(configJson) as { services: Record<string, { image?: string }> };
+  return [...new Set(Object.values(cfg.services).flatMap((s) => (s.image ? [s.image] : [])))];
+}

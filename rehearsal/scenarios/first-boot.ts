@@ -1,0 +1,94 @@
+/**
+ * First boot of a fresh instance: the user-data fetches the release from S3,
+ * checks it and runs the bootstrap on a blank data volume; the agent brings the
+ * stack up. Leaves the machine running for the next scenario.
+ */
+import path from 'node:path';
+import { fail } from '../checks.ts';
+import { PG_DATA, PG_DATA_ON_VOLUME, PROJECT, type RehearsalContext, type Scenario } from '../context.ts';
+import { finished, waitUnit } from '../machine/systemd.ts';
+import { IN_MACHINE } from '../product/machine-files.ts';
+import { containerOf, describeSnapshot } from '../product/observe.ts';
+import { waitFor } from '../wait.ts';
+import { checkRunningHost } from './running-host.ts';
+
+const BOOT = 'first boot';
+
+export const firstBoot: Scenario = {
+  name: BOOT,
+  async run(ctx: RehearsalContext) {
+    const w = ctx.world;
+    await ctx.must('first boot: the machine boots (systemd PID 1, its own dockerd)', async () => {
+      const m = await ctx.boot(BOOT, { volume: true });
+      ctx.watchForFilesystem(m);
+      return `PID 1 is ${m.leader} on the host, docker.service active`;
+    });
+    const m = ctx.runningMachine(BOOT);
+
+    await ctx.must('first boot: user-data ran (release from S3, SHA-256 checked, bootstrap)', async () => {
+      const props = await waitUnit(m, IN_MACHINE.userDataUnit, ['ActiveState', 'Result'], finished, {
+        what: 'the user-data to finish',
+        timeoutMs: 8 * 60_000,
+        intervalMs: 1000,
+      });
+      const log = (await m.exec('cat', [IN_MACHINE.userDataLog])).stdout.trim().split('\n');
+      if (props.Result !== 'success')
+        fail(`user-data failed (${props.Result}); its log ends:\n${log.slice(-8).join('\n')}`);
+      return log[log.length - 1]?.replace(/^\S+ /, '') ?? '';
+    });
+    await ctx.markUnit(BOOT, 'bootstrapDone', m, IN_MACHINE.userDataUnit, 'ExecMainExitTimestampMonotonic');
+
+    await ctx.must('first boot: the agent reports the stack healthy (/status)', async () => {
+      const s = await ctx.waitHealthy(m, 5 * 60_000);
+      ctx.markNow(BOOT, 'stackHealthy', m);
+      return describeSnapshot(s);
+    });
+    // Read once the stack is healthy: the bootstrap's units step does not wait for the agent's READY=1.
+    await ctx.markUnit(BOOT, 'agentReady', m, 'dalston.service', 'ActiveEnterTimestampMonotonic');
+    await checkRunningHost(ctx, m, BOOT);
+
+    await ctx.check('first boot: fstab holds the data volume UUID line', async () => {
+      const { uuid } = await ctx.volumeFilesystem();
+      if (!uuid) fail(`${w.loop.device} has no filesystem UUID`);
+      const fstab = await m.execChecked('cat', ['/etc/fstab']);
+      const line = fstab.split('\n').find((l) => l.startsWith(`UUID=${uuid} /data `));
+      if (!line) fail(`no "UUID=${uuid} /data …" line in /etc/fstab:\n${fstab.trim()}`);
+      return line;
+    });
+    await ctx.check('first boot: Postgres writes to /data/postgres on the data volume', async () => {
+      const src = (await m.execChecked('findmnt', ['-n', '-o', 'SOURCE', '-T', '/data/postgres'])).trim();
+      if (src !== w.loop.device) fail(`/data/postgres is on ${src}, not the data volume ${w.loop.device}`);
+      const pg = await containerOf(m, PROJECT, 'postgres');
+      await m.execChecked('docker', [
+        'exec',
+        pg.id,
+        'sh',
+        '-c',
+        `echo ${ctx.nonce} > ${PG_DATA}/rehearsal-data && sync`,
+      ]);
+      const onDisk = (await m.execChecked('cat', [`/data/${PG_DATA_ON_VOLUME}/rehearsal-data`])).trim();
+      if (onDisk !== ctx.nonce) fail(`wrote ${ctx.nonce} in the container, /data/postgres has "${onDisk}"`);
+      return `${src} mounted at /data; marker ${ctx.nonce} written through the container`;
+    });
+    await ctx.check('first boot: every published port is on loopback', async () => {
+      const out = await m.execChecked('docker', ['ps', '--format', '{{.Names}} {{.Ports}}']);
+      const bad = out.split('\n').filter((l) => /(0\.0\.0\.0|\[::\]|:::)\S*->/.test(l));
+      if (bad.length > 0) fail(`published beyond loopback: ${bad.join('; ')}`);
+      const n = (out.match(/->/g) ?? []).length;
+      return `${n} published ports, all on 127.0.0.0/8`;
+    });
+    await ctx.check('first boot: the agent uploads its status snapshot to S3', async () => {
+      const key = await waitFor(
+        'a status snapshot in the stand-in S3',
+        90_000,
+        async () => {
+          const r = await ctx.shell.run('find', [w.s3.dir, '-path', '*/status/*', '-name', 'latest.json*']);
+          return r.stdout.trim().split('\n').filter(Boolean)[0];
+        },
+        () => 'nothing under status/',
+        1000,
+      );
+      return path.relative(w.s3.dir, key).replace(/\._S3rver_object$/, '');
+    });
+  },
+};

@@ -1,4 +1,4 @@
-import type { StatusSnapshot } from '../../shared/status/snapshot.ts';
+import { parseSnapshot, type StatusSnapshot } from '../../shared/status/snapshot.ts';
 import type { Machine } from '../machine/nspawn.ts';
 
 /**
@@ -14,11 +14,9 @@ const FETCH_JSON = `fetch(process.argv[1]).then(async (r) => { if (!r.ok) { cons
 export async function agentStatus(m: Machine): Promise<StatusSnapshot | { error: string }> {
   const r = await m.exec('node', ['-e', FETCH_JSON, AGENT_STATUS_URL], { timeoutMs: 15_000 });
   if (r.exitCode !== 0) return { error: (r.stderr || r.stdout).trim() || `exit ${r.exitCode}` };
-  try {
-    return JSON.parse(r.stdout) as StatusSnapshot;
-  } catch {
-    return { error: `not JSON: ${r.stdout.slice(0, 120)}` };
-  }
+  // Checked against the shared contract: the rehearsal reads /status as dalston-aws would.
+  const parsed = parseSnapshot(r.stdout);
+  return parsed.kind === 'ok' ? parsed.snapshot : { error: `not a status snapshot: ${parsed.reason}` };
 }
 
 export function isSnapshot(s: StatusSnapshot | { error: string }): s is StatusSnapshot {

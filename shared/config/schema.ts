@@ -65,7 +65,9 @@ const agentSchema = z
     requireDataMount: z
       .boolean()
       .default(true)
-      .describe('Refuse to start the stack unless `dataDir` is a mount point of its own (exit 3).'),
+      .describe(
+        'Refuse to start the stack unless `dataDir` is a mount point of its own and not on the root filesystem, so not a bind mount from the root disk (exit 3).',
+      ),
     gatewayUrl: z
       .url()
       .default('http://127.0.0.1:8000/health')

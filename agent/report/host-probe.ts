@@ -51,7 +51,7 @@ export function createHostProbe(opts: {
   dataDir: string;
   timeoutMs?: number;
   si?: SystemInfo;
-  /** The reads the data-volume check makes (injected in tests); the decision is the agent preflight's. */
+  /** The reads behind the data-volume check (injected in tests), decided as the preflight decides. */
   mounts?: MountProbe;
   /**
    * Whether an NVIDIA driver is loaded. si.graphics() spawns lspci/nvidia-smi

@@ -1,61 +1,12 @@
-import { readFile, realpath, stat } from 'node:fs/promises';
 import type { ComposeCli } from '../shared/engine/compose-cli.ts';
 import type { DockerClient, EngineVersion } from '../shared/engine/docker/types.ts';
 import { HostError } from '../shared/errors.ts';
 import type { Logger } from '../shared/logger.ts';
+import { type MountProbe, observeDataMount } from '../shared/mount/data-mount.ts';
 import { versionAtLeast } from '../shared/version-compare.ts';
 
-/** File system reads the mount check needs; tests inject a fake. */
-export interface MountProbe {
-  /** Resolved path, or null when it does not exist. */
-  realpath(path: string): Promise<string | null>;
-  /** st_dev, or null when it does not exist. */
-  deviceOf(path: string): Promise<number | null>;
-  mountInfo(): Promise<string>;
-}
-
-export const systemMountProbe: MountProbe = {
-  async realpath(path) {
-    try {
-      return await realpath(path);
-    } catch {
-      return null;
-    }
-  },
-  async deviceOf(path) {
-    try {
-      return (await stat(path)).dev;
-    } catch {
-      return null;
-    }
-  },
-  mountInfo: () => readFile('/proc/self/mountinfo', 'utf8'),
-};
-
-/** Mount points listed in /proc/self/mountinfo (field 5, octal escapes decoded). */
-export function mountPoints(mountinfo: string): Set<string> {
-  const out = new Set<string>();
-  for (const line of mountinfo.split('\n')) {
-    const mp = line.split(' ')[4];
-    if (mp)
-      out.add(mp.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(Number.parseInt(o, 8))));
-  }
-  return out;
-}
-
-/**
- * dataDir must be a mount point of its own and not on the root filesystem:
- * this is what stops Postgres writing onto the root disk when the EBS volume
- * is missing. Returns null when fine, else the reason.
- */
-export async function dataMountProblem(dataDir: string, probe: MountProbe): Promise<string | null> {
-  const real = await probe.realpath(dataDir);
-  if (real === null) return `${dataDir} does not exist`;
-  if (!mountPoints(await probe.mountInfo()).has(real)) return `${dataDir} is not a mount point`;
-  const [dev, rootDev] = await Promise.all([probe.deviceOf(real), probe.deviceOf('/')]);
-  if (dev !== null && dev === rootDev) return `${dataDir} is on the root filesystem (a bind mount?)`;
-  return null;
-}
+// The mount check is shared with the host probe and the bootstrap (shared/mount/data-mount.ts).
+export { type MountProbe, systemMountProbe } from '../shared/mount/data-mount.ts';
 
 export interface PreflightResult {
   engine: EngineVersion;
@@ -78,16 +29,20 @@ export async function preflight(deps: {
 }): Promise<PreflightResult> {
   const { logger } = deps;
   if (deps.requireDataMount) {
-    const problem = await dataMountProblem(deps.dataDir, deps.mounts);
-    if (problem) {
+    // This is what stops Postgres writing onto the root disk when the EBS volume is missing.
+    const data = await observeDataMount(deps.dataDir, deps.mounts);
+    if (!data.mounted) {
       throw new HostError(
         'dataNotMounted',
-        `the data volume is not mounted at ${deps.dataDir} (${problem}); refusing to start the stack so ` +
+        `the data volume is not mounted at ${deps.dataDir} (${data.reason}); refusing to start the stack so ` +
           'nothing writes onto the root disk. Mount the data volume (see `dalston-host disk`) or set ' +
           'agent.requireDataMount to false for a host without one.',
       );
     }
-    logger.info({ dataDir: deps.dataDir }, 'data volume is mounted');
+    logger.info(
+      { dataDir: deps.dataDir, device: data.device, majorMinor: data.majorMinor },
+      'data volume is mounted',
+    );
   } else {
     logger.warn({ dataDir: deps.dataDir }, 'agent.requireDataMount is false: not checking the data volume');
   }

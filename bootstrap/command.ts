@@ -5,6 +5,7 @@ import { loadConfig } from '../shared/config/load.ts';
 import { DEFAULT_CONFIG_PATH } from '../shared/config/schema.ts';
 import { ExitCode, exitCodeFor, UsageError } from '../shared/errors.ts';
 import { createLogger, type Logger } from '../shared/logger.ts';
+import { type MountProbe, systemMountProbe } from '../shared/mount/data-mount.ts';
 import { type Shell, ZxShell } from '../shared/shell.ts';
 import { hostVersion } from '../shared/version.ts';
 import type { BootstrapContext, Clock, HostProbe, SsmLike } from './context.ts';
@@ -27,6 +28,7 @@ Exit codes: 0 done, 2 usage, 65 unsafe disk / wrong device at dataDir, 69 volume
 export interface BootstrapDeps {
   shell?: Shell;
   host?: HostProbe;
+  mounts?: MountProbe;
   clock?: Clock;
   ssm?: () => SsmLike;
   sysfsRoot?: string;
@@ -103,6 +105,7 @@ export async function bootstrapCommand(args: string[], deps: BootstrapDeps = {})
     dryRun,
     shell: deps.shell ?? new ZxShell(),
     host: deps.host ?? realHost,
+    mounts: deps.mounts ?? systemMountProbe,
     clock: deps.clock ?? realClock,
     log,
     sysfsRoot: deps.sysfsRoot ?? '/sys',

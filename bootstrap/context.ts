@@ -1,5 +1,6 @@
 import type { HostConfig } from '../shared/config/schema.ts';
 import type { Logger } from '../shared/logger.ts';
+import type { MountProbe } from '../shared/mount/data-mount.ts';
 import type { Shell } from '../shared/shell.ts';
 import type { Platform } from './os-release.ts';
 
@@ -45,6 +46,8 @@ export interface BootstrapContext {
   dryRun: boolean;
   shell: Shell;
   host: HostProbe;
+  /** The reads behind "is the data volume mounted at dataDir" (shared with the agent). */
+  mounts: MountProbe;
   clock: Clock;
   log: Logger;
   /** Where sysfs is mounted; tests point it at a fake tree. */

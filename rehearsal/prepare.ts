@@ -2,8 +2,10 @@
  * Preparation: the real release and user-data, the machine's rootfs and the
  * stand-ins for the outside world. Four checks; a failing one stops the run.
  */
+
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { parseConfig } from '../shared/config/load.ts';
 import { runChecked } from '../shared/shell.ts';
 import { fail } from './checks.ts';
 import { DATA_DIR, info, PROJECT, REPO, type RehearsalContext, type World } from './context.ts';
@@ -46,11 +48,9 @@ export async function prepareWorld(ctx: RehearsalContext): Promise<World> {
         `the module's release_sha256 ${rendered.releaseSha256} is not the built bundle's ${release!.sha256}`,
       );
     }
-    if (rendered.hostJson.dataDir !== DATA_DIR) {
-      fail(
-        `host.json's dataDir is ${JSON.stringify(rendered.hostJson.dataDir)}; the checks expect ${DATA_DIR}`,
-      );
-    }
+    // host.json states only what differs from the defaults: ask the schema what the host will use.
+    const dataDir = parseConfig(rendered.hostJson).dataDir;
+    if (dataDir !== DATA_DIR) fail(`host.json's dataDir is ${dataDir}; the checks expect ${DATA_DIR}`);
     return `${rendered.userData.length} bytes, bucket ${rendered.bucket}, ${services.length} services`;
   });
 

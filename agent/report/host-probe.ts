@@ -4,9 +4,9 @@
  * failing or slow probe yields null for its part and never throws, and a probe
  * still running from the last sample is not started again (no pile-up).
  */
-import { access, readFile, realpath, stat } from 'node:fs/promises';
-import path from 'node:path';
+import { access } from 'node:fs/promises';
 import si from 'systeminformation';
+import { type MountProbe, observeDataMount, systemMountProbe } from '../../shared/mount/data-mount.ts';
 import type { HostStatus } from '../../shared/status/snapshot.ts';
 
 /** The systeminformation calls the probe uses (a fake is injected in tests). */
@@ -23,51 +23,6 @@ export interface SystemInfo {
       utilizationGpu?: number;
     }>;
   }>;
-}
-
-export interface MountEntry {
-  mountPoint: string;
-  source: string;
-  fsType: string;
-}
-
-/** Where `dataDir` lives: the mount that holds it and whether it is its own mount point. */
-export interface DataMount {
-  mountPoint: string;
-  mounted: boolean;
-  device: string | null;
-}
-
-/** Reads /proc/self/mountinfo (injected in tests). */
-export type MountInfoReader = () => Promise<string>;
-
-const unescapeOctal = (s: string) =>
-  s.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(Number.parseInt(o, 8)));
-
-/** Parses /proc/self/mountinfo: `id parent maj:min root mountpoint opts [optional…] - fstype source superopts`. */
-export function parseMountInfo(text: string): MountEntry[] {
-  const out: MountEntry[] = [];
-  for (const line of text.split('\n')) {
-    const f = line.split(' ');
-    const dash = f.indexOf('-');
-    if (f.length < 10 || dash < 6) continue;
-    out.push({ mountPoint: unescapeOctal(f[4]!), fsType: f[dash + 1]!, source: unescapeOctal(f[dash + 2]!) });
-  }
-  return out;
-}
-
-/**
- * Is `dir` (already resolved) a mount point of its own, other than `/`? The last
- * matching entry wins (later mounts stack over earlier ones).
- */
-export function dataMountOf(dir: string, mounts: MountEntry[]): DataMount {
-  let best: MountEntry | undefined;
-  for (const m of mounts) {
-    const inside = m.mountPoint === '/' || dir === m.mountPoint || dir.startsWith(`${m.mountPoint}/`);
-    if (inside && (!best || m.mountPoint.length >= best.mountPoint.length)) best = m;
-  }
-  const own = best !== undefined && best.mountPoint === dir && dir !== '/';
-  return { mountPoint: dir, mounted: own, device: own ? best!.source : null };
 }
 
 async function withTimeout<T>(p: Promise<T>, ms: number): Promise<T | null> {
@@ -96,9 +51,8 @@ export function createHostProbe(opts: {
   dataDir: string;
   timeoutMs?: number;
   si?: SystemInfo;
-  readMountInfo?: MountInfoReader;
-  /** Filesystem calls (injected in tests). */
-  fs?: { realpath(p: string): Promise<string>; stat(p: string): Promise<{ dev: number }> };
+  /** The reads behind the data-volume check (injected in tests), decided as the preflight decides. */
+  mounts?: MountProbe;
   /**
    * Whether an NVIDIA driver is loaded. si.graphics() spawns lspci/nvidia-smi
    * each call, which shows as idle CPU on hosts without a GPU: it runs only
@@ -106,10 +60,9 @@ export function createHostProbe(opts: {
    */
   hasNvidiaDriver?: () => Promise<boolean>;
 }): HostProbe {
-  const fsx = opts.fs ?? { realpath, stat };
+  const mounts = opts.mounts ?? systemMountProbe;
   const timeoutMs = opts.timeoutMs ?? 2000;
   const sys: SystemInfo = opts.si ?? (si as unknown as SystemInfo);
-  const readMountInfo = opts.readMountInfo ?? (() => readFile('/proc/self/mountinfo', 'utf8'));
   const inflight = new Map<string, Promise<unknown>>();
   const hasNvidiaDriver =
     opts.hasNvidiaDriver ??
@@ -138,21 +91,13 @@ export function createHostProbe(opts: {
     return withTimeout(p, timeoutMs);
   };
 
-  const dataMount = async (): Promise<DataMount & { resolved: string }> => {
-    const fallback = { mountPoint: opts.dataDir, resolved: opts.dataDir, mounted: false, device: null };
-    const resolved = await withTimeout(fsx.realpath(opts.dataDir), timeoutMs);
-    if (resolved === null) return fallback; // missing dataDir: certainly not mounted
-    const text = await probe('mountinfo', readMountInfo);
-    if (text !== null) {
-      return { ...dataMountOf(resolved, parseMountInfo(text)), mountPoint: opts.dataDir, resolved };
-    }
-    // No mountinfo: a mount point has another device than its parent.
-    const [a, b] = await Promise.all([
-      withTimeout(fsx.stat(resolved), timeoutMs),
-      withTimeout(fsx.stat(path.dirname(resolved)), timeoutMs),
-    ]);
-    if (!a || !b) return fallback;
-    return { mountPoint: opts.dataDir, resolved, mounted: resolved !== '/' && a.dev !== b.dev, device: null };
+  // The same observation as the preflight's, each read under its own timeout and
+  // never started twice; a read that fails, hangs or is still running is unknown,
+  // and unknown never counts as mounted.
+  const timedMounts: MountProbe = {
+    realpath: (p) => probe('realpath', () => mounts.realpath(p)),
+    deviceOf: (p) => probe(`stat ${p}`, () => mounts.deviceOf(p)),
+    mountInfo: () => probe('mountinfo', () => mounts.mountInfo()),
   };
 
   return {
@@ -167,7 +112,7 @@ export function createHostProbe(opts: {
         probe('mem', () => sys.mem()),
         probe('fsSize', () => sys.fsSize()),
         gpuPresent.then((present) => (present ? probe('graphics', () => sys.graphics()) : null)),
-        dataMount(),
+        observeDataMount(opts.dataDir, timedMounts),
       ]);
       const fsEntry = mount.mounted && fs ? fs.find((e) => e.mount === mount.resolved) : undefined;
       const num = (v: unknown): number | null => (typeof v === 'number' && Number.isFinite(v) ? v : null);
@@ -181,7 +126,8 @@ export function createHostProbe(opts: {
         dataVolume: {
           mountPoint: mount.mountPoint,
           mounted: mount.mounted,
-          device: mount.device,
+          // The snapshot names a device only for the data volume itself.
+          device: mount.mounted ? mount.device : null,
           usedPercent: fsEntry ? num(fsEntry.use) : null,
         },
         gpus: (gfx?.controllers ?? [])

@@ -1,5 +1,6 @@
 import { lstat, readlink, rename, rm, symlink } from 'node:fs/promises';
 import { join } from 'node:path';
+import { dataPaths } from '../../shared/config/data-paths.ts';
 import { requireKey } from '../../shared/config/load.ts';
 import { HostError } from '../../shared/errors.ts';
 import { runChecked, type Shell } from '../../shared/shell.ts';
@@ -115,10 +116,9 @@ export const dalstonStep: Step = {
       'for the dalston step (a pinned commit or tag)',
     );
     const repo = ctx.config.dalston.repo;
-    const base = join(ctx.config.dataDir, 'dalston');
+    const { dalstonCheckouts: base, dalstonCurrent: link } = dataPaths(ctx.config.dataDir);
     const name = refDirName(ref);
     const dir = join(base, name);
-    const link = join(base, 'current');
     const shell = ctx.shell;
     const linkOk = async () => {
       try {

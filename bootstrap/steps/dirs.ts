@@ -1,8 +1,8 @@
 import { chmod, chown, mkdir, readdir, stat } from 'node:fs/promises';
-import { join } from 'node:path';
+import { type DataSubdir, dataPaths } from '../../shared/config/data-paths.ts';
 import { HostError } from '../../shared/errors.ts';
+import { observeDataMount } from '../../shared/mount/data-mount.ts';
 import type { BootstrapContext } from '../context.ts';
-import { mountedSource } from './mount.ts';
 import { done, planned, type Step, unchanged } from './step.ts';
 
 /**
@@ -28,7 +28,7 @@ export const DATA_DIRS = [
   { name: 'models', uid: 0, gid: 0, mode: 0o755 },
   { name: 'dalston', uid: 0, gid: 0, mode: 0o755 },
   { name: 'backups', uid: 0, gid: 0, mode: 0o700 },
-] as const;
+] as const satisfies readonly { name: DataSubdir; uid: number; gid: number; mode: number }[];
 
 export interface DirObservation {
   exists: boolean;
@@ -62,22 +62,23 @@ async function observeDir(path: string): Promise<DirObservation> {
 
 /** Refuses to write under dataDir unless the data volume is mounted there (never onto the root disk). */
 export async function requireDataMounted(ctx: BootstrapContext, forWhat: string): Promise<void> {
-  if (await mountedSource(ctx.shell, ctx.config.dataDir)) return;
+  const data = await observeDataMount(ctx.config.dataDir, ctx.mounts);
+  if (data.mounted) return;
   throw new HostError(
     'failure',
-    `${ctx.config.dataDir} is not a mount point: refusing to create ${forWhat} on the root disk (run the disk and mount steps first)`,
+    `${data.reason}: refusing to create ${forWhat} on the root disk (run the disk and mount steps first)`,
   );
 }
 
 export const dirsStep: Step = {
   name: 'dirs',
   async run(ctx) {
-    const { dataDir } = ctx.config;
+    const { subdirs } = dataPaths(ctx.config.dataDir);
     if (!ctx.dryRun) await requireDataMounted(ctx, 'data directories');
     const changes: string[] = [];
     const kept: string[] = [];
     for (const d of DATA_DIRS) {
-      const path = join(dataDir, d.name);
+      const path = subdirs[d.name];
       const obs = await observeDir(path);
       if (obs.exists && !obs.isDir) throw new HostError('failure', `${path} exists and is not a directory`);
       const action = planDir(d, obs);

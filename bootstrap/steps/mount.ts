@@ -1,22 +1,10 @@
 import { mkdir, readdir } from 'node:fs/promises';
 import { HostError } from '../../shared/errors.ts';
-import { runChecked, type Shell } from '../../shared/shell.ts';
+import { observeDataMount } from '../../shared/mount/data-mount.ts';
+import { runChecked } from '../../shared/shell.ts';
 import type { BootstrapContext } from '../context.ts';
-import { stripSubvolume } from '../disk/root-disk.ts';
 import { ensureVolume } from './disk.ts';
 import { done, planned, type Step, unchanged } from './step.ts';
-
-/** What is mounted at a path right now (the top-most mount), or undefined. */
-export async function mountedSource(shell: Shell, dir: string): Promise<string | undefined> {
-  const r = await shell.run('findmnt', ['-n', '-o', 'SOURCE', '--mountpoint', dir]);
-  if (r.exitCode !== 0) return undefined;
-  const lines = r.stdout
-    .split('\n')
-    .map((s) => s.trim())
-    .filter(Boolean);
-  const last = lines[lines.length - 1];
-  return last ? stripSubvolume(last) : undefined;
-}
 
 export type MountDecision = { action: 'none' } | { action: 'mount' } | { action: 'refuse'; message: string };
 
@@ -38,8 +26,9 @@ export function decideMount(
   };
 }
 
+/** What is mounted at dataDir (the top-most mount), whether or not it counts as the data volume. */
 async function observe(ctx: BootstrapContext, dataDir: string) {
-  const source = await mountedSource(ctx.shell, dataDir);
+  const source = (await observeDataMount(dataDir, ctx.mounts)).device;
   if (!source) return undefined;
   const realSource = source.startsWith('/') ? await ctx.host.realpath(source) : undefined;
   const uuidOut = source.startsWith('/dev/')
@@ -75,8 +64,13 @@ export const mountStep: Step = {
       );
     }
     await runChecked(ctx.shell, 'mount', ['-t', v.fsType, v.device, dataDir]);
-    const now = await mountedSource(ctx.shell, dataDir);
-    if (!now) throw new HostError('failure', `mount reported success but nothing is mounted at ${dataDir}`);
+    const now = await observeDataMount(dataDir, ctx.mounts);
+    if (!now.mounted) {
+      throw new HostError(
+        'failure',
+        `mount reported success but the data volume is not mounted: ${now.reason}`,
+      );
+    }
     const note =
       hidden.length > 0
         ? ` (warning: ${hidden.length} entries already in ${dataDir} on the root disk are now hidden under the mount)`

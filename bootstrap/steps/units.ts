@@ -1,5 +1,5 @@
 import { mkdir, readFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { assetPath } from '../../shared/assets.ts';
 import { runChecked } from '../../shared/shell.ts';
 import { writeFileAtomic } from '../atomic-write.ts';
@@ -8,8 +8,18 @@ import { rooted, SystemPath } from '../paths.ts';
 import { done, planned, type Step, unchanged } from './step.ts';
 
 export const UNIT_FILES = ['dalston-bootstrap.service', 'dalston.service'] as const;
+export type UnitName = (typeof UNIT_FILES)[number];
 /** The unit that runs the stack; the bootstrap unit is only enabled (it is what runs us at boot). */
 export const STACK_UNIT = 'dalston.service';
+const BOOTSTRAP_UNIT = 'dalston-bootstrap.service';
+
+/** A file the units step keeps under /etc/systemd/system, and the unit it configures. */
+export interface UnitFile {
+  unit: UnitName;
+  /** Relative to /etc/systemd/system. */
+  path: string;
+  text: string;
+}
 
 async function readOrUndefined(path: string): Promise<string | undefined> {
   try {
@@ -66,15 +76,39 @@ export function mountUnitName(path: string): string {
   return `${escaped}.mount`;
 }
 
+/** A path as one word of a systemd path list: specifiers (`%`) and word separators escaped. */
+export function unitPathWord(path: string): string {
+  return path.replace(/%/g, '%%').replace(/[\s"'\\]/g, (c) => `\\${c}`);
+}
+
 /**
- * The shipped unit text as installed on this host: both units are written for
- * dataDir /data; another dataDir gets its own mount (RequiresMountsFor= of
- * dalston.service, After= of the bootstrap unit).
+ * Pure: the drop-ins that tie the shipped units, which name no path, to this
+ * host's dataDir. One file per unit, `<unit>.d/data-dir.conf`, so other
+ * drop-ins in the same directory are left alone.
  */
-export function unitForHost(name: string, text: string, dataDir: string): string {
-  if (dataDir === '/data') return text;
-  if (name === STACK_UNIT) return text.replace(/^RequiresMountsFor=\/data$/m, `RequiresMountsFor=${dataDir}`);
-  return text.replace(/^(After=.*) data\.mount$/m, `$1 ${mountUnitName(dataDir)}`);
+export function dataDirDropIns(dataDir: string): UnitFile[] {
+  const header = "# Written by `dalston-host bootstrap` (units step) from host.json's dataDir.\n";
+  return [
+    {
+      unit: STACK_UNIT,
+      path: `${STACK_UNIT}.d/data-dir.conf`,
+      text:
+        header +
+        '# Never start without the data volume: Postgres must not write onto the root disk\n' +
+        '# (the agent checks this itself too and exits 3).\n' +
+        `[Unit]\nRequiresMountsFor=${unitPathWord(dataDir)}\n`,
+    },
+    {
+      unit: BOOTSTRAP_UNIT,
+      path: `${BOOTSTRAP_UNIT}.d/data-dir.conf`,
+      text:
+        header +
+        "# The fstab line is nofail, so the data volume's mount is not part of local-fs.target:\n" +
+        "# order after it explicitly, or the bootstrap may mount the volume while systemd's own\n" +
+        '# mount job is still waiting for it (and then fails with "already mounted").\n' +
+        `[Unit]\nAfter=${mountUnitName(dataDir)}\n`,
+    },
+  ];
 }
 
 export function unitsStep(source: (name: string) => string = (n) => assetPath(`systemd/${n}`)): Step {
@@ -82,13 +116,14 @@ export function unitsStep(source: (name: string) => string = (n) => assetPath(`s
     name: 'units',
     async run(ctx: BootstrapContext) {
       const dir = rooted(ctx.root, SystemPath.systemdUnits);
-      const changedUnits: string[] = [];
-      const contents = new Map<string, string>();
-      for (const name of UNIT_FILES) {
-        const want = unitForHost(name, await readFile(source(name), 'utf8'), ctx.config.dataDir);
-        contents.set(name, want);
-        if ((await readOrUndefined(join(dir, name))) !== want) changedUnits.push(name);
-      }
+      const files: UnitFile[] = [];
+      for (const unit of UNIT_FILES)
+        files.push({ unit, path: unit, text: await readFile(source(unit), 'utf8') });
+      files.push(...dataDirDropIns(ctx.config.dataDir));
+      const changedFiles: UnitFile[] = [];
+      for (const f of files) if ((await readOrUndefined(join(dir, f.path))) !== f.text) changedFiles.push(f);
+      // A changed drop-in changes its unit (dalston.service's restarts the stack, as its own file does).
+      const changedUnits = UNIT_FILES.filter((u) => changedFiles.some((f) => f.unit === u));
       const running = ctx.host.systemdRunning();
       const rootArgs = running ? [] : [`--root=${ctx.root}`];
       const enabled =
@@ -108,7 +143,7 @@ export function unitsStep(source: (name: string) => string = (n) => assetPath(`s
             },
           ];
       const changes = [
-        ...changedUnits.map((n) => `install ${join(dir, n)}`),
+        ...changedFiles.map((f) => `install ${join(dir, f.path)}`),
         ...calls.map((c) => `systemctl ${c.join(' ')}`),
       ];
       if (changes.length === 0) {
@@ -116,14 +151,17 @@ export function unitsStep(source: (name: string) => string = (n) => assetPath(`s
         return { ...unchanged(`units up to date, ${state}`), ...(also ? { also } : {}) };
       }
       if (ctx.dryRun) return { ...planned(changes), ...(also ? { also } : {}) };
-      if (changedUnits.length > 0) await mkdir(dir, { recursive: true, mode: 0o755 });
-      for (const name of changedUnits) {
-        await writeFileAtomic(join(dir, name), contents.get(name)!, { mode: 0o644 });
+      for (const f of changedFiles) {
+        await mkdir(dirname(join(dir, f.path)), { recursive: true, mode: 0o755 });
+        await writeFileAtomic(join(dir, f.path), f.text, { mode: 0o644 });
       }
       for (const call of calls) {
         await runChecked(ctx.shell, 'systemctl', call, { timeoutMs: 2 * 60_000 });
       }
-      const what = changedUnits.length > 0 ? `installed ${changedUnits.join(', ')}` : 'units unchanged';
+      const what =
+        changedFiles.length > 0
+          ? `installed ${changedFiles.map((f) => f.path).join(', ')}`
+          : 'units unchanged';
       const ran = calls.map((c) => `systemctl ${c.join(' ')}`).join('; ');
       return { ...done(ran ? `${what}; ${ran}` : what), ...(also ? { also } : {}) };
     },

@@ -7,6 +7,8 @@ interface JsonSchemaNode {
   items?: JsonSchemaNode;
   properties?: Record<string, JsonSchemaNode>;
   default?: unknown;
+  /** A default computed from another key (schema `.meta({ derivedDefault })`), e.g. `<dataDir>/dalston/current`. */
+  derivedDefault?: string;
   description?: string;
   format?: string;
   pattern?: string;
@@ -38,7 +40,12 @@ function collect(node: JsonSchemaNode, prefix: string, rows: Row[]): void {
       rows.push({
         key,
         type: typeOf(child),
-        def: child.default === undefined ? '(unset)' : `\`${JSON.stringify(child.default)}\``,
+        def:
+          child.derivedDefault !== undefined
+            ? `\`${child.derivedDefault}\``
+            : child.default === undefined
+              ? '(unset)'
+              : `\`${JSON.stringify(child.default)}\``,
         description: child.description ?? '',
       });
     }

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { DEFAULT_STATUS_PREFIX } from '../status/s3-key.ts';
+import { DATA_DIR_PLACEHOLDER, dataPaths } from './data-paths.ts';
 
 /**
  * The one schema for `/etc/dalston/host.json`. Every key is optional with a
@@ -19,9 +20,13 @@ const composeSchema = z
       })
       .default('dalston')
       .describe('Compose project name (`docker compose -p`); containers are matched by its label.'),
+    // No literal default: derived from dataDir after parsing (see hostConfigSchema).
     workingDir: absPath
-      .default('/data/dalston/current')
-      .describe('Directory holding the compose files (Dalston checkout plus our overlay).'),
+      .optional()
+      .meta({ derivedDefault: dataPaths(DATA_DIR_PLACEHOLDER).dalstonCurrent })
+      .describe(
+        'Directory holding the compose files (Dalston checkout plus our overlay); by default the checkout the dalston step keeps current under `dataDir`.',
+      ),
     files: z
       .array(z.string().min(1))
       .default([
@@ -61,7 +66,9 @@ const agentSchema = z
     requireDataMount: z
       .boolean()
       .default(true)
-      .describe('Refuse to start the stack unless `dataDir` is a mount point of its own (exit 3).'),
+      .describe(
+        'Refuse to start the stack unless `dataDir` is a mount point of its own and not on the root filesystem, so not a bind mount from the root disk (exit 3).',
+      ),
     gatewayUrl: z
       .url()
       .default('http://127.0.0.1:8000/health')
@@ -198,11 +205,13 @@ const tailscaleSchema = z
   .prefault({})
   .describe('Private access over Tailscale.');
 
-export const hostConfigSchema = z
+const hostConfigObject = z
   .strictObject({
     dataDir: absPath
       .default('/data')
-      .describe('Mount point of the data volume; every stateful service lives under it.'),
+      .describe(
+        'Mount point of the data volume; every stateful service lives under it, and the paths under it (data directories, Dalston checkouts, `compose.workingDir`) derive from it.',
+      ),
     compose: composeSchema,
     agent: agentSchema,
     s3: s3Schema,
@@ -212,6 +221,16 @@ export const hostConfigSchema = z
     tailscale: tailscaleSchema,
   })
   .describe('dalston-host configuration (`/etc/dalston/host.json`).');
+
+/**
+ * The schema with the values derived from `dataDir` filled in right after
+ * parsing (shared/config/data-paths.ts); a value set in host.json wins. Every
+ * reader of host.json goes through this, so no path under dataDir is spelt twice.
+ */
+export const hostConfigSchema = hostConfigObject.transform((c) => ({
+  ...c,
+  compose: { ...c.compose, workingDir: c.compose.workingDir ?? dataPaths(c.dataDir).dalstonCurrent },
+}));
 
 export type HostConfig = z.output<typeof hostConfigSchema>;
 export type HostConfigInput = z.input<typeof hostConfigSchema>;

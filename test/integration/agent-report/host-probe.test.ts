@@ -1,7 +1,8 @@
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createHostProbe } from '../../../agent/report/host-probe.ts';
+import { observeDataMount } from '../../../shared/mount/data-mount.ts';
 import { ZxShell } from '../../../shared/shell.ts';
 import { createLoopDevice, type LoopDevice } from '../../harness/loop-device.ts';
 import { requireCommand, requireEnv } from '../../harness/require.ts';
@@ -58,6 +59,25 @@ describe('host probe on this machine (real systeminformation, real mount)', () =
     await mkdir(plain);
     const h = await createHostProbe({ dataDir: plain, timeoutMs: 5_000 }).sample();
     expect(h.dataVolume).toEqual({ mountPoint: plain, mounted: false, device: null, usedPercent: null });
+  });
+
+  it('reports a bind mount of a root-disk directory as not mounted (the real mount table)', async (ctx) => {
+    const src = path.join(dir, 'bind-src');
+    const target = path.join(dir, 'bound');
+    await mkdir(src);
+    await mkdir(target);
+    if ((await stat(src)).dev !== (await stat('/')).dev) ctx.skip();
+    await run('mount', ['--bind', src, target]);
+    try {
+      const seen = await observeDataMount(target);
+      expect(seen).toMatchObject({ mounted: false, resolved: target });
+      expect(seen.device).not.toBeNull(); // something is mounted there, just not a data volume
+      expect(seen.reason).toMatch(/is on the root filesystem/);
+      const h = await createHostProbe({ dataDir: target, timeoutMs: 5_000 }).sample();
+      expect(h.dataVolume).toEqual({ mountPoint: target, mounted: false, device: null, usedPercent: null });
+    } finally {
+      await run('umount', [target]);
+    }
   });
 
   it('reports a missing directory as not mounted', async () => {

@@ -1,21 +1,35 @@
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { chmod, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { dataDirDropIns } from '../../../bootstrap/steps/units.ts';
+import { parseConfig } from '../../../shared/config/load.ts';
 import { requireCommand } from '../../harness/require.ts';
 
 const UNIT = path.join(import.meta.dirname, '../../../systemd/dalston.service');
 const SHIPPED_EXEC =
   'ExecStart=/usr/bin/node /opt/dalston-host/current/dalston-host.mjs agent --config /etc/dalston/host.json';
 
-/** Runs `systemd-analyze verify` on a copy of the unit text; returns its exit code and all output. */
-async function verify(dir: string, text: string): Promise<{ code: number; output: string }> {
+/** The drop-in the bootstrap's units step installs next to the unit, for the default dataDir. */
+const DROP_IN = dataDirDropIns(parseConfig({}).dataDir).find((d) => d.unit === 'dalston.service')!;
+
+/**
+ * Runs `systemd-analyze verify` on a copy of the unit text with its dataDir drop-in
+ * (verify reads drop-ins next to the file); returns its exit code and all output.
+ */
+async function verify(
+  dir: string,
+  text: string,
+  dropIn = DROP_IN.text,
+): Promise<{ code: number; output: string }> {
   const sub = await mkdtemp(path.join(dir, 'u-'));
   const file = path.join(sub, 'dalston.service');
   await writeFile(file, text);
+  await mkdir(path.join(sub, 'dalston.service.d'));
+  await writeFile(path.join(sub, DROP_IN.path), dropIn);
   try {
     const r = await promisify(execFile)('systemd-analyze', ['verify', file], { timeout: 60_000 });
     return { code: 0, output: `${r.stdout}${r.stderr}`.trim() };
@@ -81,6 +95,11 @@ describe('systemd/dalston.service', () => {
     expect(r.output).toMatch(/Unknown key 'RestrtSec' in section \[Service\]/);
   });
 
+  it('would catch a bad drop-in', async () => {
+    const r = await verify(dir, runnable, DROP_IN.text.replace('RequiresMountsFor=', 'RequiresMountFor='));
+    expect(r.output).toMatch(/Unknown key 'RequiresMountFor' in section \[Unit\]/);
+  });
+
   it('would catch a missing executable', async () => {
     const r = await verify(dir, runnable.replace(process.execPath, '/nonexistent/node'));
     expect(r.code).not.toBe(0);
@@ -94,7 +113,9 @@ describe('systemd/dalston.service', () => {
     expect(directive(shipped, 'Restart')).toEqual(['always']);
     expect(directive(shipped, 'RestartSec')).toEqual(['10']);
     expect(directive(shipped, 'RestartPreventExitStatus')).toEqual(['78']);
-    expect(directive(shipped, 'RequiresMountsFor')).toEqual(['/data']);
+    // The data volume's path comes from host.json, in the drop-in the units step writes.
+    expect(directive(shipped, 'RequiresMountsFor')).toEqual([]);
+    expect(directive(DROP_IN.text, 'RequiresMountsFor')).toEqual(['/data']);
     expect(directive(shipped, 'KillMode')).toEqual(['mixed']);
     expect(directive(shipped, 'Environment')).toContain('NODE_ENV=production');
     expect(directive(shipped, 'WantedBy')).toEqual(['multi-user.target']);

@@ -87,3 +87,40 @@ export function standinCompose(image: string): Record<string, unknown> {
     volumes: { shared: {} },
   };
 }
+
+/** The overlay's way of naming the data volume: required, no fallback (compose/docker-compose.aws.yml). */
+// biome-ignore lint/suspicious/noTemplateCurlyInString: compose interpolates it, not JavaScript
+const DATA = '${DALSTON_DATA_DIR:?DALSTON_DATA_DIR must name the data volume mount point}';
+
+/**
+ * A Dalston-shaped stand-in whose state is bind-mounted from the data volume
+ * exactly as our overlay does it: Postgres, Redis and the model cache under
+ * `${DALSTON_DATA_DIR}`. Postgres writes `marker` into its data directory, so a
+ * test can read back where it landed.
+ */
+export function dataVolumeCompose(image: string, marker: string): Record<string, unknown> {
+  const healthy = ['CMD', 'test', '-f', '/tmp/healthy'];
+  const upWhenHealthy = { postgres: { condition: 'service_healthy' } };
+  return {
+    services: {
+      postgres: service(
+        image,
+        `${TRAP}; echo "$$MARKER" > /var/lib/postgresql/marker; touch /tmp/healthy; ${LOOP}`,
+        { environment: { MARKER: marker }, volumes: [`${DATA}/postgres:/var/lib/postgresql`] },
+        healthy,
+      ),
+      redis: service(
+        image,
+        `${TRAP}; touch /data/dump.rdb /tmp/healthy; ${LOOP}`,
+        { volumes: [`${DATA}/redis:/data`], depends_on: upWhenHealthy },
+        healthy,
+      ),
+      gateway: service(
+        image,
+        `${TRAP}; test -d /models && touch /tmp/healthy; ${LOOP}`,
+        { volumes: [`${DATA}/models:/models`], depends_on: upWhenHealthy },
+        healthy,
+      ),
+    },
+  };
+}

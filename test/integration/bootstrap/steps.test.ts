@@ -13,8 +13,9 @@ import {
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { unitForHost } from '../../../bootstrap/steps/units.ts';
+import { dataDirDropIns } from '../../../bootstrap/steps/units.ts';
 import { assetPath } from '../../../shared/assets.ts';
+import { parseConfig } from '../../../shared/config/load.ts';
 import { ZxShell } from '../../../shared/shell.ts';
 import { requireCommand } from '../../harness/require.ts';
 import { makeRoot, mountedAt, runBootstrap, sh, unmountAll } from './bootstrap-process.ts';
@@ -48,18 +49,29 @@ async function verifyUnit(dir: string, name: string): Promise<{ exitCode: number
 }
 
 describe('dalston-bootstrap.service', () => {
-  it('passes systemd-analyze verify with no output', async () => {
+  it('passes systemd-analyze verify with no output, with the drop-in for the default dataDir', async () => {
     const dir = join(work, 'units');
     await mkdir(dir, { recursive: true });
     for (const u of ['dalston-bootstrap.service', 'dalston.service'])
       await copyFile(assetPath(`systemd/${u}`), join(dir, u));
+    // verify reads drop-ins next to the unit file, as systemd reads them from /etc/systemd/system.
+    for (const d of dataDirDropIns(parseConfig({}).dataDir)) {
+      await mkdir(join(dir, `${d.unit}.d`), { recursive: true });
+      await writeFile(join(dir, d.path), d.text);
+    }
     expect(await verifyUnit(dir, 'dalston-bootstrap.service')).toEqual({ exitCode: 0, problems: [] });
 
     const text = await readFile(join(dir, 'dalston-bootstrap.service'), 'utf8');
     expect(text).toMatch(/^Type=oneshot$/m);
     expect(text).toMatch(/^RemainAfterExit=yes$/m);
     expect(text).toMatch(/^Before=dalston\.service$/m);
-    expect(text).toMatch(/^After=local-fs\.target network-online\.target data\.mount$/m);
+    expect(text).toMatch(/^After=local-fs\.target network-online\.target$/m);
+    expect(await readFile(join(dir, 'dalston-bootstrap.service.d/data-dir.conf'), 'utf8')).toMatch(
+      /^After=data\.mount$/m,
+    );
+    // A mistake in the drop-in is caught too.
+    await writeFile(join(dir, 'dalston-bootstrap.service.d/data-dir.conf'), '[Unit]\nAftr=data.mount\n');
+    expect((await verifyUnit(dir, 'dalston-bootstrap.service')).problems.join('\n')).toMatch(/Aftr/);
     expect(text).toMatch(/^TimeoutStartSec=15min$/m);
     const exec = /^ExecStart=(.*)$/m.exec(text)?.[1] ?? '';
     expect(exec).toBe(
@@ -172,17 +184,25 @@ describe('dirs, dalston and units steps', () => {
       detail: expect.stringContaining('installed dalston-bootstrap.service, dalston.service'),
     });
     expect(first.steps.units?.detail).toContain(`systemctl --root=${s.root} enable`);
+    expect(first.steps.units?.detail).toContain(
+      'dalston.service.d/data-dir.conf, dalston-bootstrap.service.d/data-dir.conf',
+    );
     expect(first.steps['units:start']).toMatchObject({
       result: 'skipped',
       detail: expect.stringContaining('systemd is not running'),
     });
-    // Both units wait for this host's dataDir (here a temp dir; unitForHost is unit-tested).
+    // The units as shipped; drop-ins tie both to this host's dataDir (here a temp dir).
     for (const u of ['dalston-bootstrap.service', 'dalston.service']) {
-      const shipped = await readFile(assetPath(`systemd/${u}`), 'utf8');
-      const installed = await readFile(join(units, u), 'utf8');
-      expect(installed).toBe(unitForHost(u, shipped, s.dataDir));
-      expect(installed).not.toBe(shipped);
+      expect(await readFile(join(units, u), 'utf8')).toBe(await readFile(assetPath(`systemd/${u}`), 'utf8'));
     }
+    expect(await readFile(join(units, 'dalston.service.d/data-dir.conf'), 'utf8')).toContain(
+      `\nRequiresMountsFor=${s.dataDir}\n`,
+    );
+    for (const d of dataDirDropIns(s.dataDir)) {
+      expect(await readFile(join(units, d.path), 'utf8')).toBe(d.text);
+    }
+    // Installed as systemd will load them: clean for systemd-analyze verify, drop-ins included.
+    expect(await verifyUnit(units, 'dalston-bootstrap.service')).toEqual({ exitCode: 0, problems: [] });
     for (const u of ['dalston-bootstrap.service', 'dalston.service']) {
       expect(await readlink(join(units, 'multi-user.target.wants', u))).toBe(`/etc/systemd/system/${u}`);
     }

@@ -1,6 +1,8 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { parseConfig } from '../../../shared/config/load.ts';
+import { composeEnv } from '../../../shared/engine/compose-cli.ts';
 import { type ShellResult, ZxShell } from '../../../shared/shell.ts';
 import { requireCommand, requireEnv } from '../../harness/require.ts';
 
@@ -37,6 +39,8 @@ interface Project {
 }
 
 const hostEnv = {
+  // What the agent and the images step pass for the default config (DALSTON_DATA_DIR=/data).
+  ...composeEnv(parseConfig({})),
   DALSTON_S3_BUCKET: 'dalston-artifacts-123456789012',
   DALSTON_S3_REGION: 'eu-west-2',
   AWS_REGION: 'eu-west-2',
@@ -167,6 +171,7 @@ describe('S3 instead of MinIO', () => {
       'AWS_REGION',
       'DALSTON_IMAGE_TAG',
       'DALSTON_REF',
+      'DALSTON_DATA_DIR',
     ]) {
       const env: Record<string, string | undefined> = { ...hostEnv, [missing]: undefined };
       const r = await compose(['config', '--quiet'], env);
@@ -187,6 +192,15 @@ describe('state on the data volume', () => {
     expect(defaults.services.postgres!.volumes).toHaveLength(1);
     expect(bind(defaults.services.redis!, '/data')).toMatchObject({ type: 'bind', source: '/data/redis' });
     expect(defaults.services.redis!.volumes).toHaveLength(1);
+  });
+
+  it('has no fallback for DALSTON_DATA_DIR: without it compose refuses, saying what it must be', async () => {
+    const r = await compose(['config', '--quiet'], { ...hostEnv, DALSTON_DATA_DIR: undefined });
+    expect(r.exitCode).not.toBe(0);
+    expect(r.stderr).toContain('DALSTON_DATA_DIR must name the data volume mount point');
+    // Set but empty is refused too (`:?`), so no bind lands at the root directory.
+    const empty = await compose(['config', '--quiet'], { ...hostEnv, DALSTON_DATA_DIR: '' });
+    expect(empty.exitCode).not.toBe(0);
   });
 
   it('follows DALSTON_DATA_DIR, which the agent sets to the dataDir it verified as the data mount', async () => {

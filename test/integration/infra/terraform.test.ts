@@ -1,6 +1,7 @@
 import { lstat, mkdir, mkdtemp, readFile, readlink, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { dataPaths } from '../../../shared/config/data-paths.ts';
 import { parseConfig } from '../../../shared/config/load.ts';
 import { ConfigError } from '../../../shared/errors.ts';
 import { runChecked } from '../../../shared/shell.ts';
@@ -97,10 +98,8 @@ describe('terraform', () => {
 describe('host.json rendered by terraform', () => {
   it('validates against the project schema (parseConfig) with the values Terraform was given', async () => {
     const cfg = parseConfig(JSON.parse(rendered.hostJson), 'terraform host.json');
-    expect(cfg.dataDir).toBe('/data');
     expect(cfg.s3).toMatchObject({ bucket: 'dalston-artifacts-123456789012', region: 'eu-west-2' });
     expect(cfg.volume.id).toBe('vol-0123456789abcdef0');
-    expect(cfg.compose.workingDir).toBe('/data/dalston/current');
     expect(cfg.compose.files).toEqual([
       'docker-compose.yml',
       'infra/docker/docker-compose.aws.yml',
@@ -112,6 +111,26 @@ describe('host.json rendered by terraform', () => {
     expect(cfg.compose.envFiles).toEqual(['/etc/dalston/compose.env']);
     expect(cfg.dalston).toEqual({ repo: 'https://github.com/ssarunic/dalston.git', ref: 'v1.2.3' });
     expect(cfg.tailscale).toEqual({ authKeyParameter: '/dalston/tailscale-auth-key', hostname: 'dalston' });
+  });
+
+  it('states no schema default, so the paths follow dataDir: the compose files are where the dalston step checks Dalston out', () => {
+    const raw = JSON.parse(rendered.hostJson) as Record<string, Record<string, unknown>>;
+    expect(Object.keys(raw).sort()).toEqual(['compose', 'dalston', 's3', 'tailscale', 'volume']);
+    expect(Object.keys(raw.compose!).sort()).toEqual(['envFiles', 'services']);
+    expect(Object.keys(raw.dalston!)).toEqual(['ref']);
+    expect(raw.tailscale).toEqual({ authKeyParameter: '/dalston/tailscale-auth-key' });
+
+    const cfg = parseConfig(raw, 'terraform host.json');
+    const paths = dataPaths(cfg.dataDir);
+    expect(cfg.dataDir).toBe('/data');
+    expect(cfg.compose.workingDir).toBe('/data/dalston/current');
+    expect(paths.dalstonCurrent).toBe(cfg.compose.workingDir);
+    expect(paths.dalstonCheckouts).toBe('/data/dalston');
+    expect(Object.values(paths.subdirs).every((d) => d.startsWith('/data/'))).toBe(true);
+    // The same file on a host with another dataDir moves every derived path with it.
+    const moved = parseConfig({ ...raw, dataDir: '/srv/ebs' }, 'terraform host.json + dataDir');
+    expect(moved.compose.workingDir).toBe(dataPaths('/srv/ebs').dalstonCurrent);
+    expect(moved.compose.workingDir).toBe('/srv/ebs/dalston/current');
   });
 
   it('validates without a Tailscale parameter too (the key is left out, not null)', async () => {

@@ -1,53 +1,15 @@
 import { describe, expect, it } from 'vitest';
-import { dataMountProblem, type MountProbe, mountPoints, preflight } from '../../../agent/preflight.ts';
+import { preflight } from '../../../agent/preflight.ts';
 import { DockerError } from '../../../shared/engine/docker/types.ts';
 import { ExitCode, HostError } from '../../../shared/errors.ts';
+import { fakeMounts } from '../shared/fake-mounts.ts';
 import { FakeDocker, memoryLogger } from './fakes.ts';
 
-const MOUNTINFO = [
-  '22 1 259:1 / / rw,relatime shared:1 - ext4 /dev/nvme0n1p1 rw',
-  '30 22 259:3 / /data rw,relatime shared:9 - ext4 /dev/nvme1n1 rw',
-  '31 22 259:1 /srv/fake /fake\\040data rw,relatime shared:1 - ext4 /dev/nvme0n1p1 rw',
-].join('\n');
-
-function probe(
-  over: Partial<Record<string, number | null>> = {},
-  real: Record<string, string | null> = {},
-): MountProbe {
-  const devs: Record<string, number | null> = {
-    '/': 1,
-    '/data': 3,
-    '/fake data': 1,
-    '/srv/data': 1,
-    ...over,
-  };
-  return {
-    realpath: async (p) => (p in real ? real[p]! : p in devs ? p : null),
-    deviceOf: async (p) => devs[p] ?? null,
-    mountInfo: async () => MOUNTINFO,
-  };
-}
-
-describe('dataMountProblem', () => {
-  it('accepts a mount point on its own device', async () => {
-    expect(await dataMountProblem('/data', probe())).toBeNull();
-  });
-  it('accepts a symlink resolving to the mount point', async () => {
-    expect(await dataMountProblem('/link', probe({}, { '/link': '/data' }))).toBeNull();
-  });
-  it('rejects a directory that does not exist', async () => {
-    expect(await dataMountProblem('/nope', probe())).toBe('/nope does not exist');
-  });
-  it('rejects a plain directory on the root filesystem', async () => {
-    expect(await dataMountProblem('/srv/data', probe())).toBe('/srv/data is not a mount point');
-  });
-  it('rejects a bind mount of a root-filesystem directory', async () => {
-    expect(await dataMountProblem('/fake data', probe())).toMatch(/is on the root filesystem/);
-  });
-  it('decodes octal escapes in mountinfo', () => {
-    expect(mountPoints(MOUNTINFO)).toEqual(new Set(['/', '/data', '/fake data']));
-  });
-});
+// Whether dataDir is the data volume's mount is decided in shared/mount/data-mount.ts
+// (tested in test/unit/shared/data-mount.test.ts); here: what the preflight does with it.
+/** The data volume at /data; /srv/data a plain directory on the root disk. */
+const probe = () =>
+  fakeMounts([{ mountPoint: '/data', source: '/dev/nvme1n1', majorMinor: '259:3' }], { dirs: ['/srv/data'] });
 
 describe('preflight', () => {
   const compose = (v: string | Error) => ({

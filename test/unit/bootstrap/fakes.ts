@@ -3,6 +3,7 @@ import type { BootstrapContext, Clock, HostProbe } from '../../../bootstrap/cont
 import { parseConfig } from '../../../shared/config/load.ts';
 import type { HostConfigInput } from '../../../shared/config/schema.ts';
 import type { RunOptions, Shell, ShellResult } from '../../../shared/shell.ts';
+import { fakeMounts } from '../shared/fake-mounts.ts';
 
 export interface Call {
   cmd: string;
@@ -74,6 +75,8 @@ export function fakeContext(
     dryRun: false,
     shell: new FakeShell(),
     host: fakeHost(),
+    // Nothing mounted but the root filesystem unless a test says otherwise.
+    mounts: fakeMounts([]),
     clock: new FakeClock(),
     log: pino({ level: 'silent' }),
     sysfsRoot: '/nonexistent-sys',

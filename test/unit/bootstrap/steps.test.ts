@@ -2,8 +2,15 @@ import { describe, expect, it } from 'vitest';
 import { headMatches, isCommitRef, refDirName } from '../../../bootstrap/steps/dalston.ts';
 import { DATA_DIRS, planDir } from '../../../bootstrap/steps/dirs.ts';
 import { decideMount, mountStep } from '../../../bootstrap/steps/mount.ts';
-import { mountUnitName, planSystemctl, unitForHost } from '../../../bootstrap/steps/units.ts';
+import {
+  dataDirDropIns,
+  mountUnitName,
+  planSystemctl,
+  unitPathWord,
+} from '../../../bootstrap/steps/units.ts';
+import { DATA_SUBDIRS } from '../../../shared/config/data-paths.ts';
 import type { HostError } from '../../../shared/errors.ts';
+import { fakeMounts } from '../shared/fake-mounts.ts';
 import { fakeContext, fakeHost, ok, when } from './fakes.ts';
 
 describe('mount decisions', () => {
@@ -30,6 +37,7 @@ describe('mount decisions', () => {
       { dataDir: '/data', volume: { device: '/dev/nvme1n1' } },
       {
         host: fakeHost({ blockDevices: new Set(['/dev/nvme1n1']) }),
+        mounts: fakeMounts([{ mountPoint: '/data', source: '/dev/loop7', majorMinor: '7:7' }]),
       },
     );
     ctx.state.volume = {
@@ -40,7 +48,6 @@ describe('mount decisions', () => {
       label: undefined,
       formatted: false,
     };
-    ctx.shell.on(when('findmnt -n -o SOURCE --mountpoint /data', ok('/dev/loop7\n')));
     ctx.shell.on(when('blkid -p -s UUID -o value /dev/loop7', ok('u2\n')));
     const err = await mountStep.run(ctx).catch((e: unknown) => e);
     expect((err as HostError).exitCode).toBe(65);
@@ -56,13 +63,12 @@ describe('mount decisions', () => {
       label: undefined,
       formatted: true,
     };
-    ctx.shell.on(when('findmnt', { exitCode: 1 }));
     const out = await mountStep.run(ctx);
     expect(out).toMatchObject({
       result: 'planned',
       changes: ['create /data and mount /dev/nvme1n1 (ext4) on it'],
     });
-    expect(ctx.shell.lines()).toEqual(['findmnt -n -o SOURCE --mountpoint /data']);
+    expect(ctx.shell.lines()).toEqual([]);
   });
 });
 
@@ -76,6 +82,8 @@ describe('data directories', () => {
       ['dalston', 0, 0],
       ['backups', 0, 0],
     ]);
+    // One owner per directory the data volume holds (shared/config/data-paths.ts names them).
+    expect(DATA_DIRS.map((d) => d.name)).toEqual([...DATA_SUBDIRS]);
   });
   it('creates missing, fixes empty, never touches a populated dir', () => {
     const base = { exists: true, isDir: true, empty: true, uid: 0, gid: 0, mode: 0o755 };
@@ -133,20 +141,25 @@ describe('units systemctl plan', () => {
     ]);
     expect(planSystemctl([], true, '/', { enabled: true, active: true })).toEqual([]);
   });
-  it("dalston.service waits for the mount of this host's dataDir", () => {
-    const text = '[Unit]\nRequiresMountsFor=/data\n[Service]\n';
-    expect(unitForHost('dalston.service', text, '/data')).toBe(text);
-    expect(unitForHost('dalston.service', text, '/srv/dalston')).toBe(
-      '[Unit]\nRequiresMountsFor=/srv/dalston\n[Service]\n',
-    );
-    const boot = '[Unit]\nAfter=local-fs.target network-online.target data.mount\n';
-    expect(unitForHost('dalston-bootstrap.service', boot, '/data')).toBe(boot);
-    expect(unitForHost('dalston-bootstrap.service', boot, '/srv/dalston-data')).toBe(
-      '[Unit]\nAfter=local-fs.target network-online.target srv-dalston\\x2ddata.mount\n',
-    );
+  it("drop-ins tie the units to this host's dataDir (the shipped units name no path)", () => {
+    const [stack, boot] = dataDirDropIns('/srv/dalston-data');
+    expect(stack).toMatchObject({ unit: 'dalston.service', path: 'dalston.service.d/data-dir.conf' });
+    expect(stack!.text).toMatch(/\n\[Unit\]\nRequiresMountsFor=\/srv\/dalston-data\n$/);
+    expect(boot).toMatchObject({
+      unit: 'dalston-bootstrap.service',
+      path: 'dalston-bootstrap.service.d/data-dir.conf',
+    });
+    expect(boot!.text).toMatch(/\n\[Unit\]\nAfter=srv-dalston\\x2ddata\.mount\n$/);
+    expect(dataDirDropIns('/data').map((d) => d.text.split('\n').at(-2))).toEqual([
+      'RequiresMountsFor=/data',
+      'After=data.mount',
+    ]);
     expect(mountUnitName('/data')).toBe('data.mount');
     expect(mountUnitName('/')).toBe('-.mount');
     expect(mountUnitName('/var/lib/my data/')).toBe('var-lib-my\\x20data.mount');
+    // One word of a path list: a space would split it, % would be a specifier.
+    expect(unitPathWord('/var/lib/my data')).toBe('/var/lib/my\\ data');
+    expect(unitPathWord('/srv/100%')).toBe('/srv/100%%');
   });
   it('no systemd: offline enable under --root when needed, never start', () => {
     expect(planSystemctl(['dalston.service'], false, '/srv/img', { enabled: true, active: false })).toEqual([
@@ -185,6 +198,12 @@ describe('units step (fake systemctl, --root temp dir)', () => {
         'systemctl --no-block start dalston.service',
       ]);
       expect(await readFile(join(root, 'etc/systemd/system/dalston.service'), 'utf8')).toContain('/bin/true');
+      expect(
+        await readFile(join(root, 'etc/systemd/system/dalston.service.d/data-dir.conf'), 'utf8'),
+      ).toContain('RequiresMountsFor=/data\n');
+      expect(out.detail).toMatch(
+        /^installed dalston-bootstrap\.service, dalston\.service, dalston\.service\.d\/data-dir\.conf, dalston-bootstrap\.service\.d\/data-dir\.conf;/,
+      );
 
       const again = fakeContext({}, { root, host: fakeHost({ systemdRunning: () => true }) });
       const out2 = await step.run(again);
@@ -196,6 +215,24 @@ describe('units step (fake systemctl, --root temp dir)', () => {
         'systemctl is-enabled --quiet dalston-bootstrap.service dalston.service',
         'systemctl is-active --quiet dalston.service',
       ]);
+
+      // Another dataDir changes only the drop-ins: reload, and restart the stack (as a changed unit file would).
+      const moved = fakeContext(
+        { dataDir: '/srv/data' },
+        { root, host: fakeHost({ systemdRunning: () => true }) },
+      );
+      const out3 = await step.run(moved);
+      expect(out3.detail).toMatch(
+        /^installed dalston\.service\.d\/data-dir\.conf, dalston-bootstrap\.service\.d\/data-dir\.conf;/,
+      );
+      expect(moved.shell.lines().slice(2)).toEqual([
+        'systemctl daemon-reload',
+        'systemctl enable dalston-bootstrap.service dalston.service',
+        'systemctl --no-block restart dalston.service',
+      ]);
+      expect(
+        await readFile(join(root, 'etc/systemd/system/dalston.service.d/data-dir.conf'), 'utf8'),
+      ).toContain('RequiresMountsFor=/srv/data\n');
     } finally {
       await rm(root, { recursive: true, force: true });
     }

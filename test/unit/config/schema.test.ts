@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { DATA_SUBDIRS, dataPaths } from '../../../shared/config/data-paths.ts';
 import { parseConfig, requireKey } from '../../../shared/config/load.ts';
 import { ConfigError, ExitCode } from '../../../shared/errors.ts';
 
@@ -60,5 +61,40 @@ describe('config schema', () => {
       requireKey(c.volume.device ?? c.volume.id, 'volume.id|volume.device', 'for the disk step'),
     ).toThrow(/volume\.id\|volume\.device is required for the disk step/);
     expect(requireKey('x', 'k', 'why')).toBe('x');
+  });
+});
+
+describe('paths derived from dataDir', () => {
+  it('a non-default dataDir moves every derived path with it', () => {
+    const c = parseConfig({ dataDir: '/srv/data' });
+    const p = dataPaths(c.dataDir);
+    // The dalston step keeps `current` here; the agent and the images step read compose files here.
+    expect(c.compose.workingDir).toBe('/srv/data/dalston/current');
+    expect(p.dalstonCurrent).toBe(c.compose.workingDir);
+    expect(p.dalstonCheckouts).toBe('/srv/data/dalston');
+    expect(p.subdirs).toEqual({
+      postgres: '/srv/data/postgres',
+      redis: '/srv/data/redis',
+      models: '/srv/data/models',
+      dalston: '/srv/data/dalston',
+      backups: '/srv/data/backups',
+    });
+  });
+
+  it('the default dataDir gives the default layout', () => {
+    const c = parseConfig({});
+    expect(c.compose.workingDir).toBe('/data/dalston/current');
+    expect(Object.values(dataPaths(c.dataDir).subdirs)).toEqual(DATA_SUBDIRS.map((n) => `/data/${n}`));
+  });
+
+  it('an explicit compose.workingDir wins over the derived one', () => {
+    const c = parseConfig({ dataDir: '/srv/data', compose: { workingDir: '/opt/stack' } });
+    expect(c.compose.workingDir).toBe('/opt/stack');
+    expect(dataPaths(c.dataDir).dalstonCheckouts).toBe('/srv/data/dalston');
+  });
+
+  it('normalises a trailing slash and still refuses a relative workingDir naming the key', () => {
+    expect(parseConfig({ dataDir: '/srv/data/' }).compose.workingDir).toBe('/srv/data/dalston/current');
+    expect(errorOf({ compose: { workingDir: 'stack' } }).key).toBe('compose.workingDir');
   });
 });

@@ -80,9 +80,9 @@ variable "release_dir" {
 }
 
 variable "dalston_repo" {
-  description = "Git URL of Dalston."
+  description = "Git URL of Dalston; null uses Dalston's GitHub repository (the config schema's default)."
   type        = string
-  default     = "https://github.com/ssarunic/dalston.git"
+  default     = null
 }
 
 variable "dalston_ref" {

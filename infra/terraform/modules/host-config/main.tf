@@ -12,37 +12,36 @@ locals {
   release_sha256_recorded = try(split(" ", trimspace(file("${local.release_file}.sha256")))[0], "")
   release_sha256          = try(filesha256(local.release_file), "")
 
-  overlay_file = "/opt/dalston-host/current/compose/docker-compose.aws.yml"
-  compose_env  = "/etc/dalston/compose.env"
+  compose_env = "/etc/dalston/compose.env"
 
-  # Only keys the schema knows (shared/config/schema.ts); nulls are left out
-  # because the schema's optional keys accept a string or absence, not null.
-  host_config = {
-    dataDir = "/data"
-    compose = {
-      project    = "dalston"
-      workingDir = "/data/dalston/current"
-      # Dalston's files are relative to workingDir (the checkout); ours ships in the release.
-      files    = ["docker-compose.yml", "infra/docker/docker-compose.aws.yml", local.overlay_file]
-      services = var.compose_services
-      envFiles = [local.compose_env]
-    }
-    s3 = {
-      bucket = local.bucket_name
-      region = var.region
-    }
-    volume = {
-      id = var.data_volume_id
-    }
-    dalston = {
-      repo = var.dalston_repo
-      ref  = var.dalston_ref
-    }
-    tailscale = merge(
-      { hostname = var.tailscale_hostname },
-      var.tailscale_auth_key_parameter == null ? {} : { authKeyParameter = var.tailscale_auth_key_parameter },
-    )
-  }
+  # Only what differs from the schema defaults (shared/config/schema.ts), so each default is
+  # defined once: dataDir, compose.project, compose.files (Dalston's two files, then our overlay
+  # from the release) and compose.workingDir (derived from dataDir) are left to the schema.
+  # Optional keys are left out rather than null (the schema accepts a string or absence).
+  tailscale_config = merge(
+    var.tailscale_hostname == null ? {} : { hostname = var.tailscale_hostname },
+    var.tailscale_auth_key_parameter == null ? {} : { authKeyParameter = var.tailscale_auth_key_parameter },
+  )
+  host_config = merge(
+    {
+      compose = {
+        services = var.compose_services
+        envFiles = [local.compose_env]
+      }
+      s3 = {
+        bucket = local.bucket_name
+        region = var.region
+      }
+      volume = {
+        id = var.data_volume_id
+      }
+      dalston = merge(
+        { ref = var.dalston_ref },
+        var.dalston_repo == null ? {} : { repo = var.dalston_repo },
+      )
+    },
+    length(local.tailscale_config) == 0 ? {} : { tailscale = local.tailscale_config },
+  )
 
   host_json = jsonencode(local.host_config)
 

@@ -124,12 +124,12 @@ variable "compose_services" {
 }
 
 variable "dalston_repo" {
-  description = "Git URL of Dalston (host.json dalston.repo)."
+  description = "Git URL of Dalston (host.json dalston.repo); null leaves it to the config schema's default (Dalston's GitHub repository)."
   type        = string
-  default     = "https://github.com/ssarunic/dalston.git"
+  default     = null
 
   validation {
-    condition     = can(regex("^https://[^\\s]+$", var.dalston_repo))
+    condition     = var.dalston_repo == null || can(regex("^https://[^\\s]+$", var.dalston_repo))
     error_message = "dalston_repo must be an https:// git URL."
   }
 }
@@ -166,12 +166,12 @@ variable "tailscale_auth_key_parameter" {
 }
 
 variable "tailscale_hostname" {
-  description = "Tailscale machine name of the host (its MagicDNS name)."
+  description = "Tailscale machine name of the host (its MagicDNS name); null leaves it to the config schema's default (dalston)."
   type        = string
-  default     = "dalston"
+  default     = null
 
   validation {
-    condition     = can(regex("^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$", var.tailscale_hostname))
+    condition     = var.tailscale_hostname == null || can(regex("^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$", var.tailscale_hostname))
     error_message = "tailscale_hostname must be a DNS label: lowercase letters, digits and '-', at most 63 characters."
   }
 }

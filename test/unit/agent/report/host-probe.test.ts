@@ -1,17 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import {
-  createHostProbe,
-  dataMountOf,
-  parseMountInfo,
-  type SystemInfo,
-} from '../../../../agent/report/host-probe.ts';
+import { createHostProbe, type SystemInfo } from '../../../../agent/report/host-probe.ts';
+import { fakeMounts } from '../../shared/fake-mounts.ts';
 
-const MOUNTINFO = [
-  '22 1 259:1 / / rw,relatime shared:1 - ext4 /dev/nvme0n1p1 rw,discard',
-  '23 22 0:21 / /proc rw,nosuid shared:2 - proc proc rw',
-  '40 22 259:3 / /data rw,noatime shared:20 - ext4 /dev/nvme1n1 rw',
-  '41 22 259:4 / /mnt/with\\040space rw shared:21 - xfs /dev/nvme2n1 rw',
-].join('\n');
+// Whether dataDir is the data volume is decided in shared/mount/data-mount.ts (tested in
+// test/unit/shared/data-mount.test.ts); here: how the probe reports it, under timeouts.
 
 const healthySi = (over: Partial<SystemInfo> = {}): SystemInfo => ({
   currentLoad: async () => ({ currentLoad: 23.5 }),
@@ -31,48 +23,17 @@ const healthySi = (over: Partial<SystemInfo> = {}): SystemInfo => ({
 
 const hang = <T>(): Promise<T> => new Promise<T>(() => {});
 
-describe('mountinfo', () => {
-  it('parses mount points, sources and types, unescaping spaces', () => {
-    const m = parseMountInfo(MOUNTINFO);
-    expect(m).toContainEqual({ mountPoint: '/data', source: '/dev/nvme1n1', fsType: 'ext4' });
-    expect(m).toContainEqual({ mountPoint: '/mnt/with space', source: '/dev/nvme2n1', fsType: 'xfs' });
-  });
-
-  it('tells a mount point of its own from a directory on the root disk', () => {
-    const m = parseMountInfo(MOUNTINFO);
-    expect(dataMountOf('/data', m)).toEqual({ mountPoint: '/data', mounted: true, device: '/dev/nvme1n1' });
-    expect(dataMountOf('/srv/data', m)).toEqual({ mountPoint: '/srv/data', mounted: false, device: null });
-    expect(dataMountOf('/data/sub', m).mounted).toBe(false);
-    expect(dataMountOf('/', m).mounted).toBe(false);
-    expect(dataMountOf('/database', m).mounted).toBe(false);
-  });
-});
-
-/** A fake filesystem: existing directories and their device numbers. */
-const fakeFs = (devs: Record<string, number>) => ({
-  realpath: async (p: string) => {
-    if (!(p in devs)) throw Object.assign(new Error(`ENOENT: ${p}`), { code: 'ENOENT' });
-    return p;
-  },
-  stat: async (p: string) => {
-    if (!(p in devs)) throw new Error(`ENOENT: ${p}`);
-    return { dev: devs[p]! };
-  },
-});
-const fs = fakeFs({ '/': 1, '/data': 1 });
+const EBS = { mountPoint: '/data', source: '/dev/nvme1n1', majorMinor: '259:3' };
+const mounts = fakeMounts([EBS]);
 
 describe('createHostProbe', () => {
-  const mountinfoFor = (dir: string) => async () =>
-    `22 1 259:1 / / rw - ext4 /dev/root rw\n40 22 259:3 / ${dir} rw - ext4 /dev/nvme1n1 rw`;
-
   it('reports load, memory without caches, the data volume and NVIDIA GPUs only', async () => {
     const probe = createHostProbe({
       dataDir: '/data',
       si: healthySi({
         fsSize: async () => [{ fs: '/dev/nvme1n1', mount: '/data', use: 12.3, size: 1, used: 1 }],
       }),
-      readMountInfo: mountinfoFor('/data'),
-      fs,
+      mounts,
       hasNvidiaDriver: async () => true,
     });
     await probe.start();
@@ -95,8 +56,7 @@ describe('createHostProbe', () => {
           return { controllers: [] };
         },
       }),
-      readMountInfo: mountinfoFor('/data'),
-      fs,
+      mounts,
       hasNvidiaDriver: async () => false,
     });
     await probe.start();
@@ -110,8 +70,7 @@ describe('createHostProbe', () => {
     const probe = createHostProbe({
       dataDir: '/data',
       si: { currentLoad: boom, mem: boom, fsSize: boom, graphics: boom },
-      readMountInfo: mountinfoFor('/data'),
-      fs,
+      mounts,
       hasNvidiaDriver: async () => true,
     });
     await expect(probe.start()).resolves.toBeUndefined();
@@ -136,8 +95,7 @@ describe('createHostProbe', () => {
         mem: hang,
         graphics: hang,
       }),
-      readMountInfo: mountinfoFor('/data'),
-      fs,
+      mounts,
       hasNvidiaDriver: async () => true,
     });
     const start = Date.now();
@@ -158,18 +116,17 @@ describe('createHostProbe', () => {
           throw new Error('sync');
         },
       }),
-      readMountInfo: mountinfoFor('/data'),
-      fs,
+      mounts,
     });
     expect((await probe.sample()).memory).toBeNull();
   });
 
-  it('reports a directory on the root disk as not mounted, with no usage', async () => {
+  it('reports anything but the data volume as not mounted, with no device and no usage', async () => {
+    // A plain directory on the root disk (fsSize lists /data only for the mounted case).
     const probe = createHostProbe({
       dataDir: '/data',
       si: healthySi(),
-      readMountInfo: async () => '22 1 259:1 / / rw - ext4 /dev/root rw',
-      fs,
+      mounts: fakeMounts([], { dirs: ['/data'] }),
     });
     expect((await probe.sample()).dataVolume).toEqual({
       mountPoint: '/data',
@@ -179,36 +136,24 @@ describe('createHostProbe', () => {
     });
   });
 
-  it('reports a missing data directory as not mounted', async () => {
+  it('a mount read that hangs makes the volume unknown (not mounted) within the timeout, and is not restarted', async () => {
+    let reads = 0;
     const probe = createHostProbe({
-      dataDir: '/nonexistent/dalston-data',
-      si: healthySi(),
-      readMountInfo: mountinfoFor('/nonexistent/dalston-data'),
-      fs,
-    });
-    expect((await probe.sample()).dataVolume).toEqual({
-      mountPoint: '/nonexistent/dalston-data',
-      mounted: false,
-      device: null,
-      usedPercent: null,
-    });
-  });
-
-  it('without mountinfo, compares the device of the directory with its parent', async () => {
-    const noMountinfo = () => Promise.reject(new Error('no /proc'));
-    const own = createHostProbe({
       dataDir: '/data',
+      timeoutMs: 50,
       si: healthySi(),
-      readMountInfo: noMountinfo,
-      fs: fakeFs({ '/': 1, '/data': 2 }),
+      mounts: {
+        ...mounts,
+        mountInfo: () => {
+          reads++;
+          return hang();
+        },
+      },
     });
-    expect((await own.sample()).dataVolume).toMatchObject({ mounted: true, usedPercent: 12.3 });
-    const same = createHostProbe({
-      dataDir: '/data',
-      si: healthySi(),
-      readMountInfo: noMountinfo,
-      fs: fakeFs({ '/': 1, '/data': 1 }),
-    });
-    expect((await same.sample()).dataVolume).toMatchObject({ mounted: false, usedPercent: null });
+    const start = Date.now();
+    expect((await probe.sample()).dataVolume).toMatchObject({ mounted: false, usedPercent: null });
+    expect(Date.now() - start).toBeLessThan(2_000);
+    await probe.sample();
+    expect(reads).toBe(1);
   });
 });

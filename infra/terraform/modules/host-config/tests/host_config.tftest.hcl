@@ -52,21 +52,39 @@ run "host_json_shape" {
     condition     = jsondecode(output.host_json).volume.id == "vol-0123456789abcdef0"
     error_message = "host.json volume.id wrong"
   }
+  # Schema defaults are not restated (test/integration/infra/terraform.test.ts parses this
+  # host.json with the real parseConfig and checks the paths derived from dataDir).
   assert {
-    condition     = jsondecode(output.host_json).dataDir == "/data"
-    error_message = "host.json dataDir must be /data"
+    condition     = join(",", keys(jsondecode(output.host_json))) == "compose,dalston,s3,volume"
+    error_message = "host.json must state only what differs from the schema defaults (no dataDir, no tailscale block without a parameter)"
   }
   assert {
-    condition     = jsondecode(output.host_json).compose.files[2] == "/opt/dalston-host/current/compose/docker-compose.aws.yml"
-    error_message = "our overlay must be the last compose file"
+    condition     = join(",", keys(jsondecode(output.host_json).compose)) == "envFiles,services"
+    error_message = "host.json compose must leave project, workingDir and files to the schema"
+  }
+  assert {
+    condition     = jsondecode(output.host_json).dalston == { ref = "v1.2.3" }
+    error_message = "host.json dalston must carry the pinned ref and leave the repository to the schema"
   }
   assert {
     condition     = length(jsondecode(output.host_json).compose.services) == 6
     error_message = "host.json must carry the service list"
   }
+}
+
+run "host_json_states_what_is_given" {
+  command = plan
+  variables {
+    dalston_repo       = "https://git.example.com/mirror/dalston.git"
+    tailscale_hostname = "stt-box"
+  }
+  assert {
+    condition     = jsondecode(output.host_json).dalston == { ref = "v1.2.3", repo = "https://git.example.com/mirror/dalston.git" }
+    error_message = "host.json dalston.repo must be the given repository"
+  }
   # No Tailscale parameter: the key is absent, not null (the schema rejects null).
   assert {
-    condition     = !contains(keys(jsondecode(output.host_json).tailscale), "authKeyParameter")
+    condition     = jsondecode(output.host_json).tailscale == { hostname = "stt-box" }
     error_message = "authKeyParameter must be omitted when unset"
   }
 }

@@ -1,0 +1,40 @@
+import { posix } from 'node:path';
+
+/**
+ * Every path on the data volume, derived from `dataDir` here and nowhere else:
+ * the config fills `compose.workingDir` from it, the dirs step creates the
+ * directories, the dalston step checks Dalston out under `dalstonCheckouts`.
+ * The overlay binds the same directory names under `${DALSTON_DATA_DIR}`.
+ */
+
+/** Directories on the data volume, by name (their owners are in bootstrap/steps/dirs.ts). */
+export const DATA_SUBDIRS = ['postgres', 'redis', 'models', 'dalston', 'backups'] as const;
+export type DataSubdir = (typeof DATA_SUBDIRS)[number];
+
+/** Name of the symlink in `dalstonCheckouts` that points at the checkout in use. */
+export const CURRENT_CHECKOUT = 'current';
+
+export interface DataPaths {
+  dataDir: string;
+  /** `<dataDir>/<name>` for each directory the bootstrap creates. */
+  subdirs: Record<DataSubdir, string>;
+  /** Dalston checkouts, one directory per ref: `<dataDir>/dalston`. */
+  dalstonCheckouts: string;
+  /** The checkout in use (a symlink), the default `compose.workingDir`: `<dataDir>/dalston/current`. */
+  dalstonCurrent: string;
+}
+
+/** Pure: the paths under `dataDir` (posix paths; a trailing slash is normalised away). */
+export function dataPaths(dataDir: string): DataPaths {
+  const under = (...parts: string[]) => posix.join(dataDir, ...parts);
+  const subdirs = Object.fromEntries(DATA_SUBDIRS.map((n) => [n, under(n)])) as Record<DataSubdir, string>;
+  return {
+    dataDir,
+    subdirs,
+    dalstonCheckouts: subdirs.dalston,
+    dalstonCurrent: under('dalston', CURRENT_CHECKOUT),
+  };
+}
+
+/** How docs/config.md shows a default derived from dataDir, e.g. `<dataDir>/dalston/current`. */
+export const DATA_DIR_PLACEHOLDER = '<dataDir>';

@@ -4,17 +4,21 @@ import { ZxShell } from '../../shared/shell.ts';
 
 /**
  * Offline Terraform with the real AWS provider. No registry can be reached here,
- * but the machine image carries a local filesystem mirror of hashicorp/aws
- * (`<root>/registry.terraform.io/hashicorp/aws/<version>/<os_arch>/terraform-provider-aws_*`).
- * The harness finds it, writes a CLI config that installs providers from it and
- * nowhere else, and hands that config to its own terraform runs only
- * (TF_CLI_CONFIG_FILE; the image's own setting names a file that does not exist).
+ * but the machine image carries a local filesystem mirror of hashicorp/aws, in
+ * Terraform's unpacked layout `<root>/<registry host>/hashicorp/aws/<version>/<os_arch>/
+ * terraform-provider-aws_*`. The harness finds it, writes a CLI config that installs
+ * providers from it and nowhere else, and hands that config to its own terraform runs
+ * only (TF_CLI_CONFIG_FILE; the image's own setting names a file that does not exist).
  */
 
-const PROVIDER = 'registry.terraform.io/hashicorp/aws';
+/** Provider source address as the configurations write it (the registry host is implied). */
+const PROVIDER = 'hashicorp/aws';
+
+/** `<root>/<host>/hashicorp/aws/<version>/<os_arch>/terraform-provider-aws_…`: root and version captured. */
+const LAYOUT = /^(.+)\/[^/]+\/hashicorp\/aws\/([^/]+)\/[^/]+\/terraform-provider-aws_[^/]+$/;
 
 export interface ProviderMirror {
-  /** The directory holding registry.terraform.io/ (a filesystem_mirror path). */
+  /** The directory holding the registry-host directory: a filesystem_mirror path. */
   root: string;
   /** Provider versions present in it, e.g. ['5.100.0']. */
   versions: string[];
@@ -24,19 +28,10 @@ let found: Promise<ProviderMirror> | undefined;
 
 /** Parses `find` output into the mirror root and versions; exported for its unit test. */
 export function mirrorFromPaths(paths: readonly string[]): ProviderMirror | undefined {
-  const marker = `${path.sep}${PROVIDER}${path.sep}`;
-  const hits = paths.filter(
-    (p) => p.includes(marker) && path.basename(p).startsWith('terraform-provider-aws_'),
-  );
+  const hits = paths.map((p) => LAYOUT.exec(p)).filter((m): m is RegExpExecArray => m !== null);
   if (hits.length === 0) return undefined;
-  const root = hits[0]!.slice(0, hits[0]!.indexOf(marker));
-  const versions = [
-    ...new Set(
-      hits
-        .filter((p) => p.startsWith(root + marker))
-        .map((p) => p.slice((root + marker).length).split(path.sep)[0]!),
-    ),
-  ].sort();
+  const root = hits[0]![1]!;
+  const versions = [...new Set(hits.filter((m) => m[1] === root).map((m) => m[2]!))].sort();
   return { root, versions };
 }
 
@@ -60,7 +55,7 @@ async function search(): Promise<ProviderMirror> {
       '-name',
       'terraform-provider-aws_*',
       '-path',
-      `*${PROVIDER}*`,
+      `*/${PROVIDER}/*`,
       '-print',
     ],
     { timeoutMs: 120_000 },
@@ -69,9 +64,9 @@ async function search(): Promise<ProviderMirror> {
   if (!mirror) {
     throw new Error(
       `missing prerequisite: no local filesystem mirror of the Terraform provider ${PROVIDER} ` +
-        `(searched / for terraform-provider-aws_* under a ${PROVIDER}/<version>/<os_arch>/ directory). ` +
-        'The machine image carries one (hashicorp/aws 5.100.0); without it `terraform init` cannot install ' +
-        'the AWS provider offline and the Terraform plan tests cannot run.',
+        `(searched / for terraform-provider-aws_* in a <mirror>/<registry host>/${PROVIDER}/<version>/<os_arch>/ ` +
+        'directory). The machine image carries one (hashicorp/aws 5.100.0); without it `terraform init` ' +
+        'cannot install the AWS provider offline and the Terraform plan tests cannot run.',
     );
   }
   return mirror;

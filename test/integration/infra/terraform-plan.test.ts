@@ -223,9 +223,11 @@ describe('terraform init and validate with the mirrored AWS provider', () => {
       expect(result.valid, `${dir}: terraform validate ${JSON.stringify(result.diagnostics)}`).toBe(true);
       expect(result.error_count).toBe(0);
       if (dir === 'modules/host-config') continue; // provider-free by design
-      const installed = await readdir(
-        path.join(tfRoot, dir, '.terraform/providers/registry.terraform.io/hashicorp/aws'),
-      );
+      // .terraform/providers/<registry host>/hashicorp/aws/<version>
+      const providers = path.join(tfRoot, dir, '.terraform/providers');
+      const hosts = await readdir(providers);
+      expect(hosts, `${dir}: one provider source host`).toHaveLength(1);
+      const installed = await readdir(path.join(providers, hosts[0]!, 'hashicorp/aws'));
       expect(installed.length, `${dir}: AWS provider installed`).toBe(1);
       expect(mirror.versions, `${dir}: provider version comes from the mirror`).toContain(installed[0]);
     }

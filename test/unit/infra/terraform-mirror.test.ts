@@ -3,9 +3,9 @@ import { mirrorCliConfig, mirrorFromPaths } from '../../harness/terraform-mirror
 
 describe('the AWS provider mirror the Terraform plan tests use', () => {
   const bin = (root: string, v: string) =>
-    `${root}/registry.terraform.io/hashicorp/aws/${v}/linux_amd64/terraform-provider-aws_v${v}_x5`;
+    `${root}/provider.host/hashicorp/aws/${v}/linux_amd64/terraform-provider-aws_v${v}_x5`;
 
-  it('takes the directory above registry.terraform.io as the mirror root, with its versions', () => {
+  it('takes the directory above the registry-host directory as the mirror root, with its versions', () => {
     expect(mirrorFromPaths([bin('/mirror-root', '5.100.0'), bin('/mirror-root', '5.90.1')])).toEqual({
       root: '/mirror-root',
       versions: ['5.100.0', '5.90.1'],
@@ -15,8 +15,8 @@ describe('the AWS provider mirror the Terraform plan tests use', () => {
   it('ignores other providers and files that are not the provider binary; none found is undefined', () => {
     expect(
       mirrorFromPaths([
-        '/m/registry.terraform.io/hashicorp/random/3.6.0/linux_amd64/terraform-provider-random_v3.6.0_x5',
-        '/m/registry.terraform.io/hashicorp/aws/5.1.0/linux_amd64/README',
+        '/m/provider.host/hashicorp/random/3.6.0/linux_amd64/terraform-provider-random_v3.6.0_x5',
+        '/m/provider.host/hashicorp/aws/5.1.0/linux_amd64/README',
         '/elsewhere/terraform-provider-aws_v5.1.0_x5',
       ]),
     ).toBeUndefined();
@@ -26,7 +26,7 @@ describe('the AWS provider mirror the Terraform plan tests use', () => {
     const cfg = mirrorCliConfig({ root: '/mirror-root', versions: ['5.100.0'] });
     expect(cfg).toContain('filesystem_mirror {');
     expect(cfg).toContain('path    = "/mirror-root"');
-    expect(cfg).toContain('include = ["registry.terraform.io/hashicorp/aws"]');
+    expect(cfg).toContain('include = ["hashicorp/aws"]');
     expect(cfg).not.toContain('direct');
     expect(cfg).not.toContain('network_mirror');
   });

@@ -3,9 +3,11 @@ import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parse } from '@cdktf/hcl2json';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { DEFAULT_STATUS_PREFIX } from '../../../shared/status/s3-key.ts';
 
 // Security properties of the Terraform code, asserted on the parsed HCL of every
-// .tf file: AWS providers cannot be downloaded here, so `plan` cannot show them.
+// .tf file (no terraform, no provider). The planned values are checked as well, by
+// test/integration/infra/terraform-plan.test.ts with the AWS provider from a local mirror.
 
 const repoRoot = path.resolve(import.meta.dirname, '../../..');
 const tfRoot = path.join(repoRoot, 'infra/terraform');
@@ -73,12 +75,63 @@ function namedBlocks(section: 'variable' | 'output'): { file: string; name: stri
 const ec2 = 'modules/ec2-dalston';
 const s3 = 'modules/s3-artifacts';
 const iam = 'modules/iam-dalston';
+const snapshots = 'modules/data-snapshots';
+const stopSchedule = 'modules/stop-schedule';
 const dev = 'environments/dev';
+
+/** AWS-managed policies that must never reach the instance role (their wildcards reach every container). */
+const FORBIDDEN_MANAGED_POLICIES = [
+  'AmazonSSMManagedInstanceCore',
+  'AmazonEC2RoleforSSM',
+  'AmazonSSMFullAccess',
+  'AmazonSSMReadOnlyAccess',
+  'AmazonS3FullAccess',
+  'AmazonS3ReadOnlyAccess',
+  'AdministratorAccess',
+  'PowerUserAccess',
+  'ReadOnlyAccess',
+  'AmazonEC2FullAccess',
+  'IAMFullAccess',
+  'CloudWatchAgentServerPolicy',
+];
+
+/** The `locals` of one module directory, merged. */
+function locals(dir: string): Body {
+  return Object.assign(
+    {},
+    ...files.filter((f) => f.dir === dir).flatMap((f) => (f.json.locals as Body[] | undefined) ?? []),
+  ) as Body;
+}
+
+function variable(dir: string, name: string): Body {
+  const v = namedBlocks('variable').find(
+    (x) => x.file.startsWith(`infra/terraform/${dir}/`) && x.name === name,
+  );
+  expect(v, `${dir} variable ${name}`).toBeDefined();
+  return v!.body;
+}
+
+/** Every object with a `Resource` key anywhere in a value (policy statements in locals). */
+function statementsIn(value: unknown): Body[] {
+  if (Array.isArray(value)) return value.flatMap(statementsIn);
+  if (value && typeof value === 'object') {
+    const own = 'Resource' in value || 'NotResource' in value ? [value as Body] : [];
+    return [...own, ...Object.values(value).flatMap(statementsIn)];
+  }
+  return [];
+}
 
 describe('layout', () => {
   it('has every module and environment file the design lists', () => {
     const present = new Set(files.map((f) => f.file));
-    for (const m of ['ec2-dalston', 's3-artifacts', 'iam-dalston', 'host-config']) {
+    for (const m of [
+      'ec2-dalston',
+      's3-artifacts',
+      'iam-dalston',
+      'host-config',
+      'data-snapshots',
+      'stop-schedule',
+    ]) {
       for (const f of ['main.tf', 'variables.tf', 'outputs.tf']) {
         expect(present, `modules/${m}/${f}`).toContain(`infra/terraform/modules/${m}/${f}`);
       }
@@ -119,8 +172,29 @@ describe('variables and outputs', () => {
         'data_volume_size_gb',
         'allowed_security_group_ids',
       ],
-      [s3]: ['bucket_name', 'jobs_expiration_days'],
-      [iam]: ['bucket_arn', 'tailscale_auth_key_parameter_arn'],
+      [s3]: [
+        'bucket_name',
+        'jobs_expiration_days',
+        'backups_expiration_days',
+        'noncurrent_version_expiration_days',
+      ],
+      [iam]: [
+        'bucket_arn',
+        'tailscale_auth_key_parameter_arn',
+        'write_prefixes',
+        'read_only_prefixes',
+        'delete_prefixes',
+      ],
+      [snapshots]: ['name', 'target_tags', 'time_utc', 'retain_count'],
+      [stopSchedule]: [
+        'name',
+        'account_id',
+        'instance_id',
+        'instance_arn',
+        'schedule_expression',
+        'timezone',
+      ],
+      [dev]: ['idle_stop_after_minutes'],
       'modules/host-config': ['account_id', 'region', 'release_version', 'dalston_ref', 'dalston_image_tag'],
     };
     for (const [dir, names] of Object.entries(mustValidate)) {
@@ -151,6 +225,9 @@ describe('variables and outputs', () => {
         'stop_command',
         'status_command',
         'shell_aliases',
+        'availability_zone',
+        'data_snapshot_policy_arn',
+        'stop_schedule_arn',
       ]),
     );
     const aliases = namedBlocks('output').find((o) => o.file.includes(dev) && o.name === 'shell_aliases')!;
@@ -227,6 +304,28 @@ describe('instance', () => {
     expect(sub(instance, 'credit_specification').cpu_credits).toBe('standard');
     const type = namedBlocks('variable').find((v) => v.file.includes(ec2) && v.name === 'instance_type');
     expect(type!.body.default).toBe('t3.xlarge');
+  });
+
+  it('refuses instance types AWS will not EBS-optimize (t2 and other previous generations)', () => {
+    // ebs_optimized = true on a t2 is refused by AWS at apply: the validation must stop it at plan.
+    const conditions = (variable(ec2, 'instance_type').validation as Body[]).map(
+      (v) => v.condition as string,
+    );
+    const refused = conditions.find((c) => c.includes('t2|'));
+    expect(refused, 'a validation naming t2').toBeDefined();
+    const pattern = /regex\("([^"]+)"/.exec(refused!)![1]!.replace(/\\\\/g, '\\');
+    const re = new RegExp(pattern);
+    for (const t of ['t2.large', 't2.micro', 't1.micro', 'm3.xlarge', 'c3.large', 'r3.large', 'm1.small']) {
+      expect(re.test(t), t).toBe(true);
+    }
+    for (const t of ['t3.xlarge', 't3a.large', 'm7i.xlarge', 'c6i.2xlarge', 'm5.large', 'r6i.large']) {
+      expect(re.test(t), t).toBe(false);
+    }
+    expect(refused!.startsWith('${!can(regex(')).toBe(true);
+  });
+
+  it('stops, never terminates, when powered off from inside (the idle stop)', () => {
+    expect(instance.instance_initiated_shutdown_behavior).toBe('stop');
   });
 
   it('ignores AMI changes and takes the AMI from the public SSM parameters', () => {
@@ -309,80 +408,361 @@ describe('artifacts bucket', () => {
   });
 
   it('denies any request without TLS, applied after the public-access block', () => {
-    const doc = one('data', 'aws_iam_policy_document', 'tls_only', s3);
-    const st = sub(doc, 'statement');
-    expect(st.effect).toBe('Deny');
-    expect(st.actions).toEqual(['s3:*']);
-    const cond = sub(st, 'condition');
-    expect(cond).toMatchObject({ test: 'Bool', variable: 'aws:SecureTransport', values: ['false'] });
+    const st = (locals(s3).tls_only_policy as Body).Statement as Body[];
+    expect(st).toHaveLength(1);
+    expect(st[0]).toMatchObject({
+      Effect: 'Deny',
+      Principal: '*',
+      Action: 's3:*',
+      Condition: { Bool: { 'aws:SecureTransport': 'false' } },
+    });
     const policy = one('resource', 'aws_s3_bucket_policy', 'tls_only', s3);
-    expect(policy.policy).toBe('${data.aws_iam_policy_document.tls_only.json}');
+    expect(policy.policy).toBe('${jsonencode(local.tls_only_policy)}');
     expect(policy.depends_on).toEqual(['${aws_s3_bucket_public_access_block.this}']);
   });
 
-  it('expires jobs/ after a variable number of days, temp/ after 7, aborts multipart uploads after 7', () => {
-    const rules = one('resource', 'aws_s3_bucket_lifecycle_configuration', 'this', s3).rule as Body[];
+  it('is versioned, so an overwrite or delete leaves a noncurrent version', () => {
+    const v = one('resource', 'aws_s3_bucket_versioning', 'this', s3);
+    expect(sub(v, 'versioning_configuration').status).toBe('Enabled');
+  });
+
+  it('expires jobs/ and backups/ after variable days, temp/ after 7, noncurrent versions, aborted uploads', () => {
+    const lc = one('resource', 'aws_s3_bucket_lifecycle_configuration', 'this', s3);
+    expect(lc.depends_on).toEqual(['${aws_s3_bucket_versioning.this}']);
+    const rules = lc.rule as Body[];
     const byId = Object.fromEntries(rules.map((r) => [r.id as string, r]));
     expect(sub(byId['expire-jobs']!, 'filter').prefix).toBe('jobs/');
     expect(sub(byId['expire-jobs']!, 'expiration').days).toBe('${var.jobs_expiration_days}');
     expect(sub(byId['expire-temp']!, 'filter').prefix).toBe('temp/');
     expect(sub(byId['expire-temp']!, 'expiration').days).toBe(7);
+    expect(sub(byId['expire-backups']!, 'filter').prefix).toBe('backups/');
+    expect(sub(byId['expire-backups']!, 'expiration').days).toBe('${var.backups_expiration_days}');
+    const noncurrent = byId['expire-noncurrent-versions']!;
+    expect(sub(noncurrent, 'filter')).toEqual({});
+    expect(sub(noncurrent, 'noncurrent_version_expiration').noncurrent_days).toBe(
+      '${var.noncurrent_version_expiration_days}',
+    );
+    expect(sub(noncurrent, 'expiration').expired_object_delete_marker).toBe(true);
     const abort = byId['abort-incomplete-multipart-uploads']!;
     expect(sub(abort, 'abort_incomplete_multipart_upload').days_after_initiation).toBe(7);
     for (const r of rules) expect(r.status).toBe('Enabled');
+    expect(variable(s3, 'backups_expiration_days').default).toBe(30);
+    expect(variable(dev, 'backups_expiration_days').default).toBe(30);
+    const mod = (
+      files.find((f) => f.file === `infra/terraform/${dev}/main.tf`)!.json.module as Record<string, Body[]>
+    ).artifacts![0]!;
+    expect(mod.backups_expiration_days).toBe('${var.backups_expiration_days}');
+    expect(mod.noncurrent_version_expiration_days).toBe('${var.noncurrent_version_expiration_days}');
   });
 
   it('documents the prefixes', () => {
     const readme = readFileSync(path.join(tfRoot, s3, 'README.md'), 'utf8');
-    for (const p of ['jobs/', 'uploads/', 'outputs/', 'releases/', 'status/', 'backups/']) {
+    for (const p of [
+      'jobs/',
+      'sessions/',
+      'models/',
+      'uploads/',
+      'outputs/',
+      'releases/',
+      'config/',
+      'status/',
+      'backups/',
+    ]) {
       expect(readme).toContain(`\`${p}\``);
     }
   });
 });
 
-describe('IAM', () => {
+describe('IAM: the instance role', () => {
   it('trusts EC2 only', () => {
-    const st = sub(one('data', 'aws_iam_policy_document', 'assume_ec2', iam), 'statement');
-    expect(st.actions).toEqual(['sts:AssumeRole']);
-    expect(sub(st, 'principals')).toEqual({ type: 'Service', identifiers: ['ec2.amazonaws.com'] });
-  });
-
-  it('grants exactly ListBucket on the bucket, Get/Put/Delete on its objects, GetParameter on one parameter', () => {
-    const doc = one('data', 'aws_iam_policy_document', 'host', iam);
-    const statements = (doc.statement as Body[]).map((s) => ({
-      actions: s.actions,
-      resources: s.resources,
-      effect: s.effect,
-    }));
-    expect(statements).toEqual([
-      { actions: ['s3:ListBucket'], resources: ['${var.bucket_arn}'], effect: 'Allow' },
+    const st = (locals(iam).trust_ec2 as Body).Statement as Body[];
+    expect(st).toEqual([
       {
-        actions: ['s3:GetObject', 's3:PutObject', 's3:DeleteObject'],
-        resources: ['${var.bucket_arn}/*'],
-        effect: 'Allow',
+        Sid: 'TrustEC2Only',
+        Effect: 'Allow',
+        Action: 'sts:AssumeRole',
+        Principal: { Service: 'ec2.amazonaws.com' },
       },
     ]);
-    const dyn = (doc.dynamic as Record<string, Body[]>).statement![0]!;
-    expect(dyn.for_each).toBe(
-      '${var.tailscale_auth_key_parameter_arn == null ? [] : [var.tailscale_auth_key_parameter_arn]}',
-    );
-    const content = sub(dyn, 'content');
-    expect(content.actions).toEqual(['ssm:GetParameter']);
-    expect(content.resources).toEqual(['${statement.value}']);
-    expect(one('resource', 'aws_iam_role_policy', 'host', iam).policy).toBe(
-      '${data.aws_iam_policy_document.host.json}',
+    expect(one('resource', 'aws_iam_role', 'this', iam).assume_role_policy).toBe(
+      '${jsonencode(local.trust_ec2)}',
     );
   });
 
-  it('uses no * resource in any policy and attaches Session Manager only through a variable', () => {
-    for (const doc of blocks('data', 'aws_iam_policy_document')) {
-      const text = JSON.stringify(doc.body);
-      expect(text, doc.name).not.toMatch(/"resources":\["\*"/);
+  it('S3: lists the bucket; reads, writes and deletes by prefix; an explicit deny protects backups/', () => {
+    const statements = (locals(iam).s3_statements as Body[]).map((s) => ({
+      Sid: s.Sid,
+      Effect: s.Effect,
+      Action: s.Action,
+      Resource: s.Resource,
+    }));
+    expect(statements).toEqual([
+      {
+        Sid: 'ListArtifactsBucket',
+        Effect: 'Allow',
+        Action: ['s3:ListBucket'],
+        Resource: ['${var.bucket_arn}'],
+      },
+      {
+        Sid: 'ReadArtifacts',
+        Effect: 'Allow',
+        Action: ['s3:GetObject'],
+        Resource: '${[for p in local.read_prefixes : "${local.objects}${p}*"]}',
+      },
+      {
+        Sid: 'WriteArtifacts',
+        Effect: 'Allow',
+        Action: ['s3:PutObject', 's3:AbortMultipartUpload'],
+        Resource: '${[for p in var.write_prefixes : "${local.objects}${p}*"]}',
+      },
+      {
+        Sid: 'DeleteExpendableArtifacts',
+        Effect: 'Allow',
+        Action: ['s3:DeleteObject'],
+        Resource: '${[for p in var.delete_prefixes : "${local.objects}${p}*"]}',
+      },
+      {
+        Sid: 'DenyBackupDeletes',
+        Effect: 'Deny',
+        Action: ['s3:DeleteObject', 's3:DeleteObjectVersion'],
+        Resource: ['${local.objects}backups/*'],
+      },
+    ]);
+    expect(locals(iam).objects).toBe('${var.bucket_arn}/');
+    expect(locals(iam).read_prefixes).toBe('${distinct(concat(var.write_prefixes, var.read_only_prefixes))}');
+  });
+
+  it('writes exactly where the host writes, reads config/ and releases/ only, deletes never under backups/', () => {
+    const write = variable(iam, 'write_prefixes').default as string[];
+    // Dalston: jobs/ (job artifacts, transcripts), sessions/ (realtime audio), models/ (model
+    // registry); the agent: its status snapshot prefix; dalston-host: backups/.
+    expect(write).toEqual(['jobs/', 'sessions/', 'models/', 'status/', 'backups/']);
+    expect(write).toContain(DEFAULT_STATUS_PREFIX);
+    expect(variable(iam, 'read_only_prefixes').default).toEqual(['config/', 'releases/']);
+    const del = variable(iam, 'delete_prefixes').default as string[];
+    expect(del).toEqual(['jobs/', 'sessions/', 'models/']);
+    for (const p of del) expect(write).toContain(p);
+    const writeChecks = (variable(iam, 'write_prefixes').validation as Body[]).map(
+      (v) => v.condition as string,
+    );
+    expect(writeChecks.some((c) => c.includes('"config/", "releases/"'))).toBe(true);
+    const delChecks = (variable(iam, 'delete_prefixes').validation as Body[]).map(
+      (v) => v.condition as string,
+    );
+    expect(
+      delChecks.some(
+        (c) => c.includes('startswith("backups/", p)') && c.includes('startswith(p, "backups/")'),
+      ),
+    ).toBe(true);
+  });
+
+  it('reads the one Tailscale parameter, with GetParameter only, and only while tailscale_auth_key_readable', () => {
+    const ts = locals(iam).tailscale_statements as string;
+    expect(
+      ts.startsWith('${var.tailscale_auth_key_parameter_arn != null && var.tailscale_auth_key_readable ?'),
+    ).toBe(true);
+    expect(ts).toContain('Action   = ["ssm:GetParameter"]');
+    expect(ts).toContain('Resource = [var.tailscale_auth_key_parameter_arn]');
+    expect(ts.match(/Sid/g)).toHaveLength(1);
+    expect((locals(iam).host_policy as Body).Statement).toBe(
+      '${concat(local.s3_statements, local.tailscale_statements)}',
+    );
+    expect(one('resource', 'aws_iam_role_policy', 'host', iam).policy).toBe(
+      '${jsonencode(local.host_policy)}',
+    );
+    expect(variable(iam, 'tailscale_auth_key_readable').default).toBe(true);
+  });
+
+  it('Session Manager is a scoped inline policy behind a variable: agent channels only, no GetParameter', () => {
+    const st = (locals(iam).session_manager_policy as Body).Statement as Body[];
+    expect(st).toHaveLength(1);
+    expect(st[0]!.Effect).toBe('Allow');
+    expect([...(st[0]!.Action as string[])].sort()).toEqual([
+      'ssm:UpdateInstanceInformation',
+      'ssmmessages:CreateControlChannel',
+      'ssmmessages:CreateDataChannel',
+      'ssmmessages:OpenControlChannel',
+      'ssmmessages:OpenDataChannel',
+    ]);
+    const policy = one('resource', 'aws_iam_role_policy', 'session_manager', iam);
+    expect(policy.count).toBe('${var.enable_ssm_session_manager ? 1 : 0}');
+    expect(policy.policy).toBe('${jsonencode(local.session_manager_policy)}');
+    expect(policy.role).toBe('${aws_iam_role.this.name}');
+  });
+
+  it('has no managed policy at all, and no role in the stack has a forbidden one', () => {
+    expect(blocks('resource', 'aws_iam_role_policy_attachment', iam)).toHaveLength(0);
+    for (const t of [
+      'aws_iam_policy_attachment',
+      'aws_iam_role_policies_exclusive',
+      'aws_iam_role_policy_attachments_exclusive',
+    ]) {
+      expect(blocks('resource', t), t).toHaveLength(0);
     }
-    const ssm = one('resource', 'aws_iam_role_policy_attachment', 'ssm_core', iam);
-    expect(ssm.count).toBe('${var.enable_ssm_session_manager ? 1 : 0}');
-    expect(ssm.policy_arn).toContain('AmazonSSMManagedInstanceCore');
-    expect(blocks('resource', 'aws_iam_role_policy_attachment')).toHaveLength(1);
+    for (const role of blocks('resource', 'aws_iam_role')) {
+      expect(role.body.managed_policy_arns, `aws_iam_role.${role.name}`).toBeUndefined();
+      expect(role.body.inline_policy, `aws_iam_role.${role.name}`).toBeUndefined();
+    }
+    const attachments = blocks('resource', 'aws_iam_role_policy_attachment');
+    expect(attachments.length).toBeGreaterThan(0);
+    for (const a of attachments) {
+      const name = (a.body.policy_arn as string).split('/').pop()!;
+      expect(FORBIDDEN_MANAGED_POLICIES, `aws_iam_role_policy_attachment.${a.name}`).not.toContain(name);
+      expect(a.body.role, `aws_iam_role_policy_attachment.${a.name}`).not.toBe('${aws_iam_role.this.name}');
+    }
+    expect(blocks('data', 'aws_iam_policy')).toHaveLength(0);
+  });
+
+  it('policies are jsonencode()d HCL (known at plan time), and "*" is a resource only for Session Manager', () => {
+    expect(blocks('data', 'aws_iam_policy_document')).toHaveLength(0);
+    const dirs = [...new Set(files.map((f) => f.dir))];
+    const star = dirs.flatMap((d) =>
+      statementsIn(locals(d)).filter((st) => {
+        const r = st.Resource ?? st.NotResource;
+        return r === '*' || (Array.isArray(r) && r.includes('*'));
+      }),
+    );
+    expect(star.map((st) => st.Sid)).toEqual(['SessionManagerChannels']);
+    // No Allow grants a service-wide action wildcard or batch parameter reads (a Deny may be broad).
+    for (const st of dirs.flatMap((d) => statementsIn(locals(d))).filter((x) => x.Effect === 'Allow')) {
+      expect(JSON.stringify(st.Action ?? st.NotAction), `${st.Sid}`).not.toMatch(
+        /"[a-z0-9]+:\*"|"\*"|GetParameters|GetParametersByPath/,
+      );
+    }
+  });
+
+  it('the READMEs name every statement and action the code grants', () => {
+    const readme = readFileSync(path.join(tfRoot, iam, 'README.md'), 'utf8');
+    const all = [
+      ...(locals(iam).s3_statements as Body[]),
+      ...((locals(iam).session_manager_policy as Body).Statement as Body[]),
+    ];
+    for (const st of all) {
+      expect(readme, `${st.Sid}`).toContain(`\`${st.Sid}\``);
+      for (const a of st.Action as string[]) expect(readme, a).toContain(`\`${a}\``);
+    }
+    expect(readme).toContain('`ReadTailscaleAuthKey`');
+    expect(readme).toContain('`ssm:GetParameter`');
+    // Nothing claims the managed policy is attached any more.
+    expect(readme).not.toMatch(/attaches the AWS-managed/);
+    const infra = readFileSync(path.join(tfRoot, 'README.md'), 'utf8');
+    expect(infra).not.toMatch(/survives(?: everything| `terraform destroy`)/);
+    for (const f of listTf(tfRoot))
+      expect(readFileSync(f, 'utf8'), f).not.toMatch(/survives `terraform destroy`/);
+  });
+});
+
+describe('snapshots of the data volume (DLM)', () => {
+  it('is a daily, tag-targeted DLM policy that keeps N and copies tags', () => {
+    const pol = one('resource', 'aws_dlm_lifecycle_policy', 'data', snapshots);
+    expect(pol.execution_role_arn).toBe('${aws_iam_role.dlm.arn}');
+    expect(pol.state).toBe('ENABLED');
+    const details = sub(pol, 'policy_details');
+    expect(details.policy_type).toBe('EBS_SNAPSHOT_MANAGEMENT');
+    expect(details.resource_types).toEqual(['VOLUME']);
+    expect(details.target_tags).toBe('${var.target_tags}');
+    const schedule = sub(details, 'schedule');
+    expect(sub(schedule, 'create_rule')).toEqual({
+      interval: 24,
+      interval_unit: 'HOURS',
+      times: ['${var.time_utc}'],
+    });
+    expect(sub(schedule, 'retain_rule')).toEqual({ count: '${var.retain_count}' });
+    expect(schedule.copy_tags).toBe(true);
+  });
+
+  it('has its own role, assumable by DLM only, with the DLM service policy and nothing else', () => {
+    const trust = (locals(snapshots).trust_dlm as Body).Statement as Body[];
+    expect(trust).toEqual([
+      {
+        Sid: 'TrustDLMOnly',
+        Effect: 'Allow',
+        Action: 'sts:AssumeRole',
+        Principal: { Service: 'dlm.amazonaws.com' },
+      },
+    ]);
+    expect(one('resource', 'aws_iam_role', 'dlm', snapshots).assume_role_policy).toBe(
+      '${jsonencode(local.trust_dlm)}',
+    );
+    const att = blocks('resource', 'aws_iam_role_policy_attachment', snapshots);
+    expect(att).toHaveLength(1);
+    expect(att[0]!.body.role).toBe('${aws_iam_role.dlm.name}');
+    expect(att[0]!.body.policy_arn).toBe(
+      'arn:${data.aws_partition.current.partition}:iam::aws:policy/service-role/AWSDataLifecycleManagerServiceRole',
+    );
+    expect(blocks('resource', 'aws_iam_role_policy', snapshots)).toHaveLength(0);
+  });
+
+  it('targets the data volume by the tag the ec2 module puts on it; daily at 04:45 UTC keeping 7 by default', () => {
+    expect((locals(ec2).data_volume_snapshot_tags as Body).DalstonDataVolume).toBe('${var.name_prefix}-data');
+    expect(one('resource', 'aws_ebs_volume', 'data', ec2).tags).toBe(
+      '${merge(var.tags, local.data_volume_snapshot_tags, { Name = "${var.name_prefix}-data" })}',
+    );
+    const mod = (
+      files.find((f) => f.file === `infra/terraform/${dev}/main.tf`)!.json.module as Record<string, Body[]>
+    ).snapshots![0]!;
+    expect(mod.target_tags).toBe('${module.ec2.data_volume_snapshot_tags}');
+    expect(mod.count).toBe('${var.data_snapshots_enabled ? 1 : 0}');
+    expect(mod.time_utc).toBe('${var.data_snapshot_time_utc}');
+    expect(mod.retain_count).toBe('${var.data_snapshot_retain_count}');
+    for (const [dir, time, count] of [
+      [snapshots, 'time_utc', 'retain_count'],
+      [dev, 'data_snapshot_time_utc', 'data_snapshot_retain_count'],
+    ] as const) {
+      expect(variable(dir, time).default).toBe('04:45');
+      expect(variable(dir, count).default).toBe(7);
+    }
+    expect(variable(dev, 'data_snapshots_enabled').default).toBe(true);
+  });
+});
+
+describe('stop backstop (EventBridge Scheduler) and idle stop', () => {
+  it('is off by default and calls EC2 StopInstances on this instance with a cron in a time zone', () => {
+    const mod = (
+      files.find((f) => f.file === `infra/terraform/${dev}/main.tf`)!.json.module as Record<string, Body[]>
+    ).stop_schedule![0]!;
+    expect(mod.count).toBe('${var.stop_schedule_enabled ? 1 : 0}');
+    expect(mod.instance_arn).toBe('${module.ec2.instance_arn}');
+    expect(variable(dev, 'stop_schedule_enabled').default).toBe(false);
+    expect(variable(dev, 'stop_schedule_expression').default).toBe('cron(0 2 * * ? *)');
+    const schedule = one('resource', 'aws_scheduler_schedule', 'stop', stopSchedule);
+    expect(schedule.schedule_expression).toBe('${var.schedule_expression}');
+    expect(schedule.schedule_expression_timezone).toBe('${var.timezone}');
+    const target = sub(schedule, 'target');
+    expect(target.arn).toBe(
+      'arn:${data.aws_partition.current.partition}:scheduler:::aws-sdk:ec2:stopInstances',
+    );
+    expect(target.input).toBe('${jsonencode({ InstanceIds = [var.instance_id] })}');
+    expect(target.role_arn).toBe('${aws_iam_role.scheduler.arn}');
+  });
+
+  it('has its own role: trusted by Scheduler of this account, may only stop this one instance', () => {
+    const trust = (locals(stopSchedule).trust_scheduler as Body).Statement as Body[];
+    expect(trust).toHaveLength(1);
+    expect(trust[0]).toMatchObject({
+      Effect: 'Allow',
+      Action: 'sts:AssumeRole',
+      Principal: { Service: 'scheduler.amazonaws.com' },
+      Condition: { StringEquals: { 'aws:SourceAccount': '${var.account_id}' } },
+    });
+    const stop = (locals(stopSchedule).stop_policy as Body).Statement as Body[];
+    expect(stop).toEqual([
+      {
+        Sid: 'StopThisInstanceOnly',
+        Effect: 'Allow',
+        Action: ['ec2:StopInstances'],
+        Resource: ['${var.instance_arn}'],
+      },
+    ]);
+    expect(blocks('resource', 'aws_iam_role_policy_attachment', stopSchedule)).toHaveLength(0);
+  });
+
+  it('idle_stop_after_minutes defaults to 60 and refuses negative or fractional minutes', () => {
+    const v = variable(dev, 'idle_stop_after_minutes');
+    expect(v.default).toBe(60);
+    expect((v.validation as Body[])[0]!.condition).toBe(
+      '${var.idle_stop_after_minutes >= 0 && floor(var.idle_stop_after_minutes) == var.idle_stop_after_minutes}',
+    );
   });
 });
 

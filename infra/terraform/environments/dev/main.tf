@@ -27,13 +27,17 @@ module "host_config" {
   tailscale_auth_key_parameter = var.tailscale_auth_key_parameter
   tailscale_hostname           = var.tailscale_hostname
   publish_gateway_on_vpc       = length(var.allowed_security_group_ids) > 0
+  # var.idle_stop_after_minutes becomes host.json idle.stopAfterMinutes here once the
+  # module renders that key.
 }
 
 module "artifacts" {
   source = "../../modules/s3-artifacts"
 
-  bucket_name          = module.host_config.bucket_name
-  jobs_expiration_days = var.jobs_expiration_days
+  bucket_name                        = module.host_config.bucket_name
+  jobs_expiration_days               = var.jobs_expiration_days
+  backups_expiration_days            = var.backups_expiration_days
+  noncurrent_version_expiration_days = var.noncurrent_version_expiration_days
 }
 
 resource "aws_s3_object" "release" {
@@ -54,6 +58,7 @@ module "iam" {
   name                             = module.host_config.role_name
   bucket_arn                       = module.artifacts.bucket_arn
   tailscale_auth_key_parameter_arn = local.tailscale_parameter_arn
+  tailscale_auth_key_readable      = var.tailscale_auth_key_readable
   enable_ssm_session_manager       = var.enable_ssm_session_manager
 }
 
@@ -72,4 +77,26 @@ module "ec2" {
   release_object_version      = "${aws_s3_object.release.key}@${aws_s3_object.release.etag}"
   allowed_security_group_ids  = var.allowed_security_group_ids
   associate_public_ip_address = var.associate_public_ip_address
+}
+
+module "snapshots" {
+  source = "../../modules/data-snapshots"
+  count  = var.data_snapshots_enabled ? 1 : 0
+
+  name         = var.name_prefix
+  target_tags  = module.ec2.data_volume_snapshot_tags
+  time_utc     = var.data_snapshot_time_utc
+  retain_count = var.data_snapshot_retain_count
+}
+
+module "stop_schedule" {
+  source = "../../modules/stop-schedule"
+  count  = var.stop_schedule_enabled ? 1 : 0
+
+  name                = var.name_prefix
+  account_id          = data.aws_caller_identity.current.account_id
+  instance_id         = module.ec2.instance_id
+  instance_arn        = module.ec2.instance_arn
+  schedule_expression = var.stop_schedule_expression
+  timezone            = var.stop_schedule_timezone
 }

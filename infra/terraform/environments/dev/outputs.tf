@@ -9,8 +9,23 @@ output "private_ip" {
 }
 
 output "data_volume_id" {
-  description = "Id of the data volume holding /data (Postgres, Redis, models); it survives `terraform destroy`."
+  description = "Id of the data volume holding /data (Postgres, Redis, models); prevent_destroy guards it (see the README for keeping it through a destroy)."
   value       = module.ec2.data_volume_id
+}
+
+output "availability_zone" {
+  description = "Zone of the instance and the data volume: a volume restored from a snapshot must be created here."
+  value       = module.ec2.availability_zone
+}
+
+output "data_snapshot_policy_arn" {
+  description = "ARN of the DLM policy that snapshots the data volume daily (null when data_snapshots_enabled is false)."
+  value       = one(module.snapshots[*].policy_arn)
+}
+
+output "stop_schedule_arn" {
+  description = "ARN of the backstop stop schedule (null unless stop_schedule_enabled)."
+  value       = one(module.stop_schedule[*].schedule_arn)
 }
 
 output "bucket_name" {

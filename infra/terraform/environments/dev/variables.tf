@@ -44,6 +44,36 @@ variable "jobs_expiration_days" {
   default     = 30
 }
 
+variable "backups_expiration_days" {
+  description = "Days after which backups/ objects expire (the host itself cannot delete them)."
+  type        = number
+  default     = 30
+}
+
+variable "noncurrent_version_expiration_days" {
+  description = "Days an overwritten, deleted or expired object version is kept in the versioned bucket before it is gone for good."
+  type        = number
+  default     = 30
+}
+
+variable "data_snapshots_enabled" {
+  description = "Daily EBS snapshots of the data volume by Data Lifecycle Manager."
+  type        = bool
+  default     = true
+}
+
+variable "data_snapshot_time_utc" {
+  description = "Time of day (UTC, HH:MM) the daily data-volume snapshot starts."
+  type        = string
+  default     = "04:45"
+}
+
+variable "data_snapshot_retain_count" {
+  description = "Number of daily data-volume snapshots kept; older ones are deleted by DLM."
+  type        = number
+  default     = 7
+}
+
 variable "os_family" {
   description = "al2023 (default, first-class) or ubuntu (24.04)."
   type        = string
@@ -113,10 +143,45 @@ variable "allowed_security_group_ids" {
   default     = []
 }
 
-variable "enable_ssm_session_manager" {
-  description = "Allow Session Manager as break-glass shell access (no SSH, no open port)."
+variable "tailscale_auth_key_readable" {
+  description = "Let the instance role read the Tailscale auth-key parameter; set false once the host has joined, true again before replacing the instance."
   type        = bool
   default     = true
+}
+
+variable "enable_ssm_session_manager" {
+  description = "Allow Session Manager as break-glass shell access (no SSH, no open port) through a scoped inline policy."
+  type        = bool
+  default     = true
+}
+
+variable "idle_stop_after_minutes" {
+  description = "Minutes without work after which the agent powers the host off (host.json idle.stopAfterMinutes); 0 disables the idle stop."
+  type        = number
+  default     = 60
+
+  validation {
+    condition     = var.idle_stop_after_minutes >= 0 && floor(var.idle_stop_after_minutes) == var.idle_stop_after_minutes
+    error_message = "idle_stop_after_minutes must be a whole number of minutes, 0 or more (0 disables the idle stop)."
+  }
+}
+
+variable "stop_schedule_enabled" {
+  description = "Backstop: an EventBridge Scheduler schedule that stops the instance at a fixed time every day (off by default)."
+  type        = bool
+  default     = false
+}
+
+variable "stop_schedule_expression" {
+  description = "When the backstop stops the instance: a Scheduler cron() expression read in stop_schedule_timezone."
+  type        = string
+  default     = "cron(0 2 * * ? *)"
+}
+
+variable "stop_schedule_timezone" {
+  description = "IANA time zone of stop_schedule_expression (e.g. Europe/London: 02:00 local, summer time included)."
+  type        = string
+  default     = "Europe/London"
 }
 
 variable "associate_public_ip_address" {

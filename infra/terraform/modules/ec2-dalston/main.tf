@@ -1,7 +1,10 @@
-# The host: instance, security group and the separate data volume that must
-# survive everything (instance replacement, `terraform destroy`).
+# The host: instance, security group and the separate data volume that outlives
+# instance replacement; prevent_destroy fails any plan that would delete it.
 
 locals {
+  # The tag the snapshot policy (module data-snapshots) selects the data volume by.
+  data_volume_snapshot_tags = { DalstonDataVolume = "${var.name_prefix}-data" }
+
   ami_parameter = {
     al2023 = "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64"
     ubuntu = "/aws/service/canonical/ubuntu/server/24.04/stable/current/amd64/hvm/ebs-gp3/ami-id"
@@ -71,6 +74,9 @@ resource "aws_instance" "this" {
   ebs_optimized               = true
   user_data                   = var.user_data
   user_data_replace_on_change = false
+  # A power-off from inside (the agent's idle stop, `shutdown -h`) stops the instance and
+  # keeps its volumes; "terminate" would throw the host away.
+  instance_initiated_shutdown_behavior = "stop"
 
   # Standard credits: a busy transcription host is throttled, not billed for surplus credits.
   credit_specification {
@@ -113,7 +119,7 @@ resource "aws_ebs_volume" "data" {
   type              = "gp3"
   encrypted         = true
   final_snapshot    = true
-  tags              = merge(var.tags, { Name = "${var.name_prefix}-data" })
+  tags              = merge(var.tags, local.data_volume_snapshot_tags, { Name = "${var.name_prefix}-data" })
 
   lifecycle {
     prevent_destroy = true

@@ -27,3 +27,13 @@ output "ami_id" {
   description = "AMI the instance was created from (later AMI releases are ignored)."
   value       = aws_instance.this.ami
 }
+
+output "instance_arn" {
+  description = "ARN of the instance (the stop schedule's role may stop exactly this one)."
+  value       = aws_instance.this.arn
+}
+
+output "data_volume_snapshot_tags" {
+  description = "Tags that mark the data volume for the snapshot policy (module data-snapshots targets them)."
+  value       = local.data_volume_snapshot_tags
+}

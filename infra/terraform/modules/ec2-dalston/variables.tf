@@ -50,6 +50,13 @@ variable "instance_type" {
     condition     = can(regex("^[a-z][a-z0-9-]*\\.[a-z0-9]+$", var.instance_type)) && !can(regex("^[a-z]+[0-9]+[a-z-]*g[a-z-]*\\.", var.instance_type))
     error_message = "instance_type must be an x86_64 instance type such as t3.xlarge (Graviton types like t4g.* or m7g.* are not supported by this AMI choice)."
   }
+
+  # The instance sets ebs_optimized = true, which AWS refuses for t2, t1 and most sizes of
+  # these other previous-generation families; current families are all EBS-optimized.
+  validation {
+    condition     = !can(regex("^(t1|t2|m1|m2|m3|c1|c3|cc1|cc2|cg1|cr1|g2|hi1|hs1|i2|r3)\\.", var.instance_type))
+    error_message = "instance_type must not be a previous-generation type without EBS optimization (t2.*, t1.*, m1-m3.*, c1/c3.*, r3.*, i2.*, g2.*, ...): use a current type such as t3.xlarge or m7i.xlarge."
+  }
 }
 
 variable "root_volume_size_gb" {

@@ -1,24 +1,101 @@
-# The instance's role: exactly the S3 and SSM access dalston-host and Dalston need.
-# The only resource wildcard is bucket/* (objects of the one bucket).
+# The instance's role: the S3 prefixes the host reads and writes, the one Tailscale
+# parameter, and optionally Session Manager. No AWS-managed policy is attached: a
+# managed policy hides its wildcards from review (AmazonSSMManagedInstanceCore alone
+# allows ssm:GetParameter on every parameter of the account).
+#
+# Policies are HCL objects passed through jsonencode rather than aws_iam_policy_document
+# data sources, so their JSON is known at plan time and the tests assert on it.
 
-data "aws_partition" "current" {}
+locals {
+  objects = "${var.bucket_arn}/"
 
-data "aws_iam_policy_document" "assume_ec2" {
-  statement {
-    sid     = "TrustEC2Only"
-    effect  = "Allow"
-    actions = ["sts:AssumeRole"]
-    principals {
-      type        = "Service"
-      identifiers = ["ec2.amazonaws.com"]
-    }
+  read_prefixes = distinct(concat(var.write_prefixes, var.read_only_prefixes))
+
+  trust_ec2 = {
+    Version = "2012-10-17"
+    Statement = [{
+      Sid       = "TrustEC2Only"
+      Effect    = "Allow"
+      Action    = "sts:AssumeRole"
+      Principal = { Service = "ec2.amazonaws.com" }
+    }]
+  }
+
+  s3_statements = [
+    {
+      Sid      = "ListArtifactsBucket"
+      Effect   = "Allow"
+      Action   = ["s3:ListBucket"]
+      Resource = [var.bucket_arn]
+    },
+    {
+      Sid      = "ReadArtifacts"
+      Effect   = "Allow"
+      Action   = ["s3:GetObject"]
+      Resource = [for p in local.read_prefixes : "${local.objects}${p}*"]
+    },
+    {
+      # AbortMultipartUpload: the SDKs abort a failed multipart upload themselves.
+      Sid      = "WriteArtifacts"
+      Effect   = "Allow"
+      Action   = ["s3:PutObject", "s3:AbortMultipartUpload"]
+      Resource = [for p in var.write_prefixes : "${local.objects}${p}*"]
+    },
+    {
+      Sid      = "DeleteExpendableArtifacts"
+      Effect   = "Allow"
+      Action   = ["s3:DeleteObject"]
+      Resource = [for p in var.delete_prefixes : "${local.objects}${p}*"]
+    },
+    {
+      # An explicit deny, so no later Allow (here or in another policy) can let a compromised
+      # host or container erase the backups; the lifecycle rule expires them instead.
+      Sid      = "DenyBackupDeletes"
+      Effect   = "Deny"
+      Action   = ["s3:DeleteObject", "s3:DeleteObjectVersion"]
+      Resource = ["${local.objects}backups/*"]
+    },
+  ]
+
+  # The SecureString uses the AWS-managed aws/ssm key, whose key policy already lets
+  # principals of the account decrypt through SSM: no kms statement is needed.
+  tailscale_statements = var.tailscale_auth_key_parameter_arn != null && var.tailscale_auth_key_readable ? [{
+    Sid      = "ReadTailscaleAuthKey"
+    Effect   = "Allow"
+    Action   = ["ssm:GetParameter"]
+    Resource = [var.tailscale_auth_key_parameter_arn]
+  }] : []
+
+  host_policy = {
+    Version   = "2012-10-17"
+    Statement = concat(local.s3_statements, local.tailscale_statements)
+  }
+
+  # What the SSM agent needs for Session Manager and nothing else (the same actions as
+  # AWS's own AWSCloud9SSMInstanceProfile): register the instance, open the session
+  # channels. ssmmessages has no resource type, hence "*". No ec2messages (Run Command)
+  # and no ssm:GetParameter*.
+  session_manager_policy = {
+    Version = "2012-10-17"
+    Statement = [{
+      Sid    = "SessionManagerChannels"
+      Effect = "Allow"
+      Action = [
+        "ssm:UpdateInstanceInformation",
+        "ssmmessages:CreateControlChannel",
+        "ssmmessages:CreateDataChannel",
+        "ssmmessages:OpenControlChannel",
+        "ssmmessages:OpenDataChannel",
+      ]
+      Resource = "*"
+    }]
   }
 }
 
 resource "aws_iam_role" "this" {
   name               = var.name
-  description        = "Dalston host instance role (S3 artifacts bucket, Tailscale auth-key parameter)."
-  assume_role_policy = data.aws_iam_policy_document.assume_ec2.json
+  description        = "Dalston host instance role (S3 artifacts bucket prefixes, Tailscale auth-key parameter)."
+  assume_role_policy = jsonencode(local.trust_ec2)
   tags               = var.tags
 }
 
@@ -28,42 +105,15 @@ resource "aws_iam_instance_profile" "this" {
   tags = var.tags
 }
 
-data "aws_iam_policy_document" "host" {
-  statement {
-    sid       = "ListArtifactsBucket"
-    effect    = "Allow"
-    actions   = ["s3:ListBucket"]
-    resources = [var.bucket_arn]
-  }
-
-  statement {
-    sid       = "ReadWriteArtifacts"
-    effect    = "Allow"
-    actions   = ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"]
-    resources = ["${var.bucket_arn}/*"]
-  }
-
-  # The SecureString uses the AWS-managed aws/ssm key, whose key policy already lets
-  # principals of the account decrypt through SSM: no kms statement is needed.
-  dynamic "statement" {
-    for_each = var.tailscale_auth_key_parameter_arn == null ? [] : [var.tailscale_auth_key_parameter_arn]
-    content {
-      sid       = "ReadTailscaleAuthKey"
-      effect    = "Allow"
-      actions   = ["ssm:GetParameter"]
-      resources = [statement.value]
-    }
-  }
-}
-
 resource "aws_iam_role_policy" "host" {
   name   = "${var.name}-access"
-  role   = aws_iam_role.this.id
-  policy = data.aws_iam_policy_document.host.json
+  role   = aws_iam_role.this.name
+  policy = jsonencode(local.host_policy)
 }
 
-resource "aws_iam_role_policy_attachment" "ssm_core" {
-  count      = var.enable_ssm_session_manager ? 1 : 0
-  role       = aws_iam_role.this.name
-  policy_arn = "arn:${data.aws_partition.current.partition}:iam::aws:policy/AmazonSSMManagedInstanceCore"
+resource "aws_iam_role_policy" "session_manager" {
+  count  = var.enable_ssm_session_manager ? 1 : 0
+  name   = "${var.name}-session-manager"
+  role   = aws_iam_role.this.name
+  policy = jsonencode(local.session_manager_policy)
 }

@@ -1,5 +1,5 @@
-# The artifacts bucket. Prefixes (see README.md): jobs/ uploads/ outputs/ releases/
-# status/ backups/. Private, owner-enforced, encrypted, TLS-only, never force-destroyed.
+# The artifacts bucket. Prefixes: see README.md. Private, owner-enforced, encrypted,
+# TLS-only, versioned, never force-destroyed.
 
 resource "aws_s3_bucket" "this" {
   bucket = var.bucket_name
@@ -32,33 +32,41 @@ resource "aws_s3_bucket_server_side_encryption_configuration" "this" {
   }
 }
 
-data "aws_iam_policy_document" "tls_only" {
-  statement {
-    sid       = "DenyInsecureTransport"
-    effect    = "Deny"
-    actions   = ["s3:*"]
-    resources = [aws_s3_bucket.this.arn, "${aws_s3_bucket.this.arn}/*"]
-    principals {
-      type        = "*"
-      identifiers = ["*"]
-    }
-    condition {
-      test     = "Bool"
-      variable = "aws:SecureTransport"
-      values   = ["false"]
-    }
+# Versioning turns an overwrite or a delete into a noncurrent version that the lifecycle
+# expires later, so neither a bug nor a compromised host erases an object at once.
+resource "aws_s3_bucket_versioning" "this" {
+  bucket = aws_s3_bucket.this.id
+  versioning_configuration {
+    status = "Enabled"
+  }
+}
+
+locals {
+  # jsonencode rather than aws_iam_policy_document: the JSON is known at plan time and tested.
+  tls_only_policy = {
+    Version = "2012-10-17"
+    Statement = [{
+      Sid       = "DenyInsecureTransport"
+      Effect    = "Deny"
+      Principal = "*"
+      Action    = "s3:*"
+      Resource  = [aws_s3_bucket.this.arn, "${aws_s3_bucket.this.arn}/*"]
+      Condition = { Bool = { "aws:SecureTransport" = "false" } }
+    }]
   }
 }
 
 resource "aws_s3_bucket_policy" "tls_only" {
   bucket = aws_s3_bucket.this.id
-  policy = data.aws_iam_policy_document.tls_only.json
+  policy = jsonencode(local.tls_only_policy)
   # S3 rejects a policy while the public-access block is being changed; order them.
   depends_on = [aws_s3_bucket_public_access_block.this]
 }
 
 resource "aws_s3_bucket_lifecycle_configuration" "this" {
   bucket = aws_s3_bucket.this.id
+  # Noncurrent-version rules need versioning in place first.
+  depends_on = [aws_s3_bucket_versioning.this]
 
   rule {
     id     = "expire-jobs"
@@ -79,6 +87,32 @@ resource "aws_s3_bucket_lifecycle_configuration" "this" {
     }
     expiration {
       days = 7
+    }
+  }
+
+  # Backups are never deleted by the host (its role is denied that); they age out here.
+  rule {
+    id     = "expire-backups"
+    status = "Enabled"
+    filter {
+      prefix = "backups/"
+    }
+    expiration {
+      days = var.backups_expiration_days
+    }
+  }
+
+  # Everything expired, overwritten or deleted lingers as a noncurrent version for this
+  # long, then is gone for good; delete markers left with no versions are cleaned up.
+  rule {
+    id     = "expire-noncurrent-versions"
+    status = "Enabled"
+    filter {}
+    noncurrent_version_expiration {
+      noncurrent_days = var.noncurrent_version_expiration_days
+    }
+    expiration {
+      expired_object_delete_marker = true
     }
   }
 

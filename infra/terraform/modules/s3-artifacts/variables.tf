@@ -24,3 +24,25 @@ variable "tags" {
   type        = map(string)
   default     = {}
 }
+
+variable "backups_expiration_days" {
+  description = "Days after which objects under backups/ expire (the instance role cannot delete them itself)."
+  type        = number
+  default     = 30
+
+  validation {
+    condition     = var.backups_expiration_days >= 1 && var.backups_expiration_days <= 3650 && floor(var.backups_expiration_days) == var.backups_expiration_days
+    error_message = "backups_expiration_days must be a whole number of days between 1 and 3650."
+  }
+}
+
+variable "noncurrent_version_expiration_days" {
+  description = "Days a noncurrent object version (overwritten, deleted or expired) is kept before it is removed for good."
+  type        = number
+  default     = 30
+
+  validation {
+    condition     = var.noncurrent_version_expiration_days >= 1 && var.noncurrent_version_expiration_days <= 3650 && floor(var.noncurrent_version_expiration_days) == var.noncurrent_version_expiration_days
+    error_message = "noncurrent_version_expiration_days must be a whole number of days between 1 and 3650."
+  }
+}

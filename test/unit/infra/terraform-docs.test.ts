@@ -12,12 +12,6 @@ import {
 
 const tfRoot = path.resolve(import.meta.dirname, '../../../infra/terraform');
 
-/**
- * READMEs whose tables arrive when another branch is merged (its owner is reworking the module);
- * the lead runs `npm run docs:terraform` then and empties this set — the last test fails until then.
- */
-const awaitingTables = new Set(['modules/host-config']);
-
 describe('Terraform README input/output tables', () => {
   const dirs = terraformDocDirs(tfRoot);
 
@@ -35,7 +29,7 @@ describe('Terraform README input/output tables', () => {
     );
   });
 
-  for (const dir of terraformDocDirs(tfRoot).filter((d) => !awaitingTables.has(d))) {
+  for (const dir of terraformDocDirs(tfRoot)) {
     it(`${dir}/README.md is current (run \`npm run docs:terraform\` after changing variables or outputs)`, async () => {
       const r = await renderReadme(path.join(tfRoot, dir));
       expect(r.current, `${dir}/README.md exists`).toBeDefined();
@@ -43,11 +37,11 @@ describe('Terraform README input/output tables', () => {
     });
   }
 
-  it('only the READMEs awaiting a merge lack the tables', () => {
+  it('every README has the generated tables', () => {
     const without = dirs.filter(
       (d) => !readFileSync(path.join(tfRoot, d, 'README.md'), 'utf8').includes(BEGIN),
     );
-    expect(without).toEqual([...awaitingTables]);
+    expect(without).toEqual([]);
   });
 });
 

@@ -3,12 +3,20 @@ import { chmod, chown, mkdir, readFile, stat, writeFile } from 'node:fs/promises
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { LOAD_IMAGES } from '../../../rehearsal/product/machine-files.ts';
+import {
+  expectedMarksDigest,
+  parseMarks,
+  READ_MARKS_SQL,
+  writeMarksSql,
+} from '../../../rehearsal/world/db-images.ts';
 import { ZxShell } from '../../../shared/shell.ts';
 import {
   CUSTOMISE_SCRIPT,
   DB_IDS,
   DB_RECIPE_LABEL,
   dbImageHash,
+  PGDATA,
   POSTGRES_ENTRYPOINT,
   REDIS_ENTRYPOINT,
 } from '../../harness/debian-images.ts';
@@ -158,6 +166,32 @@ describe('Postgres and Redis images built from Debian packages (test/harness/deb
     expect(r).toMatch(/TABLE public dumped dalston/);
   });
 
+  it("the rehearsal's rows: written through psql, read back with the digest it expects", async () => {
+    const nonce = randomBytes(8).toString('hex');
+    const pgExec = (sql: string) =>
+      composeOk([
+        'exec',
+        '-T',
+        'postgres',
+        'psql',
+        '-U',
+        'dalston',
+        '-d',
+        'dalston',
+        '-v',
+        'ON_ERROR_STOP=1',
+        '-At',
+        '-c',
+        sql,
+      ]);
+    await pgExec(writeMarksSql(nonce));
+    const marks = parseMarks(await pgExec(READ_MARKS_SQL));
+    expect(marks).toMatchObject({ count: 1000, digest: expectedMarksDigest(nonce), dataDirectory: PGDATA });
+    const file = await stat(path.join(dataDir, 'postgres', '18', 'docker', marks.relationFile));
+    expect(file.size).toBeGreaterThan(0);
+    expect(file.uid).toBe(DB_IDS.postgres.uid);
+  });
+
   it('docker stop is a clean shutdown (pg_controldata: shut down); the data is intact after start', async () => {
     const w = await psql(
       'CREATE TABLE marks (i int PRIMARY KEY, v text); INSERT INTO marks SELECT i, md5(i::text) FROM generate_series(1, 1000) i; SELECT md5(string_agg(v, $$,$$ ORDER BY i)) FROM marks',
@@ -239,17 +273,18 @@ describe('Postgres and Redis images built from Debian packages (test/harness/deb
     expect(pairs(await redis('xinfo', 'groups', 'jobs')).name).toBe('workers');
   });
 
-  it('the entrypoints and the rootfs customisation pass shellcheck as POSIX sh', async () => {
+  it("the entrypoints, the rootfs customisation and the rehearsal's image loader pass shellcheck", async () => {
     const shellcheck = requireCommand('shellcheck', 'apt-get install shellcheck');
     const dir = path.join(dataDir, 'scripts');
     await mkdir(dir, { recursive: true });
     const files = { 'postgres-entrypoint.sh': POSTGRES_ENTRYPOINT, 'redis-entrypoint.sh': REDIS_ENTRYPOINT };
     for (const [name, text] of Object.entries(files)) await writeFile(path.join(dir, name), text);
     await writeFile(path.join(dir, 'customise.sh'), `#!/bin/sh\n${CUSTOMISE_SCRIPT}`);
+    await writeFile(path.join(dir, 'load-images.sh'), LOAD_IMAGES);
     const r = await shell.run(shellcheck, [
       '-s',
       'sh',
-      ...[...Object.keys(files), 'customise.sh'].map((f) => path.join(dir, f)),
+      ...[...Object.keys(files), 'customise.sh', 'load-images.sh'].map((f) => path.join(dir, f)),
     ]);
     expect(r.exitCode, r.stdout).toBe(0);
   });

@@ -11,16 +11,16 @@ import { findCommand } from './require.ts';
 /**
  * Real Postgres and Redis for tests and the rehearsal, built offline from
  * Debian 12's packages (no image registry is reachable): one debootstrap
- * minbase rootfs with `postgresql-15` and `redis-server` (7.0), imported twice
- * with `docker import --change …` as a Postgres image and a Redis image that
- * behave like the official `postgres:18-alpine` and `redis:8-alpine` where the
- * Dalston stack depends on it (environment, data paths, uids, entrypoints,
- * stop signals, the `pg_isready` and `redis-cli ping` healthchecks).
+ * minbase rootfs with `postgresql-15` and `redis-server` (7.0), loaded with
+ * `docker load` as a Postgres image and a Redis image over the same layers,
+ * that behave like the official `postgres:18-alpine` and `redis:8-alpine`
+ * where the Dalston stack depends on it (environment, data paths, uids,
+ * entrypoints, stop signals, the `pg_isready` and `redis-cli ping` healthchecks).
  *
  * The rootfs is cached under the harness cache dir by a hash of its recipe, so
  * the rehearsal (which runs after `npm test` on the same machine) reuses it, and
- * the images carry the same hash as a label, so an unchanged recipe is never
- * re-imported.
+ * the images carry a hash of rootfs, entrypoints and config as a label, so an
+ * unchanged recipe is never loaded again.
  */
 
 export const DB_RECIPE_LABEL = 'dalston-host-test.recipe';
@@ -178,7 +178,7 @@ rm -rf /var/lib/postgresql/15 /etc/postgresql/15 /var/lib/postgresql/.[!.]*
 mkdir -p /docker-entrypoint-initdb.d /data
 chown redis:redis /data
 rm -f /usr/lib/postgresql/15/lib/llvmjit.so /usr/lib/postgresql/15/lib/llvmjit_types.bc
-rm -rf /usr/lib/postgresql/15/lib/bitcode /usr/lib/x86_64-linux-gnu/libLLVM-*
+rm -rf /usr/lib/postgresql/15/lib/bitcode /usr/lib/*-linux-gnu/libLLVM-*
 rm -rf /usr/share/doc/* /usr/share/man/* /usr/share/info/* /usr/share/locale/* /usr/share/i18n/*
 rm -rf /var/cache/apt/* /var/lib/apt/lists/* /var/cache/debconf/*-old /var/log/*.log /var/log/apt/*
 `;
@@ -366,7 +366,7 @@ export function dbRootfsDir(cacheDir: string, hash: string = dbRootfsHash()): st
 }
 
 /**
- * The cached rootfs of the recipe, built with debootstrap when missing (1–3
+ * The cached rootfs of the recipe, built with debootstrap when missing (2–4
  * minutes on 2 cores, mostly downloads). Built in a `.partial-<pid>` directory
  * and renamed, so an interrupted build is never taken for a finished one, and
  * two runs building at once each finish (the later one keeps the first's).
@@ -394,7 +394,7 @@ export async function ensureDbRootfs(
   const mirror = await debianMirror();
   const partial = `${dir}.partial-${process.pid}`;
   log(
-    `db images: building the Postgres/Redis rootfs (recipe ${hash}) with debootstrap from ${mirror}; 1–3 minutes, cached`,
+    `db images: building the Postgres/Redis rootfs (recipe ${hash}) with debootstrap from ${mirror}; about 2 minutes on 2 cores, cached`,
   );
   try {
     const r = await shell.run(

@@ -57,10 +57,7 @@ describe('Postgres and Redis images built from Debian packages (test/harness/deb
   const env = { DB_DATA_DIR: dataDir, POSTGRES_PASSWORD: password };
   const url = (pw: string) => `postgresql://dalston:${pw}@postgres:5432/dalston`;
 
-  const compose = async (args: string[], timeoutMs = 120_000) => {
-    const r = await composeCli(['-p', project, '-f', file, ...args], { env, timeoutMs });
-    return r;
-  };
+  const compose = (args: string[]) => composeCli(['-p', project, '-f', file, ...args], { env });
   const composeOk = async (args: string[]) => {
     const r = await compose(args);
     expect(r.exitCode, `docker compose ${args.join(' ')}: ${r.stderr}`).toBe(0);

@@ -27,7 +27,7 @@ export const REPO = path.dirname(path.dirname(fileURLToPath(import.meta.url)));
 export const PROJECT = 'dalston';
 /** The machine's dataDir: Terraform's default, which the check names spell out (preparation verifies it). */
 export const DATA_DIR = '/data';
-/** The Postgres stand-in's data directory inside its container, and the same directory on the data volume. */
+/** Postgres's data directory (PGDATA) inside its container, and the same directory on the data volume. */
 export const PG_DATA = '/var/lib/postgresql/18/docker';
 export const PG_DATA_ON_VOLUME = 'postgres/18/docker';
 
@@ -43,6 +43,8 @@ export interface World {
   rendered: RenderedHost;
   services: string[];
   rootfs: string;
+  /** The Postgres/Redis images' cached rootfs (pg_controldata runs from it on the powered-off volume). */
+  dbRootfs: string;
   loop: LoopVolume;
   netns: NetNs;
   s3: S3StandIn;

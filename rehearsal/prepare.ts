@@ -1,12 +1,14 @@
 /**
  * Preparation: the real release and user-data, the machine's rootfs and the
- * stand-ins for the outside world. Four checks; a failing one stops the run.
+ * stand-ins for the outside world. Five checks; a failing one stops the run.
  */
 
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parseConfig } from '../shared/config/load.ts';
 import { runChecked } from '../shared/shell.ts';
+import { ensureDbRootfs } from '../test/harness/debian-images.ts';
+import { cacheDir as harnessCacheDir } from '../test/harness/paths.ts';
 import { fail } from './checks.ts';
 import { DATA_DIR, info, PROJECT, REPO, type RehearsalContext, type World } from './context.ts';
 import { ensureHostTools, ensureNspawnRuntimeDir } from './machine/host-prereqs.ts';
@@ -18,10 +20,11 @@ import { udevStandinDirs } from './machine/udev-standin.ts';
 import { IN_MACHINE, installMachineFiles } from './product/machine-files.ts';
 import { buildRelease, type Release } from './product/release.ts';
 import { patchHostJson, type RenderedHost, readServices, renderUserData } from './product/user-data.ts';
+import { imageSources } from './world/db-images.ts';
 import { BUILDX_PLUGIN, COMPOSE_PLUGIN, ensureDockerPlugin } from './world/docker-plugins.ts';
 import { startS3StandIn } from './world/s3.ts';
 import { createStandinDalston, STANDIN_DALSTON_TAG } from './world/standin-dalston.ts';
-import { buildStandinTarball } from './world/standin-image.ts';
+import { buildStandinTarball, STANDIN_IMAGE_TAG } from './world/standin-image.ts';
 
 const S3_PORT = 9444;
 const VOLUME_BYTES = 20 * 1024 ** 3;
@@ -65,6 +68,14 @@ export async function prepareWorld(ctx: RehearsalContext): Promise<World> {
     return `recipe ${cache.hash} ${cache.built ? 'built' : 'from cache'}, copied for this run (${((Date.now() - t0) / 1000).toFixed(1)} s)`;
   });
 
+  let dbRootfs = '';
+  await ctx.must('Postgres and Redis images ready (Debian packages, cached by recipe hash)', async () => {
+    // The harness's cache, not --cache-dir: `npm test` on this machine has usually built it already.
+    const db = await ensureDbRootfs(shell, harnessCacheDir, info);
+    dbRootfs = db.dir;
+    return `rootfs ${db.hash} ${db.built ? `built in ${db.seconds.toFixed(0)} s` : 'from cache'} (${path.relative(harnessCacheDir, db.dir)} in the harness cache)`;
+  });
+
   let world: World | undefined;
   await ctx.must(
     'stand-ins ready (S3 server, Dalston repo, images, Node, Compose, buildx, udev)',
@@ -85,7 +96,10 @@ export async function prepareWorld(ctx: RehearsalContext): Promise<World> {
         envFile,
         services,
       });
-      const images = imagesOf(await runChecked(shell, composePlugin, config.args, config));
+      const images = imageSources(
+        await runChecked(shell, composePlugin, config.args, config),
+        STANDIN_IMAGE_TAG,
+      );
 
       const loop = await createLoopVolume(shell, path.join(runDir, 'ebs.img'), VOLUME_BYTES);
       ctx.cleanup.add(`detach ${loop.device}`, () => detachLoop(shell, loop.device));
@@ -115,11 +129,12 @@ export async function prepareWorld(ctx: RehearsalContext): Promise<World> {
         userData,
         dalstonBareRepo: bare,
         standinTar: tarball,
+        dbRootfs,
         images,
         s3Endpoint: s3.endpoint,
       });
       const udev = udevStandinDirs(path.join(runDir, 'udev'));
-      world = { release: release!, rendered: rendered!, services, rootfs, loop, netns, s3, udev };
+      world = { release: release!, rendered: rendered!, services, rootfs, dbRootfs, loop, netns, s3, udev };
       return `EBS ${loop.device} (20 GiB sparse), S3 ${s3.endpoint} in netns ${netns.name}, Dalston ${STANDIN_DALSTON_TAG} (${commit.slice(0, 8)}), ${images.length} image names`;
     },
   );
@@ -156,10 +171,4 @@ export function composeConfigCommand(i: ComposeConfigInputs): {
     ...i.services,
   ];
   return { args, cwd: i.dalstonDir, env: { DALSTON_DATA_DIR: DATA_DIR } };
-}
-
-/** Pure: the distinct image names of a resolved compose configuration (`config --format json`). */
-export function imagesOf(configJson: string): string[] {
-  const cfg = JSON.parse(configJson) as { services: Record<string, { image?: string }> };
-  return [...new Set(Object.values(cfg.services).flatMap((s) => (s.image ? [s.image] : [])))];
 }

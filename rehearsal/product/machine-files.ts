@@ -1,6 +1,8 @@
 import { chmod, copyFile, mkdir, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { runChecked, type Shell } from '../../shared/shell.ts';
+import { dbImageHash, writeDbImageArchive } from '../../test/harness/debian-images.ts';
+import { loadImagesScript } from '../world/db-images.ts';
 import { STANDIN_IMAGE_TAG } from '../world/standin-image.ts';
 
 /** Paths inside the machine where the rehearsal puts its stand-ins. */
@@ -10,6 +12,8 @@ export const IN_MACHINE = {
   userDataLog: '/var/log/dalston-user-data.log',
   dalstonRepo: '/srv/dalston-standin.git',
   standinTar: '/var/lib/rehearsal/standin.tar',
+  /** The Postgres and Redis images as a `docker load` archive's files (tar'd into docker load). */
+  dbImages: '/var/lib/rehearsal/db-images',
   imagesList: '/var/lib/rehearsal/images.txt',
   s3Endpoint: '/etc/rehearsal/s3-endpoint',
   userDataUnit: 'rehearsal-user-data.service',
@@ -46,15 +50,14 @@ echo "dnf (rehearsal stand-in): no package repository is reachable in the rehear
 exit 1
 `;
 
-/** Loads the stand-in image and tags it with every image name the resolved compose configuration uses. */
-export const LOAD_IMAGES = `#!/bin/sh
-set -eu
-docker image inspect ${STANDIN_IMAGE_TAG} >/dev/null 2>&1 ||
-  docker import --change 'CMD ["sh"]' --change 'ENV PATH=/bin' ${IN_MACHINE.standinTar} ${STANDIN_IMAGE_TAG} >/dev/null
-while read -r image; do
-  [ -n "$image" ] && docker tag ${STANDIN_IMAGE_TAG} "$image"
-done < ${IN_MACHINE.imagesList}
-`;
+/** Loads the stand-in and database images and tags them with every image name the resolved compose configuration uses. */
+export const LOAD_IMAGES = loadImagesScript({
+  standinImage: STANDIN_IMAGE_TAG,
+  standinTar: IN_MACHINE.standinTar,
+  dbArchiveDir: IN_MACHINE.dbImages,
+  imagesList: IN_MACHINE.imagesList,
+  hash: dbImageHash(),
+});
 
 /** cloud-init stand-in: runs the instance user-data once per instance, like cloud-final does. */
 export const USER_DATA_UNIT = `[Unit]
@@ -76,7 +79,7 @@ WantedBy=multi-user.target
 
 /** Registry stand-in: the images are in dockerd before anything would pull them. */
 export const IMAGES_UNIT = `[Unit]
-Description=Rehearsal stand-in for the image registry: load the stand-in images into dockerd
+Description=Rehearsal stand-in for the image registry: load the stand-in, Postgres and Redis images into dockerd
 Requires=docker.service
 After=docker.service
 Before=dalston.service ${IN_MACHINE.userDataUnit}
@@ -103,7 +106,10 @@ export interface MachineFiles {
   userData: string;
   dalstonBareRepo: string;
   standinTar: string;
-  images: readonly string[];
+  /** The cached rootfs of the Postgres/Redis images (test/harness/debian-images.ts). */
+  dbRootfs: string;
+  /** `[source image, image name the compose config uses]` pairs. */
+  images: ReadonlyArray<readonly [string, string]>;
   s3Endpoint: string;
 }
 
@@ -123,7 +129,7 @@ async function enable(rootfs: string, unit: string): Promise<void> {
 /**
  * Puts the outside world's stand-ins into a fresh machine rootfs: Node and the
  * Compose and buildx plugins (copied in instead of downloaded), `aws` and `dnf`, the
- * user-data and its cloud-init stand-in, the stand-in images and Dalston repo.
+ * user-data and its cloud-init stand-in, the stand-in and database images and the Dalston repo.
  */
 export async function installMachineFiles(shell: Shell, f: MachineFiles): Promise<void> {
   const r = f.rootfs;
@@ -140,9 +146,14 @@ export async function installMachineFiles(shell: Shell, f: MachineFiles): Promis
   await put(r, IN_MACHINE.s3Endpoint, `${f.s3Endpoint}\n`);
   await put(r, IN_MACHINE.userData, f.userData, 0o700);
   await put(r, 'usr/local/lib/rehearsal/load-images.sh', LOAD_IMAGES, 0o755);
-  await put(r, IN_MACHINE.imagesList, `${f.images.join('\n')}\n`);
+  await put(
+    r,
+    IN_MACHINE.imagesList,
+    `${f.images.map(([source, target]) => `${source} ${target}`).join('\n')}\n`,
+  );
   await mkdir(path.join(r, path.dirname(IN_MACHINE.standinTar)), { recursive: true });
   await copyFile(f.standinTar, path.join(r, IN_MACHINE.standinTar));
+  await writeDbImageArchive(shell, f.dbRootfs, path.join(r, IN_MACHINE.dbImages));
   await runChecked(shell, 'cp', ['-a', f.dalstonBareRepo, path.join(r, IN_MACHINE.dalstonRepo)]);
   await put(r, `etc/systemd/system/${IN_MACHINE.userDataUnit}`, USER_DATA_UNIT);
   await put(r, `etc/systemd/system/${IN_MACHINE.imagesUnit}`, IMAGES_UNIT);

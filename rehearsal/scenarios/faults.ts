@@ -26,7 +26,8 @@ export const faults: Scenario = {
       const r0 = before.svc.agentRestarts;
       const c = await containerOf(m, PROJECT, 'redis');
       const t0 = Date.now();
-      await m.execChecked('docker', ['exec', c.id, 'rm', '-f', '/tmp/healthy']);
+      // A hung Redis (real redis-server): every client's commands, `redis-cli ping` included, wait.
+      await m.execChecked('docker', ['exec', c.id, 'redis-cli', 'CLIENT', 'PAUSE', '600000', 'ALL']);
       let last = '';
       const healed = await waitFor(
         'redis healed',

@@ -10,6 +10,14 @@ import { finished, waitUnit } from '../machine/systemd.ts';
 import { IN_MACHINE } from '../product/machine-files.ts';
 import { containerOf, describeSnapshot } from '../product/observe.ts';
 import { waitFor } from '../wait.ts';
+import {
+  expectedMarksDigest,
+  MARK_ROWS,
+  parseMarks,
+  psqlIn,
+  READ_MARKS_SQL,
+  writeMarksSql,
+} from '../world/db-images.ts';
 import { checkRunningHost } from './running-host.ts';
 
 const BOOT = 'first boot';
@@ -56,19 +64,20 @@ export const firstBoot: Scenario = {
       return line;
     });
     await ctx.check('first boot: Postgres writes to /data/postgres on the data volume', async () => {
-      const src = (await m.execChecked('findmnt', ['-n', '-o', 'SOURCE', '-T', '/data/postgres'])).trim();
-      if (src !== w.loop.device) fail(`/data/postgres is on ${src}, not the data volume ${w.loop.device}`);
       const pg = await containerOf(m, PROJECT, 'postgres');
-      await m.execChecked('docker', [
-        'exec',
-        pg.id,
-        'sh',
-        '-c',
-        `echo ${ctx.nonce} > ${PG_DATA}/rehearsal-data && sync`,
-      ]);
-      const onDisk = (await m.execChecked('cat', [`/data/${PG_DATA_ON_VOLUME}/rehearsal-data`])).trim();
-      if (onDisk !== ctx.nonce) fail(`wrote ${ctx.nonce} in the container, /data/postgres has "${onDisk}"`);
-      return `${src} mounted at /data; marker ${ctx.nonce} written through the container`;
+      await psqlIn(m, pg.id, writeMarksSql(ctx.nonce));
+      const marks = parseMarks(await psqlIn(m, pg.id, READ_MARKS_SQL));
+      if (marks.count !== MARK_ROWS || marks.digest !== expectedMarksDigest(ctx.nonce))
+        fail(`wrote ${MARK_ROWS} rows, read back ${marks.count} (digest ${marks.digest})`);
+      if (marks.dataDirectory !== PG_DATA)
+        fail(`Postgres's data_directory is ${marks.dataDirectory}, not ${PG_DATA}`);
+      // The table's own file, as the machine sees it: on the loop device, under /data/postgres.
+      const file = `/data/${PG_DATA_ON_VOLUME}/${marks.relationFile}`;
+      const src = (await m.execChecked('findmnt', ['-n', '-o', 'SOURCE', '-T', file])).trim();
+      if (src !== w.loop.device) fail(`${file} is on ${src}, not the data volume ${w.loop.device}`);
+      const [owner, size] = (await m.execChecked('stat', ['-c', '%u %s', file])).trim().split(' ');
+      if (owner !== '70' || Number(size) === 0) fail(`${file}: owner uid ${owner}, ${size} bytes`);
+      return `${marks.count} rows through psql; table file ${file} (${size} bytes, uid ${owner}) on ${src}`;
     });
     await ctx.check('first boot: every published port is on loopback', async () => {
       const out = await m.execChecked('docker', ['ps', '--format', '{{.Names}} {{.Ports}}']);

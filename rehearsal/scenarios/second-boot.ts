@@ -3,10 +3,24 @@
  * dalston-bootstrap.service re-runs as a no-op, the stack comes back with the
  * data written before the stop. Powers the machine off at the end.
  */
+
+import {
+  crashRecoveryLines,
+  lastStartLog,
+  startedFromCleanShutdown,
+} from '../../test/harness/postgres-state.ts';
 import { fail } from '../checks.ts';
-import { PG_DATA, PG_DATA_ON_VOLUME, PROJECT, type RehearsalContext, type Scenario } from '../context.ts';
+import { PROJECT, type RehearsalContext, type Scenario } from '../context.ts';
 import { finished, journal, journalMessages, waitUnit } from '../machine/systemd.ts';
 import { containerOf, describeSnapshot, parseBootstrapSteps } from '../product/observe.ts';
+import {
+  containerLog,
+  expectedMarksDigest,
+  MARK_ROWS,
+  parseMarks,
+  psqlIn,
+  READ_MARKS_SQL,
+} from '../world/db-images.ts';
 import { checkRunningHost } from './running-host.ts';
 
 const BOOT = 'second boot';
@@ -105,12 +119,19 @@ export const secondBoot: Scenario = {
 
     await ctx.check('second boot: data written before the stop is intact', async () => {
       const pg = await containerOf(m, PROJECT, 'postgres');
-      const got = (await m.execChecked('docker', ['exec', pg.id, 'cat', `${PG_DATA}/rehearsal-data`])).trim();
-      if (got !== ctx.nonce) fail(`read "${got}", wrote ${ctx.nonce}`);
-      const rec = await m.exec('cat', [`/data/${PG_DATA_ON_VOLUME}/rehearsal-recoveries.log`]);
-      if (rec.exitCode === 0 && rec.stdout.trim())
-        fail(`Postgres stand-in found an unclean shutdown: ${rec.stdout.trim()}`);
-      return `marker ${ctx.nonce} read back through the new Postgres container`;
+      const marks = parseMarks(await psqlIn(m, pg.id, READ_MARKS_SQL));
+      if (marks.count !== MARK_ROWS || marks.digest !== expectedMarksDigest(ctx.nonce))
+        fail(`read ${marks.count} rows (digest ${marks.digest}); the first boot wrote ${MARK_ROWS}`);
+      // How this start found the cluster: "was shut down at", never crash recovery.
+      const start = lastStartLog(await containerLog(m, pg.id));
+      const recovery = crashRecoveryLines(start);
+      if (recovery.length > 0) fail(`Postgres recovered from an unclean shutdown: ${recovery.join(' | ')}`);
+      if (!startedFromCleanShutdown(start))
+        fail(
+          `no "database system was shut down at" in the log of Postgres's last start:\n${start.slice(0, 600)}`,
+        );
+      const shutAt = /database system was shut down at (.*)$/m.exec(start)?.[1];
+      return `${marks.count} rows read back through psql after the power cycle (digest matches); it started from a clean shutdown (${shutAt}), no crash recovery`;
     });
 
     await ctx.powerOff(m, BOOT);

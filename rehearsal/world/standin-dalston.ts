@@ -6,7 +6,8 @@ import { runChecked, type Shell } from '../../shared/shell.ts';
  * A Dalston-shaped checkout: the same service names, `depends_on` graph,
  * healthcheck commands and timings, named volumes and port shapes as Dalston's
  * docker-compose.yml, plus Dalston's own infra/docker/docker-compose.aws.yml
- * shape. Processes are the busybox stand-ins of standin-image.ts (the `command:`
+ * shape. Postgres and Redis are real (Debian's packages, world/db-images.ts); the
+ * other processes are the busybox stand-ins of standin-image.ts (the `command:`
  * lines). The project's overlay (compose/docker-compose.aws.yml) applies on top
  * unchanged, so it must resolve against this base the way it does against Dalston.
  */
@@ -63,7 +64,6 @@ x-ws-healthcheck: &ws-healthcheck
 services:
   postgres:
     image: postgres:18-alpine
-    command: ["postgres"]
     environment:
       POSTGRES_USER: dalston
       POSTGRES_PASSWORD: \${POSTGRES_PASSWORD:-password}

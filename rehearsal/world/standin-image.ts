@@ -3,45 +3,16 @@ import path from 'node:path';
 import { runChecked, type Shell } from '../../shared/shell.ts';
 
 /**
- * The one image every stand-in service runs (no registry is reachable): a
- * busybox rootfs plus small scripts that play Dalston's processes and the tools
- * its real healthchecks call (`pg_isready`, `redis-cli`, `curl`, `python -c`),
- * so the compose healthcheck definitions keep Dalston's exact shape.
- * It is imported with `docker import` inside the machine and tagged with every
- * image name the resolved compose configuration uses.
+ * The image every stand-in service runs (no registry is reachable): a busybox
+ * rootfs plus small scripts that play Dalston's own processes and the tools its
+ * real healthchecks call (`curl`, `python -c`), so the compose healthcheck
+ * definitions keep Dalston's exact shape. Postgres and Redis are real instead
+ * (world/db-images.ts). It is imported with `docker import` inside the machine
+ * and tagged with every other image name the resolved compose configuration uses.
  */
 
 /** Each service writes /tmp/healthy when it is up; the fault injection removes it. */
 export const ROLE_SCRIPTS: Record<string, string> = {
-  // Writes under /var/lib/postgresql (the overlay binds /data/postgres there) and records a
-  // clean shutdown on SIGTERM the way Postgres does: postmaster.pid removed, a log line.
-  postgres: `#!/bin/sh
-PGDATA=/var/lib/postgresql/18/docker
-mkdir -p "$PGDATA"
-[ -f "$PGDATA/PG_VERSION" ] || echo 18 > "$PGDATA/PG_VERSION"
-if [ -f "$PGDATA/postmaster.pid" ]; then
-  echo "$(date -u +%FT%TZ) unclean shutdown found (postmaster.pid left behind)" >> "$PGDATA/rehearsal-recoveries.log"
-fi
-echo $$ > "$PGDATA/postmaster.pid"
-echo "$(date -u +%FT%TZ) started" >> "$PGDATA/rehearsal-starts.log"
-stop() {
-  rm -f "$PGDATA/postmaster.pid" /tmp/healthy
-  echo "$(date -u +%FT%TZ) clean shutdown (SIGTERM)" >> "$PGDATA/rehearsal-shutdowns.log"
-  sync
-  exit 0
-}
-trap stop TERM INT
-sleep 1
-touch /tmp/healthy
-while :; do sleep 3600 & wait $!; done
-`,
-  'redis-server': `#!/bin/sh
-mkdir -p /data
-echo "$(date -u +%FT%TZ) started $*" >> /data/rehearsal-starts.log
-trap 'exit 0' TERM INT
-touch /tmp/healthy
-while :; do sleep 3600 & wait $!; done
-`,
   // An HTTP server on 8000 whose /health answers while the service is healthy.
   'dalston-gateway': `#!/bin/sh
 mkdir -p /www
@@ -69,12 +40,6 @@ wait $!
 
 /** Stand-ins for the tools Dalston's healthcheck commands call. */
 export const HEALTH_TOOLS: Record<string, string> = {
-  pg_isready: `#!/bin/sh
-[ -f /tmp/healthy ] && echo "/var/run/postgresql:5432 - accepting connections"
-`,
-  'redis-cli': `#!/bin/sh
-[ "$1" = ping ] && [ -f /tmp/healthy ] && echo PONG
-`,
   // curl -f URL: an HTTP GET that fails on an error status, like curl -f.
   curl: `#!/bin/sh
 for a in "$@"; do url="$a"; done

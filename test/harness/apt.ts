@@ -23,6 +23,8 @@ export const aptRequirements: readonly AptRequirement[] = [
   { pkg: 'socat', commands: ['socat'] },
   { pkg: 'python3', commands: ['python3'] },
   { pkg: 'systemd', commands: ['systemd-analyze', 'systemd-notify'] },
+  // Builds the Postgres/Redis images' rootfs from Debian's packages (debian-images.ts).
+  { pkg: 'debootstrap', commands: ['debootstrap'] },
 ];
 
 /** Pure: the packages to install, given which commands and packages are present. */

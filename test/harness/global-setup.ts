@@ -6,10 +6,11 @@ import type { TestProject } from 'vitest/node';
 import { ZxShell } from '../../shared/shell.ts';
 import { ensureAptPackages } from './apt.ts';
 import { ensureComposePlugin } from './compose-plugin.ts';
+import { DB_IMAGES, ensureDbImages } from './debian-images.ts';
 import { removeRunLeftovers } from './docker.ts';
 import { ensureDockerDaemon, releaseDockerDaemon } from './dockerd.ts';
 import { detachLoop, listLoops, loopsUnder } from './loop-device.ts';
-import { dockerConfigDir, ENV, harnessBase, STANDIN_IMAGE } from './paths.ts';
+import { cacheDir, dockerConfigDir, ENV, harnessBase, STANDIN_IMAGE } from './paths.ts';
 import { findCommand } from './require.ts';
 import { ensureStandinImage } from './standin-image.ts';
 
@@ -73,7 +74,7 @@ async function unmountUnder(shell: ZxShell, dir: string): Promise<string[]> {
  * vitest globalSetup of the `integration` project: makes a fresh Debian 12
  * root machine able to run the integration tests, and sets the environment the
  * test workers inherit (DOCKER_HOST, DOCKER_CONFIG, DALSTON_TEST_IMAGE,
- * DALSTON_TEST_TMP, DALSTON_TEST_RUN_ID). Returns the teardown.
+ * DALSTON_TEST_PG_IMAGE, DALSTON_TEST_REDIS_IMAGE, DALSTON_TEST_TMP, DALSTON_TEST_RUN_ID). Returns the teardown.
  */
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
   const started = Date.now();
@@ -139,11 +140,23 @@ export default async function setup(project: TestProject): Promise<() => Promise
         DOCKER_CONFIG: dockerConfigDir,
       }),
     );
+    log(
+      await ensureDbImages(
+        shell,
+        docker,
+        cacheDir,
+        tmp,
+        { ...dockerEnv, DOCKER_CONFIG: dockerConfigDir },
+        log,
+      ),
+    );
 
     const env: Record<string, string> = {
       [ENV.dockerHost]: daemon.dockerHost,
       [ENV.dockerConfig]: dockerConfigDir,
       [ENV.image]: STANDIN_IMAGE,
+      [ENV.pgImage]: DB_IMAGES.postgres,
+      [ENV.redisImage]: DB_IMAGES.redis,
       [ENV.tmp]: tmp,
       [ENV.runId]: runId,
     };

@@ -42,6 +42,9 @@ export const ENV = {
   dockerHost: 'DOCKER_HOST',
   dockerConfig: 'DOCKER_CONFIG',
   image: 'DALSTON_TEST_IMAGE',
+  /** Real Postgres 15 / Redis 7.0 from Debian's packages (debian-images.ts). */
+  pgImage: 'DALSTON_TEST_PG_IMAGE',
+  redisImage: 'DALSTON_TEST_REDIS_IMAGE',
   tmp: 'DALSTON_TEST_TMP',
   runId: 'DALSTON_TEST_RUN_ID',
 } as const;

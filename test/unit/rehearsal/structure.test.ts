@@ -11,7 +11,7 @@ import {
   waitUnit,
 } from '../../../rehearsal/machine/systemd.ts';
 import { parseBlkidExport } from '../../../rehearsal/machine/udev-standin.ts';
-import { composeConfigCommand, imagesOf } from '../../../rehearsal/prepare.ts';
+import { composeConfigCommand } from '../../../rehearsal/prepare.ts';
 import { SCENARIOS } from '../../../rehearsal/scenarios/index.ts';
 import type { ShellResult } from '../../../shared/shell.ts';
 
@@ -126,13 +126,6 @@ describe('preparation', () => {
       'postgres',
       'redis',
     ]);
-  });
-
-  it('lists each image name of the resolved config once', () => {
-    const json = JSON.stringify({
-      services: { a: { image: 'x:1' }, b: { image: 'y:2' }, c: { image: 'x:1' }, d: { build: '.' } },
-    });
-    expect(imagesOf(json)).toEqual(['x:1', 'y:2']);
   });
 
   it('reads the data volume filesystem from blkid, nothing for a blank disk', () => {

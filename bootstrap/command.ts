@@ -6,9 +6,10 @@ import { DEFAULT_CONFIG_PATH } from '../shared/config/schema.ts';
 import { ExitCode, exitCodeFor, UsageError } from '../shared/errors.ts';
 import { createLogger, type Logger } from '../shared/logger.ts';
 import { type Shell, ZxShell } from '../shared/shell.ts';
+import { type Clock, systemClock } from '../shared/time/clock.ts';
 import { hostVersion } from '../shared/version.ts';
-import type { BootstrapContext, Clock, HostProbe, SsmLike } from './context.ts';
-import { realClock, realHost } from './host.ts';
+import type { BootstrapContext, HostFacts, SsmLike } from './context.ts';
+import { realHost } from './host.ts';
 import { jsonReporter, type Reporter, type StepRecord, terminalReporter } from './output.ts';
 import { rooted } from './paths.ts';
 import { buildSteps, parseSteps, runSteps, writeReport } from './runner.ts';
@@ -26,7 +27,7 @@ Exit codes: 0 done, 2 usage, 65 unsafe disk / wrong device at dataDir, 69 volume
 /** Everything a test may replace; production uses the real host. */
 export interface BootstrapDeps {
   shell?: Shell;
-  host?: HostProbe;
+  host?: HostFacts;
   clock?: Clock;
   ssm?: () => SsmLike;
   sysfsRoot?: string;
@@ -103,7 +104,7 @@ export async function bootstrapCommand(args: string[], deps: BootstrapDeps = {})
     dryRun,
     shell: deps.shell ?? new ZxShell(),
     host: deps.host ?? realHost,
-    clock: deps.clock ?? realClock,
+    clock: deps.clock ?? systemClock,
     log,
     sysfsRoot: deps.sysfsRoot ?? '/sys',
     devRoot: deps.devRoot ?? '/dev',

@@ -1,10 +1,14 @@
 import type { HostConfig } from '../shared/config/schema.ts';
 import type { Logger } from '../shared/logger.ts';
 import type { Shell } from '../shared/shell.ts';
+import type { Clock } from '../shared/time/clock.ts';
 import type { Platform } from './os-release.ts';
 
-/** Facts about the running host the steps need but cannot get through a Shell. */
-export interface HostProbe {
+/**
+ * Facts about the running host the steps need but cannot get through a Shell
+ * (not the agent's HostProbe, which samples load and disk use for /status).
+ */
+export interface HostFacts {
   /** True when `path` exists and is a block device (symlinks followed). */
   isBlockDevice(path: string): Promise<boolean>;
   /** The canonical path, or undefined when it does not exist. */
@@ -13,11 +17,6 @@ export interface HostProbe {
   systemdRunning(): boolean;
   /** udevd is running (its control socket exists), so `udevadm settle` means something. */
   udevRunning(): boolean;
-}
-
-export interface Clock {
-  now(): number;
-  sleep(ms: number): Promise<void>;
 }
 
 /** What the disk step found; mount and fstab build on it. */
@@ -44,7 +43,7 @@ export interface BootstrapContext {
   root: string;
   dryRun: boolean;
   shell: Shell;
-  host: HostProbe;
+  host: HostFacts;
   clock: Clock;
   log: Logger;
   /** Where sysfs is mounted; tests point it at a fake tree. */

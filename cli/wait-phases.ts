@@ -4,7 +4,7 @@ import { serviceIsUp } from '../shared/status/service-up.ts';
 import type { StatusSnapshot } from '../shared/status/snapshot.ts';
 import type { Ec2Api, InstanceInfo } from './aws/ec2.ts';
 import { type ObjectReader, readSnapshot } from './aws/snapshots.ts';
-import type { Clock } from './clock.ts';
+import type { Clock } from '../shared/time/clock.ts';
 import type { GatewayProbe } from './context.ts';
 import { formatDuration } from './render/format.ts';
 import type { Progress } from './render/progress.ts';

@@ -29,7 +29,8 @@ export class Backoff {
     if (!(this.initialMs >= 0) || !(this.maxMs >= this.initialMs) || !(this.factor >= 1)) {
       throw new RangeError(`invalid backoff: ${JSON.stringify(o)}`);
     }
-    if (!(this.jitter >= 0 && this.jitter <= 1)) throw new RangeError(`backoff jitter ${o.jitter} is not in 0..1`);
+    if (!(this.jitter >= 0 && this.jitter <= 1))
+      throw new RangeError(`backoff jitter ${o.jitter} is not in 0..1`);
   }
 
   /** The base delay that follows `baseMs` (grown by the factor, capped). */

@@ -5,6 +5,7 @@ import {
   type DockerEvent,
   type EventSubscription,
 } from '../../../shared/engine/docker/types.ts';
+import { systemClock } from '../../../shared/time/clock.ts';
 import { FakeDocker, memoryLogger } from './fakes.ts';
 
 /** A DockerClient whose event streams the test ends at will. */
@@ -83,7 +84,7 @@ describe('EventWatcher', () => {
       logger: memoryLogger().logger,
       onEvent: () => {},
       onReconnected: () => {},
-      now: () => t,
+      clock: { ...systemClock, now: () => t },
       minDelayMs: 10_000,
     });
     await w.start();

@@ -6,7 +6,7 @@ import { container, FakeClock, FakeCompose, FakeDocker, memoryLogger, testPolicy
 function setup(services: string[] = []) {
   const docker = new FakeDocker();
   const compose = new FakeCompose(docker);
-  const clock = new FakeClock();
+  const clock = new FakeClock(1_000_000);
   const { logger, lines } = memoryLogger();
   const actions: string[] = [];
   const sup = new Supervisor({
@@ -16,7 +16,7 @@ function setup(services: string[] = []) {
     services,
     policy: testPolicy,
     logger,
-    now: clock.now,
+    clock,
     random: () => 0.5,
     eventDebounceMs: 1,
     onAction: (s, a) => actions.push(`${a} ${s}`),
@@ -42,14 +42,14 @@ describe('Supervisor over an in-memory Docker', () => {
     docker.containers.get('id-api')!.health = 'unhealthy';
     sup.handleEvent(unhealthyEvent('id-api'));
     await nextTurn();
-    await sup.queue.idle();
+    await sup.idle();
     expect(docker.calls.filter((c) => c.startsWith('restart'))).toEqual(['restart id-api t=20']);
     expect(actions).toEqual(['restart api']);
     const line = lines.find((l) => l.action === 'restart')!;
     expect(line).toMatchObject({ service: 'api', container: 'proj-api-1', reason: 'running but unhealthy' });
     // The restarted container is starting: a second reconcile does nothing.
     await sup.reconcile();
-    await sup.queue.idle();
+    await sup.idle();
     expect(docker.calls.filter((c) => c.startsWith('restart'))).toHaveLength(1);
     expect(sup.serviceStatuses()).toEqual([
       expect.objectContaining({ name: 'api', health: 'starting', agentRestarts: 1, circuitOpen: false }),
@@ -63,7 +63,7 @@ describe('Supervisor over an in-memory Docker', () => {
     const ev = (action: string) => ({ action, containerId: 'id-api', attributes: {}, timeNano: 5n });
     sup.handleEvent(ev('start'));
     await nextTurn();
-    await sup.queue.idle();
+    await sup.idle();
     expect(sup.conditions.get('api')).toBe('starting');
     expect(docker.calls.filter((c) => c.startsWith('restart'))).toEqual([]);
   });
@@ -76,7 +76,7 @@ describe('Supervisor over an in-memory Docker', () => {
     docker.containers.get('id-api')!.state = 'restarting';
     sup.handleEvent(unhealthyEvent('id-api'));
     await nextTurn();
-    await sup.queue.idle();
+    await sup.idle();
     expect(docker.calls.filter((c) => c.startsWith('restart'))).toEqual([]);
     expect(lines.some((l) => l.action === 'skip-restart')).toBe(true);
     // A skipped action costs nothing: no budget, no backoff, not counted.
@@ -89,9 +89,9 @@ describe('Supervisor over an in-memory Docker', () => {
     // 28 reconciles 30 s apart stay inside the 900 s window.
     for (let i = 0; i < 28; i++) {
       await sup.reconcile();
-      await sup.queue.idle();
+      await sup.idle();
       docker.containers.get('id-bad')!.health = 'unhealthy'; // it never recovers
-      clock.advance(30_000);
+      await clock.advance(30_000);
     }
     expect(docker.calls.filter((c) => c.startsWith('restart'))).toHaveLength(3);
     expect(sup.circuitOpen()).toEqual(new Set(['bad']));
@@ -103,7 +103,7 @@ describe('Supervisor over an in-memory Docker', () => {
     const { docker, compose, sup } = setup(['api', 'db']);
     docker.add(container({ service: 'db' }));
     await sup.reconcile();
-    await sup.queue.idle();
+    await sup.idle();
     expect(compose.calls).toEqual([]);
     await sup.bringUp();
     expect(compose.calls).toEqual(['up api db']);
@@ -111,7 +111,7 @@ describe('Supervisor over an in-memory Docker', () => {
     docker.add(container({ service: 'db' }));
     sup.handleEvent({ action: 'destroy', containerId: 'id-api-new', attributes: {}, timeNano: 2n });
     await nextTurn();
-    await sup.queue.idle();
+    await sup.idle();
     expect(compose.calls).toEqual(['up api db', 'up api']);
   });
 
@@ -124,7 +124,7 @@ describe('Supervisor over an in-memory Docker', () => {
     docker.containers.delete('id-api');
     sup.handleEvent({ action: 'destroy', containerId: 'id-api', attributes: {}, timeNano: 3n });
     await nextTurn();
-    await sup.queue.idle();
+    await sup.idle();
     expect(compose.calls).toEqual(['up', 'up api']);
     expect(sup.services()).toEqual(['api', 'db']);
   });
@@ -154,12 +154,12 @@ describe('Supervisor over an in-memory Docker', () => {
     docker.add(container({ service: 'web', dependsOn: ['api'] }));
     docker.add(container({ service: 'worker', dependsOn: ['db'] }));
     await sup.reconcile();
-    await sup.shutdown(45);
+    await sup.stop(45);
     expect(compose.calls).toEqual(['stop -t 45 web', 'stop -t 45 api worker', 'stop -t 45 db']);
     docker.containers.get('id-api')!.health = 'unhealthy';
     sup.handleEvent(unhealthyEvent('id-api'));
     await sup.reconcile();
-    await sup.queue.idle();
+    await sup.idle();
     expect(docker.calls.filter((c) => c.startsWith('restart'))).toEqual([]);
   });
 });

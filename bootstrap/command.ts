@@ -4,7 +4,7 @@ import { configFlag, parseCommandArgs } from '../shared/cli-args.ts';
 import { loadConfig } from '../shared/config/load.ts';
 import { DEFAULT_CONFIG_PATH } from '../shared/config/schema.ts';
 import { ExitCode, exitCodeFor, UsageError } from '../shared/errors.ts';
-import { createLogger, type Logger } from '../shared/logger.ts';
+import { componentLogger, createLogger, type Logger } from '../shared/logger.ts';
 import { type Shell, ZxShell } from '../shared/shell.ts';
 import { type Clock, systemClock } from '../shared/time/clock.ts';
 import { hostVersion } from '../shared/version.ts';
@@ -65,7 +65,7 @@ export async function bootstrapCommand(args: string[], deps: BootstrapDeps = {})
   const root = values.root ? resolve(values.root) : '/';
   const dryRun = values['dry-run'] === true;
   const tty = stdout.isTTY === true;
-  const log = deps.log ?? createLogger({ name: 'bootstrap' });
+  const log = componentLogger(deps.log ?? createLogger({ name: 'bootstrap' }), 'bootstrap');
   const reporter: Reporter = tty ? terminalReporter(stdout) : jsonReporter(log);
   // An absolute --config is a system path (read under --root); a relative one is a local file.
   const configArg = values.config ?? DEFAULT_CONFIG_PATH;

@@ -3,7 +3,7 @@ import { Supervisor } from '../../../agent/supervisor/supervisor.ts';
 import { DockerError } from '../../../shared/engine/docker/types.ts';
 import { container, FakeClock, FakeCompose, FakeDocker, memoryLogger, testPolicy } from './fakes.ts';
 
-function setup(services: string[] = []) {
+function setup(services: string[] = [], policy = testPolicy) {
   const docker = new FakeDocker();
   const compose = new FakeCompose(docker);
   const clock = new FakeClock(1_000_000);
@@ -14,7 +14,7 @@ function setup(services: string[] = []) {
     compose,
     project: 'proj',
     services,
-    policy: testPolicy,
+    policy,
     logger,
     clock,
     random: () => 0.5,
@@ -81,6 +81,24 @@ describe('Supervisor over an in-memory Docker', () => {
     expect(lines.some((l) => l.action === 'skip-restart')).toBe(true);
     // A skipped action costs nothing: no budget, no backoff, not counted.
     expect(sup.memory.get('api')).toMatchObject({ actionTimes: [], agentRestarts: 0, notBefore: 0 });
+  });
+
+  it('a restart not taken gives back exactly what it charged: budget, capped backoff, last action', async () => {
+    const { docker, sup, clock, lines } = setup([], { ...testPolicy, backoffMaxMs: 20_000 });
+    docker.add(container({ service: 'api', health: 'unhealthy' }));
+    await sup.reconcile();
+    await sup.idle();
+    const first = sup.memory.get('api')!;
+    expect(first).toMatchObject({ agentRestarts: 1, backoffMs: 20_000 });
+    await clock.advance(30_000);
+    // The agent's view says unhealthy again, but Docker has already moved on when the action runs.
+    docker.containers.get('id-api')!.state = 'restarting';
+    sup.handleEvent(unhealthyEvent('id-api'));
+    await nextTurn();
+    await sup.idle();
+    expect(lines.filter((l) => l.action === 'skip-restart')).toHaveLength(1);
+    const { okSince: _a, inFlight: _b, ...charged } = first;
+    expect(sup.memory.get('api')).toMatchObject(charged);
   });
 
   it('opens the circuit for an always-unhealthy service and logs it once', async () => {

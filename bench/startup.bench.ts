@@ -222,7 +222,11 @@ async function main() {
         return l ? round((Date.parse(l.time as string) - t0) / 1000, 2) : null;
       };
       const seconds = (Date.parse(healthy.time as string) - t0) / 1000;
-      const marks = { composeUpDone: at('compose up done'), agentReady: at('agent ready') };
+      const marks = {
+        preflightDone: at('docker compose answers'),
+        composeUpDone: at('compose up done'),
+        agentReady: at('agent ready'),
+      };
       agent.kill('SIGTERM');
       const exit = await agent.exit;
       if (exit.code !== 0) throw new Error(`agent exited ${exit.code ?? exit.signal}: ${agent.stderr}`);
@@ -265,6 +269,7 @@ async function main() {
       agent: {
         medianSeconds: round(agentMedian, 2),
         runs: agentRuns.map((r) => round(r.seconds, 2)),
+        preflightDoneSeconds: agentRuns.map((r) => r.marks.preflightDone),
         composeUpDoneSeconds: agentRuns.map((r) => r.marks.composeUpDone),
         agentReadySeconds: agentRuns.map((r) => r.marks.agentReady),
       },

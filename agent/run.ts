@@ -82,7 +82,9 @@ export async function runAgent(deps: AgentDeps): Promise<number> {
     mounts: deps.mounts,
     logger: componentLogger(deps.logger, 'preflight'),
   });
-  await rep.hostProbe.start();
+  // The host probe's first reading takes most of a second (systeminformation warms up); only the
+  // first tick needs it, so it runs beside the bring-up instead of delaying it.
+  const hostProbeStarted = rep.hostProbe.start().catch(() => {});
 
   const sup: Supervisor = new Supervisor({
     docker: deps.docker,
@@ -205,6 +207,7 @@ export async function runAgent(deps: AgentDeps): Promise<number> {
     }
     await sup.reconcile();
     if (!deps.shutdown.aborted) await sup.bringUpWithRetry();
+    await hostProbeStarted;
     await loop.tick();
     rep.notifier.ready();
     logger.info({ address: server.address, state: publisher.current().state }, 'agent ready');

@@ -275,6 +275,8 @@ async function main() {
       },
       bareComposeUpWait: { medianSeconds: round(bareMedian, 2), runs: bareRuns.map((s) => round(s, 2)) },
       ratio: round(agentMedian / bareMedian, 3),
+      // Each pair ran back to back, so its own ratio is less exposed to load from other work on the machine.
+      medianPairRatio: round(median(agentRuns.map((r, i) => r.seconds / bareRuns[i]!)), 3),
       note:
         'agent: release bundle spawned with dalston.service environment and default agent settings, until its ' +
         '"stack is healthy" log line (every service healthy or without healthcheck, gateway URL answering); ' +

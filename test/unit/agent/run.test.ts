@@ -250,6 +250,35 @@ describe('runAgent', () => {
     expect(await run).toBe(0);
   });
 
+  it('brings the stack up without waiting for the host probe to warm up', async () => {
+    const docker = new FakeDocker();
+    const compose = Object.assign(new FakeCompose(), { version: async () => '2.26.1' });
+    const rep = fakeReporting();
+    let warm: () => void = () => {};
+    rep.reporting.hostProbe = {
+      ...rep.reporting.hostProbe,
+      start: () => new Promise<void>((resolve) => (warm = resolve)),
+    };
+    const ac = new AbortController();
+    const run = runAgent({
+      config,
+      logger: memoryLogger().logger,
+      docker,
+      compose,
+      mounts: mounted,
+      reporting: rep.reporting,
+      instance: 'i',
+      version: '0',
+      shutdown: ac.signal,
+    });
+    await waitFor(() => compose.calls.length > 0, 'compose up');
+    expect(rep.calls).not.toContain('READY'); // the first tick samples the host: it waits for the probe
+    warm();
+    await waitFor(() => rep.calls.includes('READY'), 'READY=1');
+    ac.abort();
+    expect(await run).toBe(0);
+  });
+
   it('logs each component through its own child logger', async () => {
     const { rep, ac, run, lines } = setup();
     await waitFor(() => rep.calls.includes('READY'), 'READY=1');

@@ -204,25 +204,9 @@ export class Supervisor {
   async bringUp(): Promise<void> {
     try {
       await this.queue.run(BRING_UP, (signal) => this.o.compose.up(this.o.services, signal));
-      this.bringUpState = bringUpRetry(
-        this.bringUpState,
-        'up',
-        this.clock.now(),
-        this.bringUpBackoff,
-        this.random,
-      ).state;
+      this.recordBringUp('up');
     } catch (err) {
-      if (!this.stopped) {
-        const r = bringUpRetry(
-          this.bringUpState,
-          'failed',
-          this.clock.now(),
-          this.bringUpBackoff,
-          this.random,
-        );
-        this.bringUpState = r.state;
-        this.nextBringUpAt = r.retryAt;
-      }
+      if (!this.stopped) this.recordBringUp('failed');
       throw err;
     } finally {
       this.o.onChange?.();
@@ -314,8 +298,17 @@ export class Supervisor {
     });
   }
 
-  private get bringUpBackoff() {
-    return healBackoff(this.o.policy);
+  /** The policy decides the bring-up state and the next attempt's time (bringUpRetry). */
+  private recordBringUp(outcome: 'up' | 'failed'): void {
+    const r = bringUpRetry(
+      this.bringUpState,
+      outcome,
+      this.clock.now(),
+      healBackoff(this.o.policy),
+      this.random,
+    );
+    this.bringUpState = r.state;
+    this.nextBringUpAt = r.retryAt;
   }
 
   /** One attempt with its log lines; true when the stack came up. */

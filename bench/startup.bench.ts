@@ -44,9 +44,11 @@ trap 'exit 0' TERM INT
 touch /tmp/healthy
 while :; do sleep 3600 & wait $!; done
 `,
+  // Like Dalston's gateway (a Python app), it answers HTTP only once its app has loaded, a few seconds after start.
   'standin-gateway': `#!/bin/sh
-mkdir -p /www && echo ok > /www/health
 trap 'exit 0' TERM INT
+sleep 3
+mkdir -p /www && echo ok > /www/health
 httpd -f -p 8000 -h /www &
 wait $!
 `,

@@ -4,7 +4,7 @@ import { loadConfig } from '../shared/config/load.ts';
 import { DEFAULT_CONFIG_PATH } from '../shared/config/schema.ts';
 import { ComposeCli, composeEnv, composeTarget } from '../shared/engine/compose-cli.ts';
 import { DockerodeClient, dockerodeFromEnv } from '../shared/engine/docker/dockerode-client.ts';
-import { createLogger } from '../shared/logger.ts';
+import { componentLogger, createLogger } from '../shared/logger.ts';
 import { ProcessShell } from '../shared/process-shell.ts';
 import { hostVersion } from '../shared/version.ts';
 import { probeGateway } from './gateway-probe.ts';
@@ -39,22 +39,33 @@ export async function agentCommand(args: string[]): Promise<number> {
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
 
+  const dockerLog = componentLogger(logger, 'docker');
   const docker = new DockerodeClient(dockerodeFromEnv(), {
-    onBadLine: (line, err) => logger.warn({ line: line.slice(0, 200), err: err.message }, 'bad event line'),
+    onBadLine: (line, err) =>
+      dockerLog.warn({ line: line.slice(0, 200), err: err.message }, 'bad event line'),
   });
   const compose = new ComposeCli(new ProcessShell(), composeTarget(config), { env: composeEnv(config) });
   const metrics = new AgentMetrics();
+  const s3Log = componentLogger(logger, 's3');
   // The AWS SDK is loaded only when S3 reporting is on: it is most of the agent's memory otherwise.
   let instance = hostname();
   let s3: Reporting['s3'] = null;
   if (config.s3.bucket) {
-    const { createS3StatusReporter, resolveInstanceName } = await import('./report/s3-status.ts');
-    instance = await resolveInstanceName({ logger, timeoutMs: 1_000 });
+    const [{ resolveInstanceName }, { S3ObjectStore }, { createS3StatusReporter }] = await Promise.all([
+      import('../shared/aws/instance-identity.ts'),
+      import('../shared/aws/s3-object-store.ts'),
+      import('./report/s3-status.ts'),
+    ]);
+    instance = await resolveInstanceName({ logger: s3Log, timeoutMs: 1_000 });
     s3 = createS3StatusReporter({
-      s3: { bucket: config.s3.bucket, region: config.s3.region, endpoint: config.s3.endpoint },
+      store: new S3ObjectStore({
+        bucket: config.s3.bucket,
+        region: config.s3.region,
+        endpoint: config.s3.endpoint,
+      }),
       prefix: config.s3.statusPrefix,
       instance,
-      logger,
+      logger: s3Log,
     });
   }
   try {
@@ -68,9 +79,9 @@ export async function agentCommand(args: string[]): Promise<number> {
       version,
       shutdown: ac.signal,
       reporting: {
-        startServer: (o) => startStatusServer({ ...o, metrics, logger }),
+        startServer: (o) => startStatusServer({ ...o, metrics, logger: componentLogger(logger, 'http') }),
         metrics,
-        notifier: createNotifier(process.env, undefined, { logger }),
+        notifier: createNotifier(process.env, undefined, { logger: componentLogger(logger, 'notify') }),
         hostProbe: createHostProbe({ dataDir: config.dataDir, timeoutMs: 2_000 }),
         s3,
         statusLine,

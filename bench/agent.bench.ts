@@ -358,11 +358,11 @@ async function main() {
       containers: ids.length,
       parsedAndPlannedMs: round(tHandled - t0, 1),
       lagUntilViewRefreshedMs: round(refreshedAt - t0, 1),
-      actionsTaken: sup.queue.size,
+      actionsTaken: sup.busy().size,
       note: 'synthetic NDJSON burst through DockerodeClient + Supervisor in-process; inspects go to the real daemon',
     };
     log(`burst: ${JSON.stringify(results.burst1000)}`);
-    await sup.shutdown(0).catch(() => {});
+    await sup.stop(0).catch(() => {});
     await many.stop();
   } finally {
     for (const c of children) c.kill('SIGKILL');

@@ -4,12 +4,13 @@ import { configFlag, parseCommandArgs } from '../shared/cli-args.ts';
 import { loadConfig } from '../shared/config/load.ts';
 import { DEFAULT_CONFIG_PATH } from '../shared/config/schema.ts';
 import { ExitCode, exitCodeFor, UsageError } from '../shared/errors.ts';
-import { createLogger, type Logger } from '../shared/logger.ts';
+import { componentLogger, createLogger, type Logger } from '../shared/logger.ts';
 import { type MountProbe, systemMountProbe } from '../shared/mount/data-mount.ts';
 import { type Shell, ZxShell } from '../shared/shell.ts';
+import { type Clock, systemClock } from '../shared/time/clock.ts';
 import { hostVersion } from '../shared/version.ts';
-import type { BootstrapContext, Clock, HostProbe, SsmLike } from './context.ts';
-import { realClock, realHost } from './host.ts';
+import type { BootstrapContext, HostFacts, SsmLike } from './context.ts';
+import { realHost } from './host.ts';
 import { jsonReporter, type Reporter, type StepRecord, terminalReporter } from './output.ts';
 import { rooted } from './paths.ts';
 import { buildSteps, parseSteps, runSteps, writeReport } from './runner.ts';
@@ -27,7 +28,7 @@ Exit codes: 0 done, 2 usage, 65 unsafe disk / wrong device at dataDir, 69 volume
 /** Everything a test may replace; production uses the real host. */
 export interface BootstrapDeps {
   shell?: Shell;
-  host?: HostProbe;
+  host?: HostFacts;
   mounts?: MountProbe;
   clock?: Clock;
   ssm?: () => SsmLike;
@@ -66,7 +67,7 @@ export async function bootstrapCommand(args: string[], deps: BootstrapDeps = {})
   const root = values.root ? resolve(values.root) : '/';
   const dryRun = values['dry-run'] === true;
   const tty = stdout.isTTY === true;
-  const log = deps.log ?? createLogger({ name: 'bootstrap' });
+  const log = componentLogger(deps.log ?? createLogger({ name: 'bootstrap' }), 'bootstrap');
   const reporter: Reporter = tty ? terminalReporter(stdout) : jsonReporter(log);
   // An absolute --config is a system path (read under --root); a relative one is a local file.
   const configArg = values.config ?? DEFAULT_CONFIG_PATH;
@@ -106,7 +107,7 @@ export async function bootstrapCommand(args: string[], deps: BootstrapDeps = {})
     shell: deps.shell ?? new ZxShell(),
     host: deps.host ?? realHost,
     mounts: deps.mounts ?? systemMountProbe,
-    clock: deps.clock ?? realClock,
+    clock: deps.clock ?? systemClock,
     log,
     sysfsRoot: deps.sysfsRoot ?? '/sys',
     devRoot: deps.devRoot ?? '/dev',

@@ -2,10 +2,14 @@ import type { HostConfig } from '../shared/config/schema.ts';
 import type { Logger } from '../shared/logger.ts';
 import type { MountProbe } from '../shared/mount/data-mount.ts';
 import type { Shell } from '../shared/shell.ts';
+import type { Clock } from '../shared/time/clock.ts';
 import type { Platform } from './os-release.ts';
 
-/** Facts about the running host the steps need but cannot get through a Shell. */
-export interface HostProbe {
+/**
+ * Facts about the running host the steps need but cannot get through a Shell
+ * (not the agent's HostProbe, which samples load and disk use for /status).
+ */
+export interface HostFacts {
   /** True when `path` exists and is a block device (symlinks followed). */
   isBlockDevice(path: string): Promise<boolean>;
   /** The canonical path, or undefined when it does not exist. */
@@ -14,11 +18,6 @@ export interface HostProbe {
   systemdRunning(): boolean;
   /** udevd is running (its control socket exists), so `udevadm settle` means something. */
   udevRunning(): boolean;
-}
-
-export interface Clock {
-  now(): number;
-  sleep(ms: number): Promise<void>;
 }
 
 /** What the disk step found; mount and fstab build on it. */
@@ -45,7 +44,7 @@ export interface BootstrapContext {
   root: string;
   dryRun: boolean;
   shell: Shell;
-  host: HostProbe;
+  host: HostFacts;
   /** The reads behind "is the data volume mounted at dataDir" (shared with the agent). */
   mounts: MountProbe;
   clock: Clock;

@@ -1,9 +1,9 @@
 import { existsSync } from 'node:fs';
 import { realpath, stat } from 'node:fs/promises';
-import type { Clock, HostProbe } from './context.ts';
+import type { HostFacts } from './context.ts';
 
 /** The real host. */
-export const realHost: HostProbe = {
+export const realHost: HostFacts = {
   async isBlockDevice(path) {
     try {
       return (await stat(path)).isBlockDevice();
@@ -20,9 +20,4 @@ export const realHost: HostProbe = {
   },
   systemdRunning: () => existsSync('/run/systemd/system'),
   udevRunning: () => existsSync('/run/udev/control'),
-};
-
-export const realClock: Clock = {
-  now: () => Date.now(),
-  sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
 };

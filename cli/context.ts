@@ -1,9 +1,9 @@
 import { spawn } from 'node:child_process';
 import { EC2Client } from '@aws-sdk/client-ec2';
 import type { Shell } from '../shared/shell.ts';
+import type { Clock } from '../shared/time/clock.ts';
 import { createEc2Client, type Ec2Api, SdkEc2 } from './aws/ec2.ts';
 import { createS3Client, type ObjectReader, S3ObjectReader } from './aws/snapshots.ts';
-import type { Clock } from './clock.ts';
 import type { Deployment } from './deployment.ts';
 import type { Output } from './render/progress.ts';
 

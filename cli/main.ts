@@ -1,7 +1,7 @@
 import { ExitCode, exitCodeFor, HostError, UsageError } from '../shared/errors.ts';
 import { ZxShell } from '../shared/shell.ts';
+import { systemClock } from '../shared/time/clock.ts';
 import { hostVersion } from '../shared/version.ts';
-import { systemClock } from './clock.ts';
 import { downCommand, downHelp } from './commands/down.ts';
 import { sshCommand, sshHelp } from './commands/ssh.ts';
 import { statusCommand, statusHelp } from './commands/status.ts';

@@ -41,3 +41,21 @@ export function createLogger(
     opts.destination ?? pino.destination({ fd: 1, sync: true }),
   );
 }
+
+/** The parts of a program whose log lines are told apart by a `component` field. */
+export type LogComponent =
+  | 'agent'
+  | 'preflight'
+  | 'supervisor'
+  | 'events'
+  | 'docker'
+  | 's3'
+  | 'http'
+  | 'notify'
+  | 'probe'
+  | 'bootstrap';
+
+/** A child logger whose every line carries `component`; made where the component is wired. */
+export function componentLogger(root: Logger, component: LogComponent): Logger {
+  return root.child({ component });
+}

@@ -12,89 +12,21 @@
  *
  * S3 errors never escape: the reporter records lastError, backs off (doubling
  * from minIntervalMs, capped at backoffMaxMs) and keeps going.
+ *
+ * This file is the scheduler only; the S3 adapter is shared/aws/s3-object-store.ts
+ * and the instance name shared/aws/instance-identity.ts.
  */
-import { readFile } from 'node:fs/promises';
-import os from 'node:os';
-import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
-import { httpRequest } from '../../shared/http-request.ts';
+import type { ObjectStore } from '../../shared/aws/s3-object-store.ts';
 import type { Logger } from '../../shared/logger.ts';
 import { HEARTBEAT_SECONDS } from '../../shared/status/heartbeat.ts';
 import { statusKey } from '../../shared/status/s3-key.ts';
 import type { StatusSnapshot } from '../../shared/status/snapshot.ts';
-
-export interface ObjectStore {
-  putObject(key: string, body: string, contentType: string, opts?: { signal?: AbortSignal }): Promise<void>;
-}
-
-export interface S3StoreOptions {
-  bucket: string;
-  region?: string;
-  /** An S3-compatible server; path-style addressing is used then. */
-  endpoint?: string;
-  credentials?: { accessKeyId: string; secretAccessKey: string };
-  /** Per-call timeout. */
-  timeoutMs?: number;
-}
-
-/** The @aws-sdk/client-s3 implementation of ObjectStore. */
-export class S3ObjectStore implements ObjectStore {
-  readonly bucket: string;
-  private readonly client: S3Client;
-  private readonly timeoutMs: number;
-
-  constructor(opts: S3StoreOptions) {
-    this.bucket = opts.bucket;
-    this.timeoutMs = opts.timeoutMs ?? 10_000;
-    const region =
-      opts.region ??
-      process.env.AWS_REGION ??
-      process.env.AWS_DEFAULT_REGION ??
-      (opts.endpoint ? 'us-east-1' : undefined);
-    this.client = new S3Client({
-      region,
-      ...(opts.endpoint ? { endpoint: opts.endpoint, forcePathStyle: true } : {}),
-      ...(opts.credentials ? { credentials: opts.credentials } : {}),
-      // The reporter has its own backoff; one SDK retry covers a dropped connection.
-      maxAttempts: 2,
-    });
-  }
-
-  async putObject(
-    key: string,
-    body: string,
-    contentType: string,
-    opts: { signal?: AbortSignal } = {},
-  ): Promise<void> {
-    const timeout = AbortSignal.timeout(this.timeoutMs);
-    const abortSignal = opts.signal ? AbortSignal.any([opts.signal, timeout]) : timeout;
-    await this.client.send(
-      new PutObjectCommand({ Bucket: this.bucket, Key: key, Body: body, ContentType: contentType }),
-      { abortSignal },
-    );
-  }
-
-  destroy(): void {
-    this.client.destroy();
-  }
-}
-
-export interface Clock {
-  now(): number;
-  setTimeout(fn: () => void, ms: number): unknown;
-  clearTimeout(handle: unknown): void;
-}
-
-export const systemClock: Clock = {
-  now: () => Date.now(),
-  // unref: a pending upload timer must not keep the process alive at exit.
-  setTimeout: (fn, ms) => setTimeout(fn, ms).unref(),
-  clearTimeout: (h) => clearTimeout(h as NodeJS.Timeout),
-};
+import { Backoff } from '../../shared/time/backoff.ts';
+import { type Clock, systemClock, type TimerHandle } from '../../shared/time/clock.ts';
 
 export interface S3StatusReporterOptions {
-  store?: ObjectStore;
-  /** Used when no `store` is given. */
-  s3?: S3StoreOptions;
+  /** Where the snapshot goes (S3ObjectStore in shared/aws/s3-object-store.ts). */
+  store: ObjectStore;
   prefix: string;
   instance: string;
   logger: Logger;
@@ -150,13 +82,11 @@ export function createS3StatusReporter(opts: S3StatusReporterOptions): S3StatusR
   const clock = opts.clock ?? systemClock;
   const minInterval = opts.minIntervalMs ?? 10_000;
   const heartbeat = opts.heartbeatMs ?? HEARTBEAT_SECONDS * 1000;
-  const backoffMax = opts.backoffMaxMs ?? 300_000;
+  // No jitter: one upload per host, nothing to spread out.
+  const backoff = new Backoff({ initialMs: minInterval, maxMs: opts.backoffMaxMs ?? 300_000 });
   const log = opts.logger;
   const key = statusKey(opts.prefix, opts.instance);
-  let store: ObjectStore;
-  if (opts.store) store = opts.store;
-  else if (opts.s3) store = new S3ObjectStore(opts.s3);
-  else throw new Error('createS3StatusReporter needs a store or s3 options');
+  const store = opts.store;
 
   let latest: StatusSnapshot | null = null;
   let uploadedFp: string | null = null;
@@ -165,7 +95,7 @@ export function createS3StatusReporter(opts: S3StatusReporterOptions): S3StatusR
   let retryAt = Number.NEGATIVE_INFINITY;
   let failures = 0;
   let lastError: string | null = null;
-  let timer: unknown = null;
+  let timer: TimerHandle | null = null;
   let timerDue = 0;
   let inflight: { done: Promise<void>; abort: AbortController } | null = null;
   let stopped = false;
@@ -223,7 +153,7 @@ export function createS3StatusReporter(opts: S3StatusReporterOptions): S3StatusR
         (err: unknown) => {
           if (stopped) return; // aborted by stop(): not an S3 problem
           failures++;
-          const delay = Math.min(minInterval * 2 ** (failures - 1), backoffMax);
+          const delay = backoff.base(failures - 1);
           retryAt = clock.now() + delay;
           // An abort by flush's timeout says so, rather than the SDK's bare "aborted".
           const reason: unknown = abort.signal.aborted ? abort.signal.reason : null;
@@ -257,7 +187,7 @@ export function createS3StatusReporter(opts: S3StatusReporterOptions): S3StatusR
       if (stopped || !latest) return;
       flushing = true;
       clearTimer();
-      let t: unknown = null;
+      let t: TimerHandle | null = null;
       const deadline = new Promise<'timeout'>((resolve) => {
         t = clock.setTimeout(() => resolve('timeout'), timeoutMs);
       });
@@ -293,83 +223,4 @@ export function createS3StatusReporter(opts: S3StatusReporterOptions): S3StatusR
       };
     },
   };
-}
-
-/**
- * The instance's name for the S3 key: its EC2 instance id through IMDSv2
- * (PUT /latest/api/token, then GET /latest/meta-data/instance-id with the
- * token), or os.hostname() when not on EC2. Each lookup is bounded by
- * `timeoutMs` so a non-EC2 host falls back quickly. On EC2 (DMI vendor
- * "Amazon EC2") a failed lookup is retried, then the DMI asset tag (the
- * instance id on Nitro) is used: the operator CLI finds the heartbeat under
- * the instance id, so falling back to a hostname there would hide it.
- */
-export async function resolveInstanceName(
-  opts: {
-    imdsEndpoint?: string;
-    timeoutMs?: number;
-    env?: NodeJS.ProcessEnv;
-    hostname?: () => string;
-    logger?: Logger;
-    /** Reads a DMI attribute (`sys_vendor`, `board_asset_tag`); '' when absent. */
-    readDmi?: (name: string) => Promise<string>;
-    attemptsOnEc2?: number;
-    retryDelayMs?: number;
-  } = {},
-): Promise<string> {
-  const env = opts.env ?? process.env;
-  const hostname = opts.hostname ?? os.hostname;
-  const readDmi =
-    opts.readDmi ??
-    ((name: string) => readFile(`/sys/devices/virtual/dmi/id/${name}`, 'utf8').catch(() => ''));
-  const fallback = (reason: string) => {
-    opts.logger?.info({ reason }, 'not using an EC2 instance id; naming this host by its hostname');
-    return hostname();
-  };
-  if ((env.AWS_EC2_METADATA_DISABLED ?? '').toLowerCase() === 'true')
-    return fallback('AWS_EC2_METADATA_DISABLED');
-  const base = (
-    opts.imdsEndpoint ??
-    env.AWS_EC2_METADATA_SERVICE_ENDPOINT ??
-    'http://169.254.169.254'
-  ).replace(/\/+$/, '');
-  const onEc2 = /Amazon EC2/i.test(await readDmi('sys_vendor'));
-  const attempts = onEc2 ? (opts.attemptsOnEc2 ?? 5) : 1;
-  let reason = '';
-  for (let attempt = 1; attempt <= attempts; attempt++) {
-    const r = await imdsInstanceId(base, opts.timeoutMs ?? 1000);
-    if ('id' in r) return r.id;
-    reason = r.reason;
-    if (attempt < attempts) await new Promise((ok) => setTimeout(ok, (opts.retryDelayMs ?? 1000) * attempt));
-  }
-  if (onEc2) {
-    const tag = (await readDmi('board_asset_tag')).trim();
-    if (/^i-[0-9a-f]{8,17}$/.test(tag)) {
-      opts.logger?.warn({ reason }, 'IMDS did not answer; using the instance id from the DMI asset tag');
-      return tag;
-    }
-  }
-  return fallback(reason);
-}
-
-async function imdsInstanceId(base: string, timeoutMs: number): Promise<{ id: string } | { reason: string }> {
-  try {
-    const token = await httpRequest(`${base}/latest/api/token`, {
-      method: 'PUT',
-      headers: { 'X-aws-ec2-metadata-token-ttl-seconds': '60' },
-      timeoutMs,
-    });
-    if (token.status !== 200) return { reason: `IMDS token request answered HTTP ${token.status}` };
-    const idRes = await httpRequest(`${base}/latest/meta-data/instance-id`, {
-      headers: { 'X-aws-ec2-metadata-token': token.body.trim() },
-      timeoutMs,
-    });
-    if (idRes.status !== 200) return { reason: `IMDS instance-id answered HTTP ${idRes.status}` };
-    const id = idRes.body.trim();
-    if (!/^i-[0-9a-f]{8,17}$/.test(id))
-      return { reason: `IMDS returned an unexpected instance id '${id.slice(0, 40)}'` };
-    return { id };
-  } catch (err) {
-    return { reason: `IMDS not reachable: ${(err as Error).message}` };
-  }
 }

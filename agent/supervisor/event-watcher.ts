@@ -1,5 +1,7 @@
 import type { DockerClient, DockerEvent, EventSubscription } from '../../shared/engine/docker/types.ts';
 import type { Logger } from '../../shared/logger.ts';
+import { Backoff } from '../../shared/time/backoff.ts';
+import { type Clock, systemClock } from '../../shared/time/clock.ts';
 
 export interface EventWatcherOptions {
   client: DockerClient;
@@ -9,10 +11,19 @@ export interface EventWatcherOptions {
   /** After every reconnect: events may have been lost (the daemon keeps 256, none across a restart). */
   onReconnected: () => void;
   onStateChange?: (connected: boolean) => void;
-  now?: () => number;
+  clock?: Clock;
   random?: () => number;
   minDelayMs?: number;
   maxDelayMs?: number;
+}
+
+/** The event stream's state as plain data (for the status snapshot and /healthz). */
+export interface EventWatcherState {
+  connected: boolean;
+  /** When the stream was lost (ms); null while connected. */
+  disconnectedSince: number | null;
+  lastEventAt: number | null;
+  reconnects: number;
 }
 
 /**
@@ -21,18 +32,45 @@ export interface EventWatcherOptions {
  * last one seen, and then asks for a reconcile.
  */
 export class EventWatcher {
-  connected = false;
-  /** When the stream was lost (ms); null while connected. */
-  disconnectedSince: number | null = null;
-  lastEventAt: number | null = null;
-  reconnects = 0;
+  private s: EventWatcherState = {
+    connected: false,
+    disconnectedSince: null,
+    lastEventAt: null,
+    reconnects: 0,
+  };
   private lastTimeNano: bigint | undefined;
   private sub: EventSubscription | null = null;
-  private stopped = false;
-  private wakeSleep: (() => void) | null = null;
+  private readonly stopped = new AbortController();
   private loop: Promise<void> | null = null;
+  private readonly clock: Clock;
+  /** Full jitter between half and all of the delay, so hosts do not reconnect in lockstep. */
+  private readonly backoff: Backoff;
 
-  constructor(private readonly o: EventWatcherOptions) {}
+  constructor(private readonly o: EventWatcherOptions) {
+    this.clock = o.clock ?? systemClock;
+    this.backoff = new Backoff({
+      initialMs: o.minDelayMs ?? 500,
+      maxMs: o.maxDelayMs ?? 30_000,
+      jitter: 0.5,
+    });
+  }
+
+  get connected(): boolean {
+    return this.s.connected;
+  }
+  get disconnectedSince(): number | null {
+    return this.s.disconnectedSince;
+  }
+  get lastEventAt(): number | null {
+    return this.s.lastEventAt;
+  }
+  get reconnects(): number {
+    return this.s.reconnects;
+  }
+
+  state(): EventWatcherState {
+    return { ...this.s };
+  }
 
   /** Connects once (throws if Docker refuses), then keeps the stream alive in the background. */
   async start(): Promise<void> {
@@ -41,14 +79,9 @@ export class EventWatcher {
   }
 
   async stop(): Promise<void> {
-    this.stopped = true;
+    this.stopped.abort();
     this.sub?.close();
-    this.wakeSleep?.();
     await this.loop;
-  }
-
-  private get now(): number {
-    return (this.o.now ?? Date.now)();
   }
 
   private async connect(): Promise<void> {
@@ -56,7 +89,7 @@ export class EventWatcher {
       since: this.lastTimeNano,
       onEvent: (e) => {
         this.lastTimeNano = e.timeNano;
-        this.lastEventAt = this.now;
+        this.s.lastEventAt = this.clock.now();
         this.o.onEvent(e);
       },
     });
@@ -64,52 +97,39 @@ export class EventWatcher {
   }
 
   private setConnected(v: boolean): void {
-    if (this.connected === v) return;
-    this.connected = v;
-    this.disconnectedSince = v ? null : this.now;
+    if (this.s.connected === v) return;
+    this.s.connected = v;
+    this.s.disconnectedSince = v ? null : this.clock.now();
     this.o.onStateChange?.(v);
   }
 
   private async keepAlive(): Promise<void> {
-    const min = this.o.minDelayMs ?? 500;
-    const max = this.o.maxDelayMs ?? 30_000;
     const random = this.o.random ?? Math.random;
-    let delay = min;
-    while (!this.stopped) {
+    const stopped = this.stopped.signal;
+    let attempt = 0;
+    while (!stopped.aborted) {
       const { error } = await this.sub!.done;
-      if (this.stopped) break;
+      if (stopped.aborted) break;
       this.setConnected(false);
       this.o.logger.warn({ err: error?.message }, 'docker event stream lost; reconnecting');
-      while (!this.stopped) {
-        // Full jitter between half and all of the delay.
-        await this.sleep(Math.round(delay * (0.5 + random() / 2)));
-        if (this.stopped) return;
+      while (!stopped.aborted) {
+        await this.clock.sleep(this.backoff.delay(attempt, random), stopped);
+        if (stopped.aborted) return;
         try {
           await this.connect();
-          this.reconnects += 1;
-          delay = min;
-          this.o.logger.info({ reconnects: this.reconnects }, 'docker event stream reconnected');
+          this.s.reconnects += 1;
+          attempt = 0;
+          this.o.logger.info({ reconnects: this.s.reconnects }, 'docker event stream reconnected');
           this.o.onReconnected();
           break;
         } catch (err) {
-          delay = Math.min(delay * 2, max);
+          attempt += 1;
           this.o.logger.warn(
-            { err: (err as Error).message, retryInMs: delay },
+            { err: (err as Error).message, retryInMs: this.backoff.base(attempt) },
             'docker event stream reconnect failed',
           );
         }
       }
     }
-  }
-
-  private sleep(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const t = setTimeout(done, ms);
-      function done() {
-        clearTimeout(t);
-        resolve();
-      }
-      this.wakeSleep = done;
-    });
   }
 }

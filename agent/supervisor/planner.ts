@@ -1,12 +1,12 @@
 import type { ContainerInfo } from '../../shared/engine/docker/types.ts';
 import { type DependencyGraph, dependencyOrder } from './graph.ts';
-import { freshMemory, type HealPolicy, jittered, type ServiceMemory } from './policy.ts';
+import { commitAction, freshMemory, type HealPolicy, type ServiceMemory } from './policy.ts';
 
 /**
  * The supervisor's decisions as a pure function: observed containers, the
- * configured services, the dependency graph, per-service memory and a clock
- * in; actions, the new memory and notes out. No IO, so every rule is tested
- * with a fake clock.
+ * configured services, the dependency graph, per-service memory and the time
+ * in; actions, the new memory (each action already charged by commitAction,
+ * policy.ts) and notes out. No IO, so every rule is tested with plain numbers.
  */
 
 /** How one service looks right now. */
@@ -122,6 +122,8 @@ export function plan(input: PlanInput): Plan {
     const m: ServiceMemory = {
       ...prev,
       actionTimes: prev.actionTimes.filter((t) => now - t < policy.budgetWindowMs),
+      // An action is in flight only while it is queued or running; one that never reported back stays charged.
+      inFlight: input.busy.has(service) ? (prev.inFlight ?? null) : null,
     };
     memory.set(service, m);
     const cond = conditions.get(service) ?? 'missing';
@@ -214,11 +216,7 @@ export function plan(input: PlanInput): Plan {
       };
     }
     decisions.push(decision);
-    m.actionTimes = [...m.actionTimes, now];
-    m.notBefore = now + jittered(m.backoffMs, policy.jitter, input.random);
-    m.backoffMs = Math.min(m.backoffMs * 2, policy.backoffMaxMs);
-    m.agentRestarts += 1;
-    m.lastAction = { action: decision.kind, reason: decision.reason, at: now };
+    memory.set(service, commitAction(m, decision, now, policy, input.random));
   }
   return { decisions, memory, notes, conditions, wakeAt };
 }

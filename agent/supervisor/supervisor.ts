@@ -1,3 +1,4 @@
+import { ComposeError } from '../../shared/engine/compose-cli.ts';
 import { healthOf } from '../../shared/engine/docker/events.ts';
 import {
   type ContainerInfo,
@@ -7,10 +8,20 @@ import {
 } from '../../shared/engine/docker/types.ts';
 import type { Logger } from '../../shared/logger.ts';
 import type { ServiceStatus } from '../../shared/status/snapshot.ts';
+import { type Clock, systemClock, type TimerHandle } from '../../shared/time/clock.ts';
 import { ActionQueue } from './action-queue.ts';
 import { stopOrder } from './graph.ts';
 import { type Condition, type Decision, type Note, plan } from './planner.ts';
-import type { HealPolicy, ServiceMemory } from './policy.ts';
+import {
+  BRING_UP_NOT_STARTED,
+  type BringUpState,
+  bringUpRetry,
+  type HealPolicy,
+  healBackoff,
+  refundAction,
+  type ServiceMemory,
+  settleAction,
+} from './policy.ts';
 
 /** What the supervisor needs from compose (the real one is ComposeCli). */
 export interface ComposeActions {
@@ -27,7 +38,7 @@ export interface SupervisorOptions {
   services: readonly string[];
   policy: HealPolicy;
   logger: Logger;
-  now?: () => number;
+  clock?: Clock;
   random?: () => number;
   /** Coalesces bursts of events into one inspect round. */
   eventDebounceMs?: number;
@@ -39,40 +50,95 @@ export interface SupervisorOptions {
   onRefreshed?: (inspected: number) => void;
 }
 
+/** The supervisor's state as plain data, for the status snapshot and /healthz. */
+export interface SupervisorView {
+  stopping: boolean;
+  /** When the last full list from Docker succeeded (null = none yet). */
+  lastReconcileAt: number | null;
+  dockerConnected: boolean;
+  bringUp: BringUpState;
+  services: ServiceStatus[];
+  conditions: ReadonlyMap<string, Condition>;
+  circuitOpen: ReadonlySet<string>;
+  busy: ReadonlySet<string>;
+}
+
 const BRING_UP = '(bring-up)';
+/** An in-flight action has a bounded deadline, but shutdown waits for it at most this long. */
+const ACTION_DRAIN_MS = 5_000;
 
 /**
  * Keeps the view of the project's containers (from list + events), runs the
  * planner over it and executes its decisions through the single action queue.
  * The view is always rebuilt from Docker: nothing is persisted, so a crashed
- * or restarted agent starts from the truth.
+ * or restarted agent starts from the truth. It owns its queue, its timers and
+ * its stopping state: others read it through getters and view(), and end it
+ * with halt() or stop().
  */
 export class Supervisor {
-  readonly containers = new Map<string, ContainerInfo>();
+  private readonly containers = new Map<string, ContainerInfo>();
   /** service → dependencies, remembered even while a service has no container. */
-  readonly graph = new Map<string, string[]>();
-  memory = new Map<string, ServiceMemory>();
-  conditions = new Map<string, Condition>();
-  dockerConnected = true;
-  lastReconcileAt: number | null = null;
-  bringUpDone = false;
-  bringUpFailing = false;
-  stopping = false;
-  readonly queue: ActionQueue;
-  private readonly now: () => number;
+  private readonly graph = new Map<string, string[]>();
+  private mem = new Map<string, ServiceMemory>();
+  private conds = new Map<string, Condition>();
+  private connected = true;
+  private reconciledAt: number | null = null;
+  private bringUpState: BringUpState = BRING_UP_NOT_STARTED;
+  private nextBringUpAt: number | null = null;
+  private retrying: Promise<void> | null = null;
+  private stopped = false;
+  /** Aborted by halt(): cancels waits (bring-up retry) that must not outlive the supervisor. */
+  private readonly halted = new AbortController();
+  private readonly queue: ActionQueue;
+  private readonly clock: Clock;
   private readonly random: () => number;
   private readonly dirty = new Set<string>();
-  private flushTimer: NodeJS.Timeout | null = null;
-  private wakeTimer: NodeJS.Timeout | null = null;
+  private flushTimer: TimerHandle | null = null;
+  private wakeTimer: TimerHandle | null = null;
   private lastNotes = new Map<string, string>();
   private planScheduled = false;
 
   constructor(private readonly o: SupervisorOptions) {
-    this.now = o.now ?? Date.now;
+    this.clock = o.clock ?? systemClock;
     this.random = o.random ?? Math.random;
     this.queue = new ActionQueue((key, err) =>
       o.logger.error({ service: key, err: (err as Error).message }, 'action failed'),
     );
+  }
+
+  get stopping(): boolean {
+    return this.stopped;
+  }
+  get dockerConnected(): boolean {
+    return this.connected;
+  }
+  get lastReconcileAt(): number | null {
+    return this.reconciledAt;
+  }
+  get bringUpDone(): boolean {
+    return this.bringUpState.done;
+  }
+  get bringUpFailing(): boolean {
+    return this.bringUpState.failing;
+  }
+  get memory(): ReadonlyMap<string, ServiceMemory> {
+    return this.mem;
+  }
+  get conditions(): ReadonlyMap<string, Condition> {
+    return this.conds;
+  }
+
+  view(): SupervisorView {
+    return {
+      stopping: this.stopped,
+      lastReconcileAt: this.reconciledAt,
+      dockerConnected: this.connected,
+      bringUp: { ...this.bringUpState },
+      services: this.serviceStatuses(),
+      conditions: new Map(this.conds),
+      circuitOpen: this.circuitOpen(),
+      busy: this.busy(),
+    };
   }
 
   /**
@@ -88,24 +154,24 @@ export class Supervisor {
 
   /** Full list from Docker, then plan. Throws (and marks Docker disconnected) when Docker fails. */
   async reconcile(): Promise<void> {
-    if (this.stopping) return;
+    if (this.stopped) return;
     let list: ContainerInfo[];
     try {
       list = await this.o.docker.listProjectContainers(this.o.project);
-      this.dockerConnected = true;
+      this.connected = true;
     } catch (err) {
       this.markDockerError(err);
       throw err;
     }
     this.containers.clear();
     for (const c of list) this.observe(c);
-    this.lastReconcileAt = this.now();
+    this.reconciledAt = this.clock.now();
     this.planAndAct();
   }
 
   /** One Docker event: update the view at once (fast path), confirm by inspect shortly after. */
   handleEvent(e: DockerEvent): void {
-    if (this.stopping) return;
+    if (this.stopped) return;
     const known = this.containers.get(e.containerId);
     const base = e.action.split(':')[0];
     if (base === 'destroy') {
@@ -129,39 +195,67 @@ export class Supervisor {
     this.scheduleFlush();
   }
 
-  /** One plan per turn of the event loop: a burst of events in one chunk is planned once. */
-  private schedulePlan(): void {
-    if (this.planScheduled) return;
-    this.planScheduled = true;
-    setImmediate(() => {
-      this.planScheduled = false;
-      this.planAndAct();
-    });
+  /** Resolves when no action is queued or running. */
+  idle(): Promise<void> {
+    return this.queue.idle();
   }
 
-  /** Brings the stack up through compose (one action in the queue). */
+  /** One `compose up` of the stack (one action in the queue); throws when it fails. */
   async bringUp(): Promise<void> {
-    await this.queue.run(BRING_UP, async (signal) => {
-      try {
-        await this.o.compose.up(this.o.services, signal);
-        this.bringUpDone = true;
-        this.bringUpFailing = false;
-      } catch (err) {
-        this.bringUpFailing = true;
-        throw err;
-      }
-    });
+    try {
+      await this.queue.run(BRING_UP, (signal) => this.o.compose.up(this.o.services, signal));
+      this.recordBringUp('up');
+    } catch (err) {
+      if (!this.stopped) this.recordBringUp('failed');
+      throw err;
+    } finally {
+      this.o.onChange?.();
+    }
     await this.reconcile().catch(() => {});
   }
 
-  /** Shutdown: no more actions; stop the stack dependents-first with the grace period. */
-  async shutdown(graceSeconds: number): Promise<void> {
-    this.stopping = true;
+  /**
+   * Brings the stack up: the first attempt is awaited; when it fails the agent
+   * stays up (degraded) and retries in the background at bringUpRetry's times
+   * until it works or the supervisor halts.
+   */
+  async bringUpWithRetry(): Promise<void> {
+    if (await this.attemptBringUp()) return;
+    this.retrying ??= (async () => {
+      while (!this.stopped && !this.bringUpState.done && this.nextBringUpAt !== null) {
+        const wait = Math.max(0, this.nextBringUpAt - this.clock.now());
+        this.o.logger.info({ retryInSeconds: Math.round(wait / 1000) }, 'retrying compose up');
+        await this.clock.sleep(wait, this.halted.signal);
+        if (this.stopped) return;
+        await this.attemptBringUp();
+      }
+    })().finally(() => {
+      this.retrying = null;
+    });
+  }
+
+  /** Stops acting at once: drops queued actions, aborts the running one, cancels timers and retries. */
+  halt(): void {
+    if (this.stopped) return;
+    this.stopped = true;
     this.queue.close();
-    if (this.flushTimer) clearTimeout(this.flushTimer);
-    if (this.wakeTimer) clearTimeout(this.wakeTimer);
-    // An in-flight restart has a bounded deadline; do not stop the stack under it.
-    await Promise.race([this.queue.idle(), new Promise((r) => setTimeout(r, 5_000).unref())]);
+    this.halted.abort();
+    if (this.flushTimer !== null) this.clock.clearTimeout(this.flushTimer);
+    if (this.wakeTimer !== null) this.clock.clearTimeout(this.wakeTimer);
+    this.flushTimer = null;
+    this.wakeTimer = null;
+  }
+
+  /** Shutdown: halt, let an in-flight action finish (bounded), then stop the stack dependents-first. */
+  async stop(graceSeconds: number): Promise<void> {
+    this.halt();
+    const drained = new AbortController();
+    await Promise.race([
+      this.queue.idle().finally(() => drained.abort()),
+      this.clock.sleep(ACTION_DRAIN_MS, drained.signal),
+    ]);
+    drained.abort();
+    await this.retrying;
     for (const level of stopOrder(this.services(), this.graph)) {
       this.o.logger.info({ services: level, graceSeconds }, 'stopping services');
       await this.o.compose.stop(level, graceSeconds);
@@ -170,7 +264,7 @@ export class Supervisor {
 
   circuitOpen(): Set<string> {
     const out = new Set<string>();
-    for (const [s, m] of this.memory) if (m.circuitOpenedAt !== null) out.add(s);
+    for (const [s, m] of this.mem) if (m.circuitOpenedAt !== null) out.add(s);
     return out;
   }
 
@@ -184,7 +278,7 @@ export class Supervisor {
     return this.services().map((name) => {
       const cs = [...this.containers.values()].filter((c) => c.service === name);
       const c = cs.find((x) => x.state === 'running' && x.health === 'unhealthy') ?? cs[0];
-      const m = this.memory.get(name);
+      const m = this.mem.get(name);
       return {
         name,
         containerId: c?.id ?? null,
@@ -204,6 +298,31 @@ export class Supervisor {
     });
   }
 
+  /** The policy decides the bring-up state and the next attempt's time (bringUpRetry). */
+  private recordBringUp(outcome: 'up' | 'failed'): void {
+    const r = bringUpRetry(
+      this.bringUpState,
+      outcome,
+      this.clock.now(),
+      healBackoff(this.o.policy),
+      this.random,
+    );
+    this.bringUpState = r.state;
+    this.nextBringUpAt = r.retryAt;
+  }
+
+  /** One attempt with its log lines; true when the stack came up. */
+  private async attemptBringUp(): Promise<boolean> {
+    try {
+      await this.bringUp();
+      this.o.logger.info({ services: this.o.services }, 'compose up done');
+      return true;
+    } catch (err) {
+      if (!this.stopped) logComposeFailure(this.o.logger, err);
+      return false;
+    }
+  }
+
   private observe(c: ContainerInfo): void {
     this.containers.set(c.id, c);
     if (c.dependsOn.length > 0 || !this.graph.has(c.service)) this.graph.set(c.service, c.dependsOn);
@@ -211,32 +330,42 @@ export class Supervisor {
 
   private markDockerError(err: unknown): void {
     if (err instanceof DockerError && (err.kind === 'unavailable' || err.kind === 'timeout')) {
-      this.dockerConnected = false;
+      this.connected = false;
     }
   }
 
+  /** One plan per turn of the event loop: a burst of events in one chunk is planned once. */
+  private schedulePlan(): void {
+    if (this.planScheduled) return;
+    this.planScheduled = true;
+    setImmediate(() => {
+      this.planScheduled = false;
+      this.planAndAct();
+    });
+  }
+
   private planAndAct(): void {
-    if (this.stopping) return;
-    const now = this.now();
+    if (this.stopped) return;
+    const now = this.clock.now();
     const p = plan({
       now,
       services: this.services(),
       containers: [...this.containers.values()],
       graph: this.graph,
-      memory: this.memory,
+      memory: this.mem,
       busy: this.busy(),
       policy: this.o.policy,
       random: this.random,
-      allowRecreate: this.bringUpDone,
+      allowRecreate: this.bringUpState.done,
     });
-    this.memory = p.memory;
-    this.conditions = p.conditions;
+    this.mem = p.memory;
+    this.conds = p.conditions;
     this.logNotes(p.notes);
     for (const d of p.decisions) this.enqueue(d);
-    if (this.wakeTimer) clearTimeout(this.wakeTimer);
+    if (this.wakeTimer !== null) this.clock.clearTimeout(this.wakeTimer);
     this.wakeTimer = null;
     if (p.wakeAt !== null) {
-      this.wakeTimer = setTimeout(() => this.planAndAct(), Math.max(0, p.wakeAt - now) + 5);
+      this.wakeTimer = this.clock.setTimeout(() => this.planAndAct(), Math.max(0, p.wakeAt - now) + 5);
     }
     this.o.onChange?.();
   }
@@ -251,21 +380,31 @@ export class Supervisor {
     }
   }
 
+  private updateMemory(service: string, f: (m: ServiceMemory) => ServiceMemory): void {
+    const m = this.mem.get(service);
+    if (m) this.mem.set(service, f(m));
+  }
+
   private enqueue(d: Decision): void {
-    this.queue.enqueue(d.service, async (signal) => {
-      if (this.stopping) return;
+    const queued = this.queue.enqueue(d.service, async (signal) => {
+      if (this.stopped) return;
+      let taken = true;
       try {
-        if (d.kind === 'restart') await this.restart(d);
+        if (d.kind === 'restart') taken = await this.restart(d);
         else await this.recreate(d, signal);
-        this.o.onAction?.(d.service, d.kind);
+        if (taken) this.o.onAction?.(d.service, d.kind);
       } finally {
+        this.updateMemory(d.service, (m) => (taken ? settleAction(m, d) : refundAction(m, d)));
         // Plan again on the refreshed view once this action has left the queue.
         setImmediate(() => this.planAndAct());
       }
     });
+    // Never run (the queue is closed): it costs nothing.
+    if (!queued) this.updateMemory(d.service, (m) => refundAction(m, d));
   }
 
-  private async restart(d: Extract<Decision, { kind: 'restart' }>): Promise<void> {
+  /** False when the action was not taken (Docker had moved on): refunded by the caller. */
+  private async restart(d: Extract<Decision, { kind: 'restart' }>): Promise<boolean> {
     // Re-check right before acting: Docker may have moved on since the plan.
     const current = await this.o.docker.inspect(d.containerId);
     if (current?.state !== 'running' || current.health !== 'unhealthy') {
@@ -280,8 +419,7 @@ export class Supervisor {
       );
       if (current) this.observe(current);
       else this.containers.delete(d.containerId);
-      this.refund(d.service);
-      return;
+      return false;
     }
     this.o.logger.info(
       {
@@ -299,26 +437,13 @@ export class Supervisor {
       this.markDockerError(err);
       if (err instanceof DockerError && err.kind === 'gone') {
         this.containers.delete(d.containerId);
-        return;
+        return true;
       }
       throw err;
     }
     const after = await this.o.docker.inspect(d.containerId).catch(() => null);
     if (after) this.observe(after);
-  }
-
-  /** An action planned but not taken (Docker had moved on) costs no budget and no backoff. */
-  private refund(service: string): void {
-    const m = this.memory.get(service);
-    if (!m || m.actionTimes.length === 0) return;
-    this.memory.set(service, {
-      ...m,
-      actionTimes: m.actionTimes.slice(0, -1),
-      agentRestarts: Math.max(0, m.agentRestarts - 1),
-      backoffMs: Math.max(this.o.policy.backoffInitialMs, m.backoffMs / 2),
-      notBefore: 0,
-      lastAction: null,
-    });
+    return true;
   }
 
   private async recreate(d: Extract<Decision, { kind: 'recreate' }>, signal: AbortSignal): Promise<void> {
@@ -333,8 +458,8 @@ export class Supervisor {
   }
 
   private scheduleFlush(): void {
-    if (this.flushTimer) return;
-    this.flushTimer = setTimeout(() => {
+    if (this.flushTimer !== null) return;
+    this.flushTimer = this.clock.setTimeout(() => {
       this.flushTimer = null;
       void this.flushDirty();
     }, this.o.eventDebounceMs ?? 50);
@@ -344,7 +469,7 @@ export class Supervisor {
   private async flushDirty(): Promise<void> {
     const ids = [...this.dirty];
     this.dirty.clear();
-    for (let i = 0; i < ids.length && !this.stopping; i += 16) {
+    for (let i = 0; i < ids.length && !this.stopped; i += 16) {
       const batch = ids.slice(i, i + 16);
       const results = await Promise.allSettled(batch.map((id) => this.o.docker.inspect(id)));
       for (const [j, r] of results.entries()) {
@@ -356,5 +481,18 @@ export class Supervisor {
     }
     this.planAndAct();
     this.o.onRefreshed?.(ids.length);
+  }
+}
+
+/** compose's own last stderr line in the message, the tail in a field. */
+export function logComposeFailure(logger: Logger, err: unknown): void {
+  if (err instanceof ComposeError) {
+    const lines = err.stderr.trim().split('\n');
+    logger.error(
+      { exitCode: err.exitCode, args: err.args.join(' '), stderr: lines.slice(-20).join('\n') },
+      `docker compose failed (exit ${err.exitCode}): ${lines.at(-1) ?? ''}`,
+    );
+  } else {
+    logger.error({ err: (err as Error).message }, 'compose failed');
   }
 }

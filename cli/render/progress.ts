@@ -1,4 +1,4 @@
-import type { Clock } from '../clock.ts';
+import type { Clock } from '../../shared/time/clock.ts';
 import { formatElapsed } from './format.ts';
 
 export interface Output {

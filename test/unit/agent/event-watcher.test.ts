@@ -5,6 +5,8 @@ import {
   type DockerEvent,
   type EventSubscription,
 } from '../../../shared/engine/docker/types.ts';
+import { systemClock } from '../../../shared/time/clock.ts';
+import { FakeClock } from '../../helpers/fake-clock.ts';
 import { FakeDocker, memoryLogger } from './fakes.ts';
 
 /** A DockerClient whose event streams the test ends at will. */
@@ -83,7 +85,7 @@ describe('EventWatcher', () => {
       logger: memoryLogger().logger,
       onEvent: () => {},
       onReconnected: () => {},
-      now: () => t,
+      clock: { ...systemClock, now: () => t },
       minDelayMs: 10_000,
     });
     await w.start();
@@ -91,6 +93,29 @@ describe('EventWatcher', () => {
     client.endStream(new DockerError('unavailable', 'gone'));
     await until(() => !w.connected);
     expect(w.disconnectedSince).toBe(5_000);
+    await w.stop();
+  });
+
+  it('waits the shared backoff between reconnect attempts, jitter drawn from the injected random', async () => {
+    const client = new StreamControl();
+    const clock = new FakeClock(0);
+    const w = new EventWatcher({
+      client,
+      project: 'p',
+      logger: memoryLogger().logger,
+      onEvent: () => {},
+      onReconnected: () => {},
+      clock,
+      random: () => 0.5,
+      minDelayMs: 400,
+      maxDelayMs: 1_600,
+    });
+    await w.start();
+    client.refuse = 3;
+    client.endStream(new DockerError('unavailable', 'gone'));
+    await until(() => w.reconnects === 1);
+    // 400, 800, 1600, 1600 (capped), each · (1 − 0.5 · 0.5)
+    expect(clock.sleeps).toEqual([300, 600, 1_200, 1_200]);
     await w.stop();
   });
 

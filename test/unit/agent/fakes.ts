@@ -45,13 +45,7 @@ export const testPolicy: HealPolicy = {
   jitter: 0.2,
 };
 
-export class FakeClock {
-  constructor(public t = 1_000_000) {}
-  now = () => this.t;
-  advance(ms: number) {
-    this.t += ms;
-  }
-}
+export { FakeClock } from '../../helpers/fake-clock.ts';
 
 /** An in-memory daemon behind the project's DockerClient interface. */
 export class FakeDocker implements DockerClient {

@@ -199,4 +199,98 @@ describe('runAgent', () => {
     ac.abort();
     expect(await run).toBe(0);
   });
+
+  it('turns healthy as soon as the services are and the gateway answers, not at the next tick', async () => {
+    const docker = new FakeDocker();
+    docker.add(container({ service: 'db', health: 'starting' }));
+    docker.add(container({ service: 'api', dependsOn: ['db'], health: 'starting' }));
+    const compose = Object.assign(new FakeCompose(), { version: async () => '2.26.1' });
+    const rep = fakeReporting();
+    let gatewayUp = false;
+    let probes = 0;
+    rep.reporting.probeGateway = async () => {
+      probes++;
+      return gatewayUp;
+    };
+    const ac = new AbortController();
+    const run = runAgent({
+      // An hour between ticks: only the prompt probe can make the stack healthy within the test.
+      config: parseConfig({
+        compose: { project: 'proj', services: ['api', 'db'] },
+        agent: { reconcileIntervalSeconds: 3600 },
+      }),
+      logger: memoryLogger().logger,
+      docker,
+      compose,
+      mounts: mounted,
+      reporting: rep.reporting,
+      instance: 'i',
+      version: '0',
+      shutdown: ac.signal,
+    });
+    await waitFor(() => rep.calls.includes('READY'), 'READY=1');
+    expect(rep.status().state).toBe('starting');
+    const healthy = (id: string) => ({
+      action: 'health_status: healthy',
+      containerId: id,
+      attributes: {},
+      timeNano: 1n,
+    });
+    docker.containers.get('id-db')!.health = 'healthy';
+    docker.emit(healthy('id-db'));
+    // The gateway lags a little behind its container's healthcheck: re-probed shortly, not in an hour.
+    await waitFor(() => probes >= 1, 'a gateway probe');
+    docker.containers.get('id-api')!.health = 'healthy';
+    docker.emit(healthy('id-api'));
+    await waitFor(() => probes >= 2, 'a prompt gateway probe');
+    gatewayUp = true;
+    await waitFor(() => rep.status().state === 'healthy', 'healthy');
+    expect(rep.calls).toContain('STATUS healthy 2');
+    ac.abort();
+    expect(await run).toBe(0);
+  });
+
+  it('brings the stack up without waiting for the host probe to warm up', async () => {
+    const docker = new FakeDocker();
+    const compose = Object.assign(new FakeCompose(), { version: async () => '2.26.1' });
+    const rep = fakeReporting();
+    let warm: () => void = () => {};
+    rep.reporting.hostProbe = {
+      ...rep.reporting.hostProbe,
+      start: () => new Promise<void>((resolve) => (warm = resolve)),
+    };
+    const ac = new AbortController();
+    const run = runAgent({
+      config,
+      logger: memoryLogger().logger,
+      docker,
+      compose,
+      mounts: mounted,
+      reporting: rep.reporting,
+      instance: 'i',
+      version: '0',
+      shutdown: ac.signal,
+    });
+    await waitFor(() => compose.calls.length > 0, 'compose up');
+    expect(rep.calls).not.toContain('READY'); // the first tick samples the host: it waits for the probe
+    warm();
+    await waitFor(() => rep.calls.includes('READY'), 'READY=1');
+    ac.abort();
+    expect(await run).toBe(0);
+  });
+
+  it('logs each component through its own child logger', async () => {
+    const { rep, ac, run, lines } = setup();
+    await waitFor(() => rep.calls.includes('READY'), 'READY=1');
+    ac.abort();
+    expect(await run).toBe(0);
+    const component = (msg: string) => lines.find((l) => l.msg === msg)?.component;
+    expect(component('docker engine answers')).toBe('preflight');
+    expect(component('compose up done')).toBe('supervisor');
+    expect(component('agent ready')).toBe('agent');
+    expect(component('stack is healthy')).toBe('agent');
+    expect(component('stopping services')).toBe('supervisor');
+    expect(component('stack stopped')).toBe('agent');
+    expect(lines.every((l) => typeof l.component === 'string')).toBe(true);
+  });
 });

@@ -3,10 +3,10 @@ import { Supervisor } from '../../../agent/supervisor/supervisor.ts';
 import { DockerError } from '../../../shared/engine/docker/types.ts';
 import { container, FakeClock, FakeCompose, FakeDocker, memoryLogger, testPolicy } from './fakes.ts';
 
-function setup(services: string[] = []) {
+function setup(services: string[] = [], policy = testPolicy) {
   const docker = new FakeDocker();
   const compose = new FakeCompose(docker);
-  const clock = new FakeClock();
+  const clock = new FakeClock(1_000_000);
   const { logger, lines } = memoryLogger();
   const actions: string[] = [];
   const sup = new Supervisor({
@@ -14,9 +14,9 @@ function setup(services: string[] = []) {
     compose,
     project: 'proj',
     services,
-    policy: testPolicy,
+    policy,
     logger,
-    now: clock.now,
+    clock,
     random: () => 0.5,
     eventDebounceMs: 1,
     onAction: (s, a) => actions.push(`${a} ${s}`),
@@ -42,14 +42,14 @@ describe('Supervisor over an in-memory Docker', () => {
     docker.containers.get('id-api')!.health = 'unhealthy';
     sup.handleEvent(unhealthyEvent('id-api'));
     await nextTurn();
-    await sup.queue.idle();
+    await sup.idle();
     expect(docker.calls.filter((c) => c.startsWith('restart'))).toEqual(['restart id-api t=20']);
     expect(actions).toEqual(['restart api']);
     const line = lines.find((l) => l.action === 'restart')!;
     expect(line).toMatchObject({ service: 'api', container: 'proj-api-1', reason: 'running but unhealthy' });
     // The restarted container is starting: a second reconcile does nothing.
     await sup.reconcile();
-    await sup.queue.idle();
+    await sup.idle();
     expect(docker.calls.filter((c) => c.startsWith('restart'))).toHaveLength(1);
     expect(sup.serviceStatuses()).toEqual([
       expect.objectContaining({ name: 'api', health: 'starting', agentRestarts: 1, circuitOpen: false }),
@@ -63,7 +63,7 @@ describe('Supervisor over an in-memory Docker', () => {
     const ev = (action: string) => ({ action, containerId: 'id-api', attributes: {}, timeNano: 5n });
     sup.handleEvent(ev('start'));
     await nextTurn();
-    await sup.queue.idle();
+    await sup.idle();
     expect(sup.conditions.get('api')).toBe('starting');
     expect(docker.calls.filter((c) => c.startsWith('restart'))).toEqual([]);
   });
@@ -76,11 +76,29 @@ describe('Supervisor over an in-memory Docker', () => {
     docker.containers.get('id-api')!.state = 'restarting';
     sup.handleEvent(unhealthyEvent('id-api'));
     await nextTurn();
-    await sup.queue.idle();
+    await sup.idle();
     expect(docker.calls.filter((c) => c.startsWith('restart'))).toEqual([]);
     expect(lines.some((l) => l.action === 'skip-restart')).toBe(true);
     // A skipped action costs nothing: no budget, no backoff, not counted.
     expect(sup.memory.get('api')).toMatchObject({ actionTimes: [], agentRestarts: 0, notBefore: 0 });
+  });
+
+  it('a restart not taken gives back exactly what it charged: budget, capped backoff, last action', async () => {
+    const { docker, sup, clock, lines } = setup([], { ...testPolicy, backoffMaxMs: 20_000 });
+    docker.add(container({ service: 'api', health: 'unhealthy' }));
+    await sup.reconcile();
+    await sup.idle();
+    const first = sup.memory.get('api')!;
+    expect(first).toMatchObject({ agentRestarts: 1, backoffMs: 20_000 });
+    await clock.advance(30_000);
+    // The agent's view says unhealthy again, but Docker has already moved on when the action runs.
+    docker.containers.get('id-api')!.state = 'restarting';
+    sup.handleEvent(unhealthyEvent('id-api'));
+    await nextTurn();
+    await sup.idle();
+    expect(lines.filter((l) => l.action === 'skip-restart')).toHaveLength(1);
+    const { okSince: _a, inFlight: _b, ...charged } = first;
+    expect(sup.memory.get('api')).toMatchObject(charged);
   });
 
   it('opens the circuit for an always-unhealthy service and logs it once', async () => {
@@ -89,9 +107,9 @@ describe('Supervisor over an in-memory Docker', () => {
     // 28 reconciles 30 s apart stay inside the 900 s window.
     for (let i = 0; i < 28; i++) {
       await sup.reconcile();
-      await sup.queue.idle();
+      await sup.idle();
       docker.containers.get('id-bad')!.health = 'unhealthy'; // it never recovers
-      clock.advance(30_000);
+      await clock.advance(30_000);
     }
     expect(docker.calls.filter((c) => c.startsWith('restart'))).toHaveLength(3);
     expect(sup.circuitOpen()).toEqual(new Set(['bad']));
@@ -103,7 +121,7 @@ describe('Supervisor over an in-memory Docker', () => {
     const { docker, compose, sup } = setup(['api', 'db']);
     docker.add(container({ service: 'db' }));
     await sup.reconcile();
-    await sup.queue.idle();
+    await sup.idle();
     expect(compose.calls).toEqual([]);
     await sup.bringUp();
     expect(compose.calls).toEqual(['up api db']);
@@ -111,7 +129,7 @@ describe('Supervisor over an in-memory Docker', () => {
     docker.add(container({ service: 'db' }));
     sup.handleEvent({ action: 'destroy', containerId: 'id-api-new', attributes: {}, timeNano: 2n });
     await nextTurn();
-    await sup.queue.idle();
+    await sup.idle();
     expect(compose.calls).toEqual(['up api db', 'up api']);
   });
 
@@ -124,7 +142,7 @@ describe('Supervisor over an in-memory Docker', () => {
     docker.containers.delete('id-api');
     sup.handleEvent({ action: 'destroy', containerId: 'id-api', attributes: {}, timeNano: 3n });
     await nextTurn();
-    await sup.queue.idle();
+    await sup.idle();
     expect(compose.calls).toEqual(['up', 'up api']);
     expect(sup.services()).toEqual(['api', 'db']);
   });
@@ -154,12 +172,12 @@ describe('Supervisor over an in-memory Docker', () => {
     docker.add(container({ service: 'web', dependsOn: ['api'] }));
     docker.add(container({ service: 'worker', dependsOn: ['db'] }));
     await sup.reconcile();
-    await sup.shutdown(45);
+    await sup.stop(45);
     expect(compose.calls).toEqual(['stop -t 45 web', 'stop -t 45 api worker', 'stop -t 45 db']);
     docker.containers.get('id-api')!.health = 'unhealthy';
     sup.handleEvent(unhealthyEvent('id-api'));
     await sup.reconcile();
-    await sup.queue.idle();
+    await sup.idle();
     expect(docker.calls.filter((c) => c.startsWith('restart'))).toEqual([]);
   });
 });

@@ -1,8 +1,9 @@
 import { pino } from 'pino';
-import type { BootstrapContext, Clock, HostProbe } from '../../../bootstrap/context.ts';
+import type { BootstrapContext, HostFacts } from '../../../bootstrap/context.ts';
 import { parseConfig } from '../../../shared/config/load.ts';
 import type { HostConfigInput } from '../../../shared/config/schema.ts';
 import type { RunOptions, Shell, ShellResult } from '../../../shared/shell.ts';
+import { FakeClock } from '../../helpers/fake-clock.ts';
 import { fakeMounts } from '../shared/fake-mounts.ts';
 
 export interface Call {
@@ -42,19 +43,9 @@ export const when =
   (c) =>
     [c.cmd, ...c.args].join(' ').startsWith(prefix) ? result : undefined;
 
-export class FakeClock implements Clock {
-  t = 0;
-  sleeps: number[] = [];
-  now() {
-    return this.t;
-  }
-  async sleep(ms: number) {
-    this.sleeps.push(ms);
-    this.t += ms;
-  }
-}
+export { FakeClock };
 
-export function fakeHost(opts: Partial<HostProbe> & { blockDevices?: Set<string> } = {}): HostProbe {
+export function fakeHost(opts: Partial<HostFacts> & { blockDevices?: Set<string> } = {}): HostFacts {
   const blocks = opts.blockDevices ?? new Set<string>();
   return {
     isBlockDevice: opts.isBlockDevice ?? (async (p) => blocks.has(p)),

@@ -8,6 +8,7 @@ import { formatStepLine } from '../../../bootstrap/output.ts';
 import { parseSteps } from '../../../bootstrap/runner.ts';
 import type { Step } from '../../../bootstrap/steps/step.ts';
 import { HostError, UsageError } from '../../../shared/errors.ts';
+import { memoryLogger } from '../agent/fakes.ts';
 import { FakeClock, FakeShell, fakeHost } from './fakes.ts';
 
 function sink(isTTY = false) {
@@ -105,6 +106,16 @@ describe('bootstrapCommand', () => {
     expect(d.shell.calls).toEqual([]);
     const report = JSON.parse(await readFile(resultFile(), 'utf8'));
     expect(report).toMatchObject({ ok: false, exitCode: 78, steps: [{ name: 'config', result: 'failed' }] });
+  });
+
+  it('logs (when not on a terminal) through a logger whose lines carry component bootstrap', async () => {
+    await writeFile(join(root, 'etc/dalston/host.json'), JSON.stringify({ volume: { fsType: 'btrfs' } }));
+    const { logger, lines } = memoryLogger();
+    expect(
+      await bootstrapCommand(['--root', root, '--steps', 'disk'], deps({ stdout: sink(), log: logger })),
+    ).toBe(78);
+    expect(lines.length).toBeGreaterThan(0);
+    expect(lines.every((l) => l.component === 'bootstrap')).toBe(true);
   });
 
   it('unknown key and unparsable JSON are 78 too; a missing explicit --config is 78', async () => {

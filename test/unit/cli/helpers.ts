@@ -1,6 +1,5 @@
 import { readFileSync } from 'node:fs';
 import type { ObjectReader } from '../../../cli/aws/snapshots.ts';
-import type { Clock } from '../../../cli/clock.ts';
 import type { CliContext, GatewayProbe, InteractiveRunner } from '../../../cli/context.ts';
 import { sdkEc2 } from '../../../cli/context.ts';
 import type { Shell, ShellResult } from '../../../shared/shell.ts';
@@ -10,18 +9,9 @@ export const FIXTURES = new URL('../../fixtures/cli/', import.meta.url);
 export const fixtureText = (name: string) => readFileSync(new URL(name, FIXTURES), 'utf8');
 export const fixtureSnapshot = (name: string) => JSON.parse(fixtureText(name)) as StatusSnapshot;
 
-/** A clock that only moves when the code under test sleeps. */
-export class FakeClock implements Clock {
-  sleeps: number[] = [];
-  constructor(public t: number) {}
-  now() {
-    return this.t;
-  }
-  async sleep(ms: number) {
-    this.sleeps.push(ms);
-    this.t += ms;
-  }
-}
+export { FakeClock } from '../../helpers/fake-clock.ts';
+
+import type { Clock } from '../../../shared/time/clock.ts';
 
 export class Capture {
   text = '';

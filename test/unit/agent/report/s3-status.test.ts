@@ -1,12 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import {
-  createS3StatusReporter,
-  type ObjectStore,
-  resolveInstanceName,
-  snapshotFingerprint,
-} from '../../../../agent/report/s3-status.ts';
+import { createS3StatusReporter, snapshotFingerprint } from '../../../../agent/report/s3-status.ts';
+import type { ObjectStore } from '../../../../shared/aws/s3-object-store.ts';
 import type { StatusSnapshot } from '../../../../shared/status/snapshot.ts';
-import { FakeClock, settle } from './fake-clock.ts';
+import { FakeClock, settle } from '../../../helpers/fake-clock.ts';
 import { memoryLogger, service, snapshot } from './fixtures.ts';
 
 /** In-memory ObjectStore that records puts and can be made to fail or hang. */
@@ -39,7 +35,7 @@ class MemoryStore implements ObjectStore {
 }
 
 function setup(over: { minIntervalMs?: number; heartbeatMs?: number; backoffMaxMs?: number } = {}) {
-  const clock = new FakeClock();
+  const clock = new FakeClock(Date.UTC(2026, 0, 1));
   const store = new MemoryStore(clock);
   const { logger, lines } = memoryLogger();
   const reporter = createS3StatusReporter({
@@ -197,20 +193,5 @@ describe('S3 status reporter', () => {
     expect(store.puts).toHaveLength(1);
     expect(clock.pending()).toBe(0);
     await expect(reporter.flush(100)).resolves.toBeUndefined();
-  });
-
-  it('needs a store or S3 options', () => {
-    const { logger } = memoryLogger();
-    expect(() => createS3StatusReporter({ prefix: 'p/', instance: 'h', logger })).toThrow(/store or s3/);
-  });
-});
-
-describe('resolveInstanceName', () => {
-  it('falls back to the hostname when IMDS is disabled', async () => {
-    const name = await resolveInstanceName({
-      env: { AWS_EC2_METADATA_DISABLED: 'true' },
-      hostname: () => 'box',
-    });
-    expect(name).toBe('box');
   });
 });

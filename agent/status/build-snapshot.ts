@@ -1,0 +1,56 @@
+import { HEARTBEAT_SECONDS } from '../../shared/status/heartbeat.ts';
+import type { HostStatus, StatusSnapshot } from '../../shared/status/snapshot.ts';
+import type { EventWatcherState } from '../supervisor/event-watcher.ts';
+import { stackState } from '../supervisor/stack-state.ts';
+import type { SupervisorView } from '../supervisor/supervisor.ts';
+
+/** What the agent last learned about the gateway URL. */
+export type GatewayStatus = StatusSnapshot['gateway'];
+
+export interface SnapshotParts {
+  supervisor: SupervisorView;
+  watcher: EventWatcherState;
+  host: HostStatus;
+  gateway: GatewayStatus;
+  s3: StatusSnapshot['s3'];
+  project: string;
+  version: string;
+  instance: string;
+  /** The Docker API version preflight found. */
+  apiVersion: string | null;
+  /** The snapshot's time (epoch ms). */
+  now: number;
+}
+
+/** The status snapshot (shared/status/snapshot.ts) from the agent's parts: pure, no IO. */
+export function buildSnapshot(p: SnapshotParts): StatusSnapshot {
+  const v = p.supervisor;
+  return {
+    state: stackState({
+      stopping: v.stopping,
+      reconciled: v.lastReconcileAt !== null,
+      bringUpFailing: v.bringUp.failing,
+      dockerConnected: v.dockerConnected,
+      conditions: v.conditions,
+      services: v.services.map((s) => s.name),
+      circuitOpen: v.circuitOpen,
+      busy: v.busy,
+      gatewayOk: p.gateway.ok,
+    }),
+    project: p.project,
+    version: p.version,
+    generatedAt: new Date(p.now).toISOString(),
+    instance: p.instance,
+    heartbeatSeconds: HEARTBEAT_SECONDS,
+    services: v.services,
+    host: p.host,
+    docker: {
+      connected: v.dockerConnected,
+      apiVersion: p.apiVersion,
+      eventsConnected: p.watcher.connected,
+      lastEventAt: p.watcher.lastEventAt === null ? null : new Date(p.watcher.lastEventAt).toISOString(),
+    },
+    gateway: { ...p.gateway },
+    s3: { ...p.s3 },
+  };
+}

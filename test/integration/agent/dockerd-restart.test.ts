@@ -93,7 +93,7 @@ beforeAll(async () => {
     restart: 'unless-stopped',
     stop_grace_period: '3s',
     command: ['sh', '-c', `trap "exit 0" TERM; ${script}; while :; do sleep 1; done`],
-    healthcheck: { test: health, interval: '1s', timeout: '1s', retries: 2 },
+    healthcheck: { test: health, interval: '1s', timeout: '10s', retries: 2 },
   });
   await writeFile(
     join(work, 'docker-compose.yml'),
@@ -173,6 +173,21 @@ describe('dockerd restarted under the agent', () => {
     );
     dockerd = startDockerd();
     await eventually(async () => (await docker2.ping()) && true, 60_000, 'second dockerd back');
+    // dockerd restarts the containers itself (unless-stopped), and the service's start removes
+    // the trigger: wait until it has restarted and passed a healthcheck, or on a slow machine the
+    // restart lands after the trigger is written and wipes it (seen in CI).
+    await eventually(
+      async () => {
+        const cs = await docker2.listContainers({
+          filters: { label: [`com.docker.compose.project=${project}`] },
+        });
+        return cs.length === 2 && cs.every((c) => c.State === 'running' && c.Status.includes('(healthy)'))
+          ? true
+          : null;
+      },
+      60_000,
+      'dockerd restarted both containers and they passed a healthcheck',
+    );
     // Right as the daemon is back, while the agent is still reconnecting (with backoff), a service
     // turns unhealthy: whether the agent sees the event live or only through the reconcile that
     // follows the reconnect, it must heal it.

@@ -6,6 +6,9 @@
 const LOOP = 'while :; do sleep 1; done';
 const TRAP = 'trap "exit 0" TERM';
 
+// The healthcheck timeout is generous on purpose: the tests' failures are deliberate (the checked
+// file is missing, which fails at once), while a 1 s timeout turned a healthy service unhealthy
+// whenever `docker exec` was slow on a busy machine, and the agent then rightly restarted it.
 function service(image: string, script: string, extra: Record<string, unknown> = {}, healthTest?: string[]) {
   return {
     image,
@@ -14,7 +17,7 @@ function service(image: string, script: string, extra: Record<string, unknown> =
     stop_grace_period: '5s',
     command: ['sh', '-c', script],
     ...(healthTest
-      ? { healthcheck: { test: healthTest, interval: '1s', timeout: '1s', retries: 2, start_period: '1s' } }
+      ? { healthcheck: { test: healthTest, interval: '1s', timeout: '10s', retries: 2, start_period: '1s' } }
       : {}),
     ...extra,
   };

@@ -205,6 +205,48 @@ const tailscaleSchema = z
   .prefault({})
   .describe('Private access over Tailscale.');
 
+const idleSchema = z
+  .strictObject({
+    stopAfterMinutes: z
+      .number()
+      .int()
+      .min(0)
+      .default(60)
+      .describe(
+        "Stop the instance after Dalston's queues, sessions and engines have all been idle this long; 0 turns idle stop off.",
+      ),
+    bootGraceMinutes: z
+      .number()
+      .int()
+      .min(0)
+      .default(15)
+      .describe('Never stop within this long after boot, however idle.'),
+    announceMinutes: z
+      .number()
+      .int()
+      .min(0)
+      .default(5)
+      .describe(
+        'How long the stop is announced (status, heartbeat) before it happens; work arriving meanwhile cancels it.',
+      ),
+    pollSeconds: z.number().int().min(5).default(30).describe('How often the idle signals are read.'),
+    stuckPendingMinutes: z
+      .number()
+      .int()
+      .min(1)
+      .default(360)
+      .describe(
+        "A queue entry delivered but unacknowledged for longer than this is a crashed consumer's leftover: reported, but it no longer keeps the host awake.",
+      ),
+    redis: z
+      .string()
+      .regex(/^[^:\s]+:\d{1,5}$/, 'host:port')
+      .default('127.0.0.1:6379')
+      .describe("Dalston's Redis as published by the overlay (loopback only)."),
+  })
+  .prefault({})
+  .describe('Stopping the instance when Dalston is idle.');
+
 const hostConfigObject = z
   .strictObject({
     dataDir: absPath
@@ -219,6 +261,7 @@ const hostConfigObject = z
     dalston: dalstonSchema,
     docker: dockerSchema,
     tailscale: tailscaleSchema,
+    idle: idleSchema,
   })
   .describe('dalston-host configuration (`/etc/dalston/host.json`).');
 

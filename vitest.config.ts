@@ -13,6 +13,9 @@ export default defineConfig({
           name: 'unit',
           include: ['test/unit/**/*.test.ts'],
           environment: 'node',
+          // No IO, but the unit project runs beside the integration one on 2 cores: the
+          // default 5 s is too tight for the few CPU-heavy ones (HCL parsing, bundling).
+          testTimeout: 30_000,
         },
       },
       {

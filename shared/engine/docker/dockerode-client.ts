@@ -3,11 +3,13 @@ import { eventFilters, sinceParam, toDockerEvent } from './events.ts';
 import { NdjsonParser } from './ndjson.ts';
 import {
   type ContainerInfo,
+  type ContainerMount,
   type DockerClient,
   DockerError,
   type DockerEvent,
   type EngineVersion,
   type EventSubscription,
+  isOneOff,
   LABEL_DEPENDS_ON,
   LABEL_PROJECT,
   LABEL_SERVICE,
@@ -64,7 +66,9 @@ export class DockerodeClient implements DockerClient {
         abortSignal,
       }),
     );
+    // One-offs (`docker compose run`) are skipped here already, before the inspect they would cost.
     const ids = list
+      .filter((c) => !isOneOff((c as { Labels?: Record<string, string> }).Labels))
       .map((c) => (c as Record<string, unknown>).Id)
       .filter((id): id is string => typeof id === 'string');
     // Inspect gives health, RestartCount and StopTimeout; a few at a time.
@@ -115,7 +119,9 @@ export class DockerodeClient implements DockerClient {
     }
     const parser = new NdjsonParser((value) => {
       const e = toDockerEvent(value);
-      if (e && (e.attributes[LABEL_PROJECT] ?? project) === project) opts.onEvent(e);
+      // Container events carry the labels as attributes: a one-off's never reach the supervisor.
+      if (e && (e.attributes[LABEL_PROJECT] ?? project) === project && !isOneOff(e.attributes))
+        opts.onEvent(e);
     }, this.opts.onBadLine);
     let closedByUs = false;
     const done = new Promise<{ error: Error | null }>((resolve) => {
@@ -211,7 +217,11 @@ function dockerMessage(e: { message?: string; json?: unknown }): string {
   return (e.message ?? 'unknown error').trim();
 }
 
-/** Maps `docker inspect` JSON; null when it is not a compose container. */
+/**
+ * Maps `docker inspect` JSON; null when it is not a compose service container
+ * (no compose labels, or a one-off of `docker compose run`: the operator's job
+ * keeps the service's labels and healthcheck, but is not the service).
+ */
 export function containerFromInspect(raw: unknown): ContainerInfo | null {
   if (!raw || typeof raw !== 'object') return null;
   // biome-ignore lint/suspicious/noExplicitAny: Docker's inspect JSON, read defensively field by field.
@@ -219,7 +229,7 @@ export function containerFromInspect(raw: unknown): ContainerInfo | null {
   const labels: Record<string, string> = r.Config?.Labels ?? {};
   const project = labels[LABEL_PROJECT];
   const service = labels[LABEL_SERVICE];
-  if (typeof r.Id !== 'string' || !project || !service) return null;
+  if (typeof r.Id !== 'string' || !project || !service || isOneOff(labels)) return null;
   const state = r.State ?? {};
   const stopTimeout = r.Config?.StopTimeout;
   return {
@@ -232,7 +242,25 @@ export function containerFromInspect(raw: unknown): ContainerInfo | null {
     restartCount: typeof r.RestartCount === 'number' ? r.RestartCount : 0,
     stopTimeoutSeconds: typeof stopTimeout === 'number' ? stopTimeout : null,
     dependsOn: parseDependsOn(labels[LABEL_DEPENDS_ON]),
+    mounts: mountsFrom(r.Mounts),
+    pid: typeof state.Pid === 'number' && state.Pid > 0 ? state.Pid : null,
   };
+}
+
+function mountsFrom(raw: unknown): ContainerMount[] {
+  if (!Array.isArray(raw)) return [];
+  const out: ContainerMount[] = [];
+  for (const m of raw) {
+    if (!m || typeof m !== 'object') continue;
+    const { Type, Source, Destination } = m as Record<string, unknown>;
+    if (typeof Destination !== 'string') continue;
+    out.push({
+      type: typeof Type === 'string' ? Type : 'unknown',
+      source: typeof Source === 'string' ? Source : '',
+      destination: Destination,
+    });
+  }
+  return out;
 }
 
 function healthFrom(s: unknown): ServiceHealth {

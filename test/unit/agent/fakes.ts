@@ -32,6 +32,8 @@ export function container(over: Partial<ContainerInfo> & { service: string }): C
     restartCount: 0,
     stopTimeoutSeconds: null,
     dependsOn: [],
+    mounts: [],
+    pid: null,
     ...over,
   };
 }

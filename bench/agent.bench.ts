@@ -143,6 +143,7 @@ async function main() {
           compose: { project, workingDir: work, files: ['docker-compose.yml'] },
           agent: {
             listen: '127.0.0.1:0',
+            stateDir: join(dir, `${name}-state`),
             requireDataMount: false,
             gatewayUrl: gwUrl,
             restartBudget: { max: 1000, windowSeconds: 900 },

@@ -102,6 +102,11 @@ const agentSchema = z
       .prefault({})
       .describe('Delay between repeated actions on one service (doubling, with jitter).'),
     stopGraceSeconds: seconds(60, 'Seconds `docker compose stop` gives each container on shutdown.'),
+    stateDir: absPath
+      .default('/var/lib/dalston')
+      .describe(
+        "Directory of the agent's own state on the root disk: the healing memory (restart budgets, backoff, open circuits) that outlives an agent restart.",
+      ),
   })
   // The agent's own check (it binds what this accepts), so `dalston-host config` and the agent agree.
   .superRefine((a, ctx) => {

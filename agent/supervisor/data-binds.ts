@@ -38,19 +38,34 @@ export function holdsDataBinds(c: ContainerInfo, dataDir: string, resolved: stri
 /** Key of one bind's device observation. */
 export const bindKey = (containerId: string, destination: string) => `${containerId}\u0000${destination}`;
 
+/** A service holding a bind under dataDir that is not on the data volume at dataDir. */
+export interface DataOffender {
+  /** What is wrong, in words. */
+  why: string;
+  /**
+   * The bind is on the data volume's filesystem, which is no longer mounted at
+   * dataDir (pulled while running): what it wrote is on the volume. False when
+   * it is on another device (the root disk): its writes since it started are
+   * not where the stack's data is.
+   */
+  onVolume: boolean;
+}
+
 export interface DataVolumeCheck {
   /** dataDir is the data volume's mount and every bind under it that a container holds is on it. */
   ok: boolean;
   /** `data volume missing: …` when not ok, else null. */
   reason: string | null;
-  /** Services holding a bind under dataDir that is not on the data volume → what is wrong, in words. */
-  offenders: Map<string, string>;
+  /** Services holding a bind under dataDir that is not on the data volume at dataDir. */
+  offenders: Map<string, DataOffender>;
 }
 
 export interface DataVolumeFacts {
   dataDir: string;
   /** shared/mount's decision for dataDir, taken now. */
   mount: DataMount;
+  /** `major:minor` of the data volume when it was last seen mounted at dataDir (null: never). */
+  lastVolumeDevice: string | null;
   containers: readonly ContainerInfo[];
   /** bindKey → `major:minor` the bind is on as its container sees it; null or absent = could not be read. */
   bindDevices: ReadonlyMap<string, string | null>;
@@ -59,17 +74,24 @@ export interface DataVolumeFacts {
 /**
  * Pure. With the volume not mounted every container holding a bind under
  * dataDir is an offender; with it mounted, those whose bind is on another
- * device. A bind whose device could not be read (the container exited in
- * between) is left for the next check rather than stopping a healthy service.
+ * device. A bind whose device could not be read while the volume is mounted
+ * (the container exited in between) is left for the next check rather than
+ * stopping a healthy service.
  */
 export function checkDataVolume(f: DataVolumeFacts): DataVolumeCheck {
-  const offenders = new Map<string, string>();
+  const offenders = new Map<string, DataOffender>();
   const holders = f.containers.filter((c) => holdsDataBinds(c, f.dataDir, f.mount.resolved));
+  const devOf = (c: ContainerInfo, b: ContainerMount) =>
+    f.bindDevices.get(bindKey(c.id, b.destination)) ?? null;
   if (!f.mount.mounted) {
     for (const c of holders) {
-      const b = dataBinds(c, f.dataDir, f.mount.resolved)[0]!;
-      if (!offenders.has(c.service))
-        offenders.set(c.service, `${c.name} binds ${b.source} while ${f.dataDir} is not the data volume`);
+      const binds = dataBinds(c, f.dataDir, f.mount.resolved);
+      const onVolume = f.lastVolumeDevice !== null && binds.every((b) => devOf(c, b) === f.lastVolumeDevice);
+      const prev = offenders.get(c.service);
+      offenders.set(c.service, {
+        why: prev?.why ?? `${c.name} binds ${binds[0]!.source} while ${f.dataDir} is not the data volume`,
+        onVolume: (prev?.onVolume ?? true) && onVolume,
+      });
     }
     return {
       ok: false,
@@ -79,20 +101,19 @@ export function checkDataVolume(f: DataVolumeFacts): DataVolumeCheck {
   }
   for (const c of holders) {
     for (const b of dataBinds(c, f.dataDir, f.mount.resolved)) {
-      const dev = f.bindDevices.get(bindKey(c.id, b.destination)) ?? null;
-      if (dev === null || dev === f.mount.majorMinor) continue;
-      if (!offenders.has(c.service)) {
-        offenders.set(
-          c.service,
+      const dev = devOf(c, b);
+      if (dev === null || dev === f.mount.majorMinor || offenders.has(c.service)) continue;
+      offenders.set(c.service, {
+        why:
           `${c.name}'s ${b.destination} (${b.source}) is on device ${dev}, not on the data volume ` +
-            `(${f.mount.device}, ${f.mount.majorMinor}): bound before the volume was mounted?`,
-        );
-      }
+          `(${f.mount.device}, ${f.mount.majorMinor}): bound before the volume was mounted?`,
+        onVolume: false,
+      });
     }
   }
   if (offenders.size === 0) return { ok: true, reason: null, offenders };
   const [first] = offenders.values();
-  return { ok: false, reason: `${DATA_VOLUME_MISSING}: ${first}`, offenders };
+  return { ok: false, reason: `${DATA_VOLUME_MISSING}: ${first!.why}`, offenders };
 }
 
 /** Pure: Linux's st_dev as `major:minor` (the encoding of glibc's gnu_dev_major/minor), as mountinfo writes it. */

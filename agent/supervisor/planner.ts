@@ -23,8 +23,11 @@ export type Decision =
       reason: string;
     }
   | { kind: 'recreate'; service: string; reason: string }
-  /** The data guard: the service holds a bind under dataDir that is not on the data volume. */
-  | { kind: 'stop'; service: string; reason: string };
+  /**
+   * The data guard: the service holds a bind under dataDir that is not on the data volume.
+   * onVolume: the bind is on the volume's filesystem, no longer mounted at dataDir (see DataOffender).
+   */
+  | { kind: 'stop'; service: string; reason: string; onVolume: boolean };
 
 export type NoteKind =
   | 'circuit-opened'
@@ -239,7 +242,8 @@ export function plan(input: PlanInput): Plan {
  * The data guard's decisions: stop every service that still holds a bind off
  * the data volume, dependents first (the queue keeps related actions in this
  * order). A stop is not healing: it costs no budget, and nothing brings the
- * service back until the volume is (the supervisor's resume).
+ * service back until the volume is (the supervisor's resume), or, when its
+ * writes went to another disk, until the operator has looked.
  */
 function dataGuardStops(
   input: PlanInput,
@@ -254,9 +258,9 @@ function dataGuardStops(
   );
   const out: Decision[] = [];
   for (const service of stopOrder(holding, input.graph).flat()) {
-    const why = check.offenders.get(service)!;
+    const { why, onVolume } = check.offenders.get(service)!;
     notes.push({ service, kind: 'data-volume-missing', message: `${service}: ${check.reason ?? why}` });
-    out.push({ kind: 'stop', service, reason: why });
+    out.push({ kind: 'stop', service, reason: why, onVolume });
   }
   return out;
 }

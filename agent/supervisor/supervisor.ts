@@ -11,7 +11,14 @@ import type { ServiceStatus } from '../../shared/status/snapshot.ts';
 import { type Clock, systemClock, type TimerHandle } from '../../shared/time/clock.ts';
 import type { DataGuard } from '../data-guard.ts';
 import { ActionQueue } from './action-queue.ts';
-import { bindKey, checkDataVolume, type DataVolumeCheck, dataBinds, holdsDataBinds } from './data-binds.ts';
+import {
+  bindKey,
+  checkDataVolume,
+  DATA_VOLUME_MISSING,
+  type DataVolumeCheck,
+  dataBinds,
+  holdsDataBinds,
+} from './data-binds.ts';
 import { stopOrder } from './graph.ts';
 import type { MemoryStore } from './heal-memory-store.ts';
 import { ancestors, type Condition, type Decision, type Note, plan } from './planner.ts';
@@ -126,8 +133,16 @@ export class Supervisor {
   private planScheduled = false;
   /** The data guard's last check; null before the first one or without a guard. */
   private dataCheck: DataVolumeCheck | null = null;
-  /** Services the guard stopped and no bring-up has started again yet. */
-  private readonly guardStopped = new Set<string>();
+  /**
+   * Services the guard stopped and no bring-up has started again yet → resumable: their binds were
+   * on the data volume (it was pulled), so they come back with it. The others wrote to another
+   * disk: they are held stopped, and no `compose up` runs, until the operator restarts the agent.
+   */
+  private readonly guardStopped = new Map<string, boolean>();
+  /** Why services are held (the first held service's story), for /status while they are. */
+  private heldReason: string | null = null;
+  /** The data volume's `major:minor` when it was last seen mounted at dataDir. */
+  private lastVolumeDevice: string | null = null;
   private guardState: GuardState = GUARD_CALM;
   /** Since when the last check has been ok again after a trip. */
   private volumeOkAt: number | null = null;
@@ -180,8 +195,8 @@ export class Supervisor {
       circuitOpen: this.circuitOpen(),
       busy: this.busy(),
       dataVolume: {
-        missing: this.dataCheck !== null && !this.dataCheck.ok,
-        reason: this.dataCheck?.reason ?? null,
+        missing: (this.dataCheck !== null && !this.dataCheck.ok) || this.heldReason !== null,
+        reason: (this.dataCheck?.ok === false ? this.dataCheck.reason : null) ?? this.heldReason,
       },
     };
   }
@@ -256,9 +271,9 @@ export class Supervisor {
   async bringUp(): Promise<void> {
     try {
       await this.queue.run(BRING_UP, async (signal) => {
-        await this.assertDataMounted('compose up');
+        await this.assertMayStart('compose up');
         // Everything the guard stopped comes back with this `up`.
-        const resumed = [...this.guardStopped];
+        const resumed = [...this.guardStopped.keys()];
         await this.o.compose.up(this.o.services, signal);
         for (const s of resumed) this.guardStopped.delete(s);
       });
@@ -498,7 +513,14 @@ export class Supervisor {
     );
     try {
       await this.o.compose.stop([d.service], grace);
-      this.guardStopped.add(d.service);
+      this.guardStopped.set(d.service, d.onVolume && this.guardStopped.get(d.service) !== false);
+      if (!d.onVolume && this.heldReason === null) {
+        this.heldReason =
+          `${DATA_VOLUME_MISSING}: ${d.reason}; ${d.service} is held stopped, because what it wrote ` +
+          'since it started is not on the data volume; after checking, `systemctl restart dalston` ' +
+          'starts it on the volume';
+        this.o.logger.error({ service: d.service, reason: d.reason }, this.heldReason);
+      }
       this.o.onAction?.(d.service, 'stop');
     } finally {
       // The view and the check again: the next plan stops whatever still holds a bind off the volume.
@@ -524,9 +546,10 @@ export class Supervisor {
     if (!g || this.stopped) return;
     const mount = await g.mount();
     this.dataResolved = mount.resolved;
+    if (mount.mounted) this.lastVolumeDevice = mount.majorMinor;
     const containers = [...this.containers.values()];
     const devices = new Map<string, string | null>();
-    if (mount.mounted) {
+    {
       await Promise.all(
         containers
           .filter((c) => holdsDataBinds(c, g.dataDir, mount.resolved))
@@ -537,7 +560,22 @@ export class Supervisor {
           }),
       );
     }
-    const check = checkDataVolume({ dataDir: g.dataDir, mount, containers, bindDevices: devices });
+    const check = checkDataVolume({
+      dataDir: g.dataDir,
+      mount,
+      lastVolumeDevice: this.lastVolumeDevice,
+      containers,
+      bindDevices: devices,
+    });
+    // A held service running again on the volume: the operator started it deliberately.
+    if (check.ok) {
+      for (const [service, resumable] of this.guardStopped) {
+        if (!resumable && containers.some((c) => c.service === service && c.state === 'running')) {
+          this.guardStopped.delete(service);
+        }
+      }
+      if (![...this.guardStopped.values()].includes(false)) this.heldReason = null;
+    }
     const was = this.dataCheck;
     this.dataCheck = check;
     const now = this.clock.now();
@@ -558,24 +596,37 @@ export class Supervisor {
     this.scheduleResume();
   }
 
-  /** Once the volume is back, the services the guard stopped come up again (guardResumeAt says when). */
+  /**
+   * Once the volume is back, the services the guard stopped come up again (guardResumeAt says
+   * when), unless one is held: then nothing starts until the operator restarts the agent.
+   */
   private scheduleResume(): void {
     if (this.stopped || this.resumeTimer !== null || this.guardStopped.size === 0) return;
-    if (!this.dataCheck?.ok) return;
+    if (!this.dataCheck?.ok || this.heldReason !== null) return;
     const now = this.clock.now();
     const at = guardResumeAt(this.guardState, this.volumeOkAt ?? now, this.o.policy, this.random);
     this.resumeTimer = this.clock.setTimeout(
       () => {
         this.resumeTimer = null;
-        if (this.stopped || !this.dataCheck?.ok || this.guardStopped.size === 0) return;
+        if (this.stopped || !this.dataCheck?.ok || this.heldReason !== null || this.guardStopped.size === 0)
+          return;
         this.o.logger.info(
-          { services: [...this.guardStopped] },
+          { services: [...this.guardStopped.keys()] },
           'bringing up the services the data guard stopped',
         );
         void this.bringUpWithRetry();
       },
       Math.max(0, at - now),
     );
+  }
+
+  /**
+   * Before `compose up` (which may start any service and its dependencies): no service is held
+   * and the data volume is mounted at dataDir right now.
+   */
+  private async assertMayStart(what: string): Promise<void> {
+    if (this.heldReason !== null) throw new Error(`${this.heldReason}; not running ${what}`);
+    await this.assertDataMounted(what);
   }
 
   /** Before anything starts a container: the data volume must be mounted at dataDir right now. */
@@ -657,7 +708,7 @@ export class Supervisor {
   /** False when not taken (the data volume is missing): refunded by the caller. */
   private async recreate(d: Extract<Decision, { kind: 'recreate' }>, signal: AbortSignal): Promise<boolean> {
     try {
-      await this.assertDataMounted(`compose up ${d.service}`);
+      await this.assertMayStart(`compose up ${d.service}`);
     } catch (err) {
       this.o.logger.warn({ service: d.service, action: 'skip-recreate' }, (err as Error).message);
       return false;

@@ -57,7 +57,13 @@ describe('checkDataVolume (pure)', () => {
       [bindKey('id-gateway', '/models'), '259:3'],
     ]);
     expect(
-      checkDataVolume({ dataDir: '/data', mount: MOUNTED, containers: [pg(), gw()], bindDevices: devices }),
+      checkDataVolume({
+        dataDir: '/data',
+        mount: MOUNTED,
+        lastVolumeDevice: '259:3',
+        containers: [pg(), gw()],
+        bindDevices: devices,
+      }),
     ).toEqual({ ok: true, reason: null, offenders: new Map() });
   });
 
@@ -65,13 +71,16 @@ describe('checkDataVolume (pure)', () => {
     const c = checkDataVolume({
       dataDir: '/data',
       mount: GONE,
+      lastVolumeDevice: '259:3',
       containers: [pg(), gw(), orchestrator(), gw({ id: 'old', service: 'old', state: 'exited' })],
       bindDevices: new Map(),
     });
     expect(c.ok).toBe(false);
     expect(c.reason).toBe('data volume missing: /data is not a mount point');
     expect([...c.offenders.keys()]).toEqual(['postgres', 'gateway']);
-    expect(c.offenders.get('postgres')).toMatch(/binds \/data\/postgres while \/data is not the data volume/);
+    expect(c.offenders.get('postgres')?.why).toMatch(
+      /binds \/data\/postgres while \/data is not the data volume/,
+    );
   });
 
   it('a bind the container sees on another device (a root-disk dir under a later mount) is caught', () => {
@@ -82,6 +91,7 @@ describe('checkDataVolume (pure)', () => {
     const c = checkDataVolume({
       dataDir: '/data',
       mount: MOUNTED,
+      lastVolumeDevice: '259:3',
       containers: [pg(), gw()],
       bindDevices: devices,
     });
@@ -92,10 +102,34 @@ describe('checkDataVolume (pure)', () => {
     );
   });
 
+  it('volume gone: a bind still on the last seen volume device was pulled (onVolume), another was not', () => {
+    const c = checkDataVolume({
+      dataDir: '/data',
+      mount: GONE,
+      lastVolumeDevice: '259:3',
+      containers: [pg(), gw()],
+      bindDevices: new Map([
+        [bindKey('id-postgres', '/var/lib/postgresql'), '259:3'],
+        [bindKey('id-gateway', '/models'), '259:1'],
+      ]),
+    });
+    expect(c.offenders.get('postgres')?.onVolume).toBe(true);
+    expect(c.offenders.get('gateway')?.onVolume).toBe(false);
+    const never = checkDataVolume({
+      dataDir: '/data',
+      mount: GONE,
+      lastVolumeDevice: null,
+      containers: [pg()],
+      bindDevices: new Map([[bindKey('id-postgres', '/var/lib/postgresql'), '259:3']]),
+    });
+    expect(never.offenders.get('postgres')?.onVolume).toBe(false);
+  });
+
   it('an unreadable device (container gone in between) is left for the next check', () => {
     const c = checkDataVolume({
       dataDir: '/data',
       mount: MOUNTED,
+      lastVolumeDevice: '259:3',
       containers: [pg()],
       bindDevices: new Map([[bindKey('id-postgres', '/var/lib/postgresql'), null]]),
     });
@@ -106,6 +140,7 @@ describe('checkDataVolume (pure)', () => {
     const c = checkDataVolume({
       dataDir: '/data',
       mount: GONE,
+      lastVolumeDevice: '259:3',
       containers: [
         container({
           service: 'x',
@@ -125,6 +160,7 @@ describe('checkDataVolume (pure)', () => {
     const c = checkDataVolume({
       dataDir: '/data',
       mount: { ...GONE, resolved: '/mnt/ebs' },
+      lastVolumeDevice: '259:3',
       containers: [pg({ mounts: [bind('/mnt/ebs/postgres', '/var/lib/postgresql')] })],
       bindDevices: new Map(),
     });
@@ -179,7 +215,7 @@ describe('plan with the data guard tripped', () => {
   const tripped = (offenders: string[]): DataVolumeCheck => ({
     ok: false,
     reason: 'data volume missing: /data is not a mount point',
-    offenders: new Map(offenders.map((s) => [s, `${s} binds /data/${s}`])),
+    offenders: new Map(offenders.map((s) => [s, { why: `${s} binds /data/${s}`, onVolume: true }])),
   });
   const base = {
     now: 1_000_000,
@@ -199,8 +235,8 @@ describe('plan with the data guard tripped', () => {
       dataVolume: tripped(['postgres', 'gateway']),
     });
     expect(p.decisions).toEqual([
-      { kind: 'stop', service: 'gateway', reason: 'gateway binds /data/gateway' },
-      { kind: 'stop', service: 'postgres', reason: 'postgres binds /data/postgres' },
+      { kind: 'stop', service: 'gateway', reason: 'gateway binds /data/gateway', onVolume: true },
+      { kind: 'stop', service: 'postgres', reason: 'postgres binds /data/postgres', onVolume: true },
     ]);
     expect(p.notes.filter((n) => n.kind === 'data-volume-missing').map((n) => n.service)).toEqual([
       'gateway',
@@ -264,13 +300,15 @@ class FakeGuard implements DataGuard {
   readonly dataDir = '/data';
   mountNow: DataMount = MOUNTED;
   devices = new Map<string, string>();
+  /** What a bind is on by default, as its container sees it: the volume, even after it was pulled. */
+  volumeDevice = '259:3';
   mountChecks = 0;
   async mount(): Promise<DataMount> {
     this.mountChecks++;
     return this.mountNow;
   }
   async bindDevices(c: ContainerInfo, binds: readonly ContainerMount[]): Promise<Array<string | null>> {
-    return binds.map((b) => this.devices.get(bindKey(c.id, b.destination)) ?? this.mountNow.majorMinor);
+    return binds.map((b) => this.devices.get(bindKey(c.id, b.destination)) ?? this.volumeDevice);
   }
 }
 
@@ -357,6 +395,51 @@ describe('Supervisor with the data guard', () => {
     await clock.advance(5); // the event debounce: inspect, then the data check
     await settle(sup);
     expect(compose.calls).toContain('stop -t 33 postgres');
+  });
+
+  it('a root-disk holder is held: not brought back, compose up refused, reported until the operator starts it', async () => {
+    const { docker, compose, clock, guard, sup } = setup();
+    docker.add(pg());
+    docker.add(orchestrator());
+    await sup.reconcile();
+    await sup.bringUp();
+    guard.devices.set(bindKey('id-postgres', '/var/lib/postgresql'), '259:1');
+    await sup.reconcile();
+    await settle(sup);
+    expect(compose.calls).toEqual(['up', 'stop -t 33 postgres']);
+    // The volume is mounted and nothing holds a root-disk bind any more, yet nothing comes back.
+    await sup.reconcile();
+    await clock.advance(600_000);
+    await settle(sup);
+    expect(compose.calls).toEqual(['up', 'stop -t 33 postgres']);
+    expect(sup.view().dataVolume.missing).toBe(true);
+    expect(sup.view().dataVolume.reason).toMatch(
+      /^data volume missing: .*on device 259:1.*postgres is held stopped.*systemctl restart dalston/,
+    );
+    await expect(sup.bringUp()).rejects.toThrow(/postgres is held stopped.*not running compose up/);
+    expect(compose.calls).toEqual(['up', 'stop -t 33 postgres']);
+
+    // The operator starts it (now on the volume): the hold is over.
+    guard.devices.delete(bindKey('id-postgres', '/var/lib/postgresql'));
+    docker.containers.get('id-postgres')!.state = 'running';
+    await sup.reconcile();
+    await settle(sup);
+    expect(sup.view().dataVolume).toEqual({ missing: false, reason: null });
+  });
+
+  it('the agent that never saw the volume mounted treats a pulled bind as off the volume (held)', async () => {
+    const { docker, compose, clock, guard, sup } = setup();
+    guard.mountNow = GONE;
+    docker.add(pg());
+    await sup.reconcile();
+    await settle(sup);
+    expect(compose.calls).toEqual(['stop -t 33 postgres']);
+    guard.mountNow = MOUNTED;
+    await sup.reconcile();
+    await clock.advance(600_000);
+    await settle(sup);
+    expect(compose.calls).toEqual(['stop -t 33 postgres']);
+    expect(sup.view().dataVolume.missing).toBe(true);
   });
 
   it('compose up is refused while the volume is missing (re-checked right before it runs)', async () => {

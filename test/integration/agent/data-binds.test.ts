@@ -110,8 +110,6 @@ beforeAll(async () => {
 }, 300_000);
 
 afterAll(async () => {
-  if (process.env.DEBUG_LINES)
-    await writeFile(process.env.DEBUG_LINES, agent?.lines.map((l) => JSON.stringify(l)).join('\n') ?? '');
   await agent?.ensureDead();
   await removeComposeProject(project, docker).catch(() => {});
   gateway?.close();

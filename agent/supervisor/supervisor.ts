@@ -37,6 +37,8 @@ import {
   settleAction,
 } from './policy.ts';
 
+/** Docker states in which a container is up (a restarting one will be again at once). */
+const HOLDING_STATES = new Set(['running', 'restarting', 'paused']);
 /** What the supervisor needs from compose (the real one is ComposeCli). */
 export interface ComposeActions {
   /** Aborting the signal kills the compose run (shutdown must not race a bring-up). */
@@ -502,8 +504,10 @@ export class Supervisor {
   }
 
   /**
-   * The data guard's stop of one service (compose stop, the service's grace).
-   * Stopped services come back only with a bring-up once the volume is back.
+   * The data guard's stop of one service: its containers, through the Docker API with the
+   * service's grace. Not `compose stop`: the compose files live under dataDir (the checkout), so
+   * with the volume pulled compose cannot even read them. Docker counts the stop as deliberate,
+   * so the restart policy leaves them down; they come back only with a bring-up once the volume is.
    */
   private async guardStop(d: Extract<Decision, { kind: 'stop' }>): Promise<void> {
     const grace = this.o.stopGraceSeconds ?? 60;
@@ -512,7 +516,10 @@ export class Supervisor {
       `stopping ${d.service}: ${d.reason}`,
     );
     try {
-      await this.o.compose.stop([d.service], grace);
+      const holding = [...this.containers.values()].filter(
+        (c) => c.service === d.service && HOLDING_STATES.has(c.state),
+      );
+      await Promise.all(holding.map((c) => this.o.docker.stop(c.id, grace)));
       this.guardStopped.set(d.service, d.onVolume && this.guardStopped.get(d.service) !== false);
       if (!d.onVolume && this.heldReason === null) {
         this.heldReason =

@@ -23,6 +23,7 @@ export interface DockerodeLike {
   getContainer(id: string): {
     inspect(opts?: Record<string, unknown>): Promise<unknown>;
     restart(opts?: Record<string, unknown>): Promise<unknown>;
+    stop(opts?: Record<string, unknown>): Promise<unknown>;
   };
   getEvents(opts: Record<string, unknown>): Promise<NodeJS.ReadableStream>;
 }
@@ -102,6 +103,25 @@ export class DockerodeClient implements DockerClient {
       (abortSignal) => this.docker.getContainer(id).restart({ ...opts, abortSignal }),
       deadline,
     );
+  }
+
+  async stop(id: string, stopTimeoutSeconds: number | null): Promise<void> {
+    const opts: Record<string, unknown> = {};
+    if (stopTimeoutSeconds !== null) opts.t = stopTimeoutSeconds;
+    const deadline = ((stopTimeoutSeconds ?? 10) + 30) * 1000;
+    try {
+      await this.call(
+        `stop ${id.slice(0, 12)}`,
+        (abortSignal) => this.docker.getContainer(id).stop({ ...opts, abortSignal }),
+        deadline,
+      );
+    } catch (err) {
+      // 304: already stopped; gone: nothing left to stop. Both are what the caller wanted.
+      const cause = (err as { cause?: { statusCode?: number } }).cause;
+      if (cause?.statusCode === 304) return;
+      if (err instanceof DockerError && err.kind === 'gone') return;
+      throw err;
+    }
   }
 
   async subscribe(

@@ -77,6 +77,11 @@ export interface DockerClient {
   /** Restart with the given stop timeout (seconds), like `docker restart -t`. */
   restart(id: string, stopTimeoutSeconds: number | null): Promise<void>;
   /**
+   * Stop with the given stop timeout (seconds), like `docker stop -t`; a container already
+   * stopped or gone is no error. Docker counts it as deliberate: the restart policy leaves it down.
+   */
+  stop(id: string, stopTimeoutSeconds: number | null): Promise<void>;
+  /**
    * Subscribes to this project's container events. Resolves once the daemon
    * accepted the subscription; `since` is in nanoseconds since the epoch.
    */

@@ -331,12 +331,6 @@ function setup() {
     dataGuard: guard,
     stopGraceSeconds: 33,
   });
-  // compose stop stops the containers in the fake daemon too.
-  const stop = compose.stop.bind(compose);
-  compose.stop = async (services, grace) => {
-    await stop(services, grace);
-    for (const c of docker.containers.values()) if (services.includes(c.service)) c.state = 'exited';
-  };
   return { docker, compose, clock, guard, sup, lines };
 }
 
@@ -360,7 +354,11 @@ describe('Supervisor with the data guard', () => {
     guard.mountNow = GONE;
     await sup.reconcile();
     await settle(sup);
-    expect(compose.calls.slice(1)).toEqual(['stop -t 33 gateway', 'stop -t 33 postgres']);
+    expect(compose.calls.slice(1)).toEqual([]);
+    expect(docker.calls.filter((c) => c.startsWith('stop'))).toEqual([
+      'stop id-gateway t=33',
+      'stop id-postgres t=33',
+    ]);
     expect(sup.view().dataVolume).toEqual({
       missing: true,
       reason: 'data volume missing: /data is not a mount point',
@@ -373,14 +371,15 @@ describe('Supervisor with the data guard', () => {
     await sup.reconcile();
     await clock.advance(60_000);
     await settle(sup);
-    expect(compose.calls.slice(3)).toEqual([]);
+    expect(compose.calls.slice(1)).toEqual([]);
+    expect(docker.calls.filter((c) => c.startsWith('stop'))).toHaveLength(2);
     expect(docker.calls.filter((c) => c.startsWith('restart'))).toEqual([]);
 
     guard.mountNow = MOUNTED;
     await sup.reconcile();
     await clock.advance(10);
     await settle(sup);
-    expect(compose.calls.slice(3)).toEqual(['up']);
+    expect(compose.calls.slice(1)).toEqual(['up']);
     expect(sup.view().dataVolume.missing).toBe(false);
     expect(lines.some((l) => l.msg === 'data volume is back')).toBe(true);
   });
@@ -394,7 +393,7 @@ describe('Supervisor with the data guard', () => {
     sup.handleEvent({ action: 'start', containerId: 'id-postgres', attributes: {}, timeNano: 1n });
     await clock.advance(5); // the event debounce: inspect, then the data check
     await settle(sup);
-    expect(compose.calls).toContain('stop -t 33 postgres');
+    expect(docker.calls).toContain('stop id-postgres t=33');
   });
 
   it('a root-disk holder is held: not brought back, compose up refused, reported until the operator starts it', async () => {
@@ -406,18 +405,21 @@ describe('Supervisor with the data guard', () => {
     guard.devices.set(bindKey('id-postgres', '/var/lib/postgresql'), '259:1');
     await sup.reconcile();
     await settle(sup);
-    expect(compose.calls).toEqual(['up', 'stop -t 33 postgres']);
+    expect(compose.calls).toEqual(['up']);
+    expect(docker.calls.filter((c) => c.startsWith('stop'))).toEqual(['stop id-postgres t=33']);
     // The volume is mounted and nothing holds a root-disk bind any more, yet nothing comes back.
     await sup.reconcile();
     await clock.advance(600_000);
     await settle(sup);
-    expect(compose.calls).toEqual(['up', 'stop -t 33 postgres']);
+    expect(compose.calls).toEqual(['up']);
+    expect(docker.calls.filter((c) => c.startsWith('stop'))).toEqual(['stop id-postgres t=33']);
     expect(sup.view().dataVolume.missing).toBe(true);
     expect(sup.view().dataVolume.reason).toMatch(
       /^data volume missing: .*on device 259:1.*postgres is held stopped.*systemctl restart dalston/,
     );
     await expect(sup.bringUp()).rejects.toThrow(/postgres is held stopped.*not running compose up/);
-    expect(compose.calls).toEqual(['up', 'stop -t 33 postgres']);
+    expect(compose.calls).toEqual(['up']);
+    expect(docker.calls.filter((c) => c.startsWith('stop'))).toEqual(['stop id-postgres t=33']);
 
     // The operator starts it (now on the volume): the hold is over.
     guard.devices.delete(bindKey('id-postgres', '/var/lib/postgresql'));
@@ -433,12 +435,14 @@ describe('Supervisor with the data guard', () => {
     docker.add(pg());
     await sup.reconcile();
     await settle(sup);
-    expect(compose.calls).toEqual(['stop -t 33 postgres']);
+    expect(compose.calls).toEqual([]);
+    expect(docker.calls.filter((c) => c.startsWith('stop'))).toEqual(['stop id-postgres t=33']);
     guard.mountNow = MOUNTED;
     await sup.reconcile();
     await clock.advance(600_000);
     await settle(sup);
-    expect(compose.calls).toEqual(['stop -t 33 postgres']);
+    expect(compose.calls).toEqual([]);
+    expect(docker.calls.filter((c) => c.startsWith('stop'))).toEqual(['stop id-postgres t=33']);
     expect(sup.view().dataVolume.missing).toBe(true);
   });
 

@@ -81,6 +81,12 @@ export class FakeDocker implements DockerClient {
   /** When set, a restart lasts until it resolves (a container's stop timeout). */
   restartGate: ((id: string) => Promise<void>) | null = null;
 
+  async stop(id: string, stopTimeoutSeconds: number | null): Promise<void> {
+    this.calls.push(`stop ${id} t=${stopTimeoutSeconds}`);
+    const c = this.containers.get(id);
+    if (c) c.state = 'exited';
+  }
+
   async restart(id: string, stopTimeoutSeconds: number | null): Promise<void> {
     this.calls.push(`restart ${id} t=${stopTimeoutSeconds}`);
     await this.restartGate?.(id);

@@ -88,6 +88,13 @@ function fakeDockerode(over: Partial<DockerodeLike> = {}) {
           calls.push({ op: 'restart', arg: { id, t: opts?.t } });
           return undefined;
         },
+        async stop(opts) {
+          calls.push({ op: 'stop', arg: { id, t: opts?.t } });
+          if (id === 'c2') throw httpError(304, 'container already stopped');
+          if (!(id in inspects)) throw httpError(404, `No such container: ${id}`);
+          if (id === 'job') throw httpError(500, 'driver failed');
+          return undefined;
+        },
       };
     },
     async getEvents(opts) {
@@ -179,6 +186,22 @@ describe('DockerodeClient', () => {
     ]);
   });
 
+  it('stops with t; already stopped or gone is no error, other failures are', async () => {
+    const { d, calls } = fakeDockerode();
+    const client = new DockerodeClient(d);
+    await client.stop('c1', 33);
+    await client.stop('c2', null);
+    await client.stop('gone', 5);
+    expect(calls.filter((c) => c.op === 'stop').map((c) => c.arg)).toEqual([
+      { id: 'c1', t: 33 },
+      { id: 'c2', t: undefined },
+      { id: 'gone', t: 5 },
+    ]);
+    const err = await client.stop('job', 5).catch((e) => e);
+    expect(err).toBeInstanceOf(DockerError);
+    expect(err.message).toMatch(/stop job: HTTP 500/);
+  });
+
   it('reports engine and API version', async () => {
     const { d } = fakeDockerode();
     expect(await new DockerodeClient(d).version()).toEqual({ engineVersion: '20.10.24', apiVersion: '1.41' });
@@ -204,6 +227,7 @@ describe('DockerodeClient', () => {
       getContainer: () => ({
         inspect: async () => Promise.reject(err),
         restart: async () => Promise.reject(err),
+        stop: async () => Promise.reject(err),
       }),
     });
     const client = new DockerodeClient(d);

@@ -4,11 +4,13 @@ import { HostError } from '../shared/errors.ts';
 import { componentLogger, type Logger } from '../shared/logger.ts';
 import type { HostStatus, StatusSnapshot } from '../shared/status/snapshot.ts';
 import { type Clock, systemClock } from '../shared/time/clock.ts';
+import { type DataGuard, systemDataGuard } from './data-guard.ts';
 import { type MountProbe, preflight } from './preflight.ts';
 import { Publisher } from './report/publisher.ts';
 import { RunLoop } from './run-loop.ts';
 import { buildSnapshot } from './status/build-snapshot.ts';
 import { EventWatcher } from './supervisor/event-watcher.ts';
+import { HealMemoryStore, type MemoryStore } from './supervisor/heal-memory-store.ts';
 import { policyFromConfig } from './supervisor/policy.ts';
 import { type ComposeActions, logComposeFailure, Supervisor } from './supervisor/supervisor.ts';
 
@@ -53,6 +55,10 @@ export interface AgentDeps {
   docker: DockerClient;
   compose: ComposeActions & { version(): Promise<string> };
   mounts: MountProbe;
+  /** The data guard's IO; by default the host's /proc through `mounts`. */
+  dataGuard?: DataGuard;
+  /** Where the healing memory is kept; by default a file under agent.stateDir. */
+  memoryStore?: MemoryStore;
   reporting: Reporting;
   instance: string;
   version: string;
@@ -86,15 +92,31 @@ export async function runAgent(deps: AgentDeps): Promise<number> {
   // first tick needs it, so it runs beside the bring-up instead of delaying it.
   const hostProbeStarted = rep.hostProbe.start().catch(() => {});
 
+  const policy = policyFromConfig(config.agent);
+  const supLog = componentLogger(deps.logger, 'supervisor');
   const sup: Supervisor = new Supervisor({
     docker: deps.docker,
     compose: deps.compose,
     project: config.compose.project,
     services: config.compose.services,
-    policy: policyFromConfig(config.agent),
-    logger: componentLogger(deps.logger, 'supervisor'),
+    policy,
+    logger: supLog,
     clock,
     random,
+    // Without requireDataMount the operator runs without a data volume: nothing to guard.
+    dataGuard: config.agent.requireDataMount
+      ? (deps.dataGuard ?? systemDataGuard(config.dataDir, deps.mounts))
+      : null,
+    stopGraceSeconds: config.agent.stopGraceSeconds,
+    memoryStore:
+      deps.memoryStore ??
+      new HealMemoryStore({
+        dir: config.agent.stateDir,
+        project: config.compose.project,
+        policy,
+        logger: supLog,
+        clock,
+      }),
     onAction: (service, action) => rep.metrics.incAgentAction(service, action),
     onChange: () => {
       publisher.schedule();
@@ -205,6 +227,7 @@ export async function runAgent(deps: AgentDeps): Promise<number> {
         cause: err,
       });
     }
+    await sup.restoreMemory();
     await sup.reconcile();
     if (!deps.shutdown.aborted) await sup.bringUpWithRetry();
     await hostProbeStarted;

@@ -196,7 +196,7 @@ async function main() {
         compose: { project, workingDir: work, files, services, envFiles: [join(dir, 'compose.env')] },
         // The defaults a host runs with (reconcile interval, gateway URL, grace), except the listen
         // address (any free port) and the mount check (the data dir is no separate volume here).
-        agent: { listen: '127.0.0.1:0', requireDataMount: false },
+        agent: { listen: '127.0.0.1:0', requireDataMount: false, stateDir: join(dir, 'state') },
       }),
     );
 

@@ -4,15 +4,15 @@
  *   GET /healthz  200 or 503 with {ok, failing[]} (conditions computed by the caller, see health.ts)
  *   GET /status   the StatusSnapshot JSON
  *   GET /metrics  Prometheus text
- * Everything else is 404, other methods 405. It listens on loopback by default:
- * 0.0.0.0 / [::] are refused unless agent.allowPublicListen, so no port is ever
- * exposed by accident.
+ * Everything else is 404, other methods 405. It listens on loopback only unless
+ * agent.allowPublicListen (any spelling of another address is refused), so no
+ * port is ever exposed by accident.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { isIP } from 'node:net';
 import { ConfigError, HostError } from '../../shared/errors.ts';
 import type { Logger } from '../../shared/logger.ts';
+import { checkListen } from '../../shared/net/listen-address.ts';
 import type { StatusSnapshot } from '../../shared/status/snapshot.ts';
 import type { AgentMetrics } from './metrics.ts';
 
@@ -34,34 +34,15 @@ export interface StatusServer {
   close(): Promise<void>;
 }
 
-/** Splits and checks `agent.listen`; every problem is a ConfigError on that key (exit 78). */
+/**
+ * Checks `agent.listen` (shared/net/listen-address.ts, the same check `dalston-host config`
+ * runs); every problem is a ConfigError on that key (exit 78). `host` is the canonical
+ * address that was checked, and the one the server binds.
+ */
 export function parseListen(listen: string, allowPublicListen: boolean): { host: string; port: number } {
-  const m = /^(?:\[([^\]]+)\]|([^:[\]]+)):(\d{1,5})$/.exec(listen.trim());
-  if (!m) {
-    throw new ConfigError('agent.listen', `agent.listen '${listen}' must be host:port or [ipv6]:port`);
-  }
-  const host = (m[1] ?? m[2])!;
-  const port = Number(m[3]);
-  if (port > 65535) {
-    throw new ConfigError('agent.listen', `agent.listen '${listen}': port ${port} is out of range (0-65535)`);
-  }
-  if (m[1] !== undefined && isIP(host) !== 6) {
-    throw new ConfigError('agent.listen', `agent.listen '${listen}': '${host}' is not an IPv6 address`);
-  }
-  if (isWildcard(host) && !allowPublicListen) {
-    throw new ConfigError(
-      'agent.listen',
-      `agent.listen '${listen}' would listen on every interface; use 127.0.0.1 (or the Tailscale ` +
-        'address), or set agent.allowPublicListen to true if that is really meant',
-    );
-  }
-  return { host, port };
-}
-
-function isWildcard(host: string): boolean {
-  if (host === '0.0.0.0' || host === '0') return true;
-  // Any spelling of the IPv6 unspecified address (::, ::0, 0:0:0:0:0:0:0:0).
-  return isIP(host) === 6 && /^[0:]+$/.test(host);
+  const r = checkListen(listen, allowPublicListen);
+  if (!r.ok) throw new ConfigError('agent.listen', `agent.listen ${r.message}`);
+  return { host: r.host, port: r.port };
 }
 
 /** The /status body is serialized once per snapshot object, not once per request. */

@@ -2,6 +2,7 @@
  * The one-line STATUS= text systemd shows in `systemctl status dalston`, e.g.
  *   healthy 6/6 · /data 12% · gateway ok
  *   degraded 5/6 · stt-transcribe-faster-whisper unhealthy (circuit open) · /data 12%
+ *   degraded 2/6 · data volume missing: /data is not a mount point
  * Pure; at most 80 characters.
  */
 import { serviceIsUp } from '../../shared/status/service-up.ts';
@@ -34,6 +35,11 @@ function truncate(text: string, max: number): string {
 
 export function statusLine(s: StatusSnapshot): string {
   if (s.state === 'stopping') return 'stopping…';
+  // A stack-wide cause (the data volume went missing while running) says more than any one service.
+  if (s.reason && s.state !== 'healthy') {
+    const up = s.services.filter(serviceIsUp).length;
+    return truncate(`${s.state} ${up}/${s.services.length}${SEP}${s.reason}`, STATUS_LINE_MAX);
+  }
 
   const vol = s.host.dataVolume;
   const anyContainer = s.services.some((x) => x.containerId !== null);

@@ -1,5 +1,6 @@
 import type { ContainerInfo } from '../../shared/engine/docker/types.ts';
-import { type DependencyGraph, dependencyOrder } from './graph.ts';
+import type { DataVolumeCheck } from './data-binds.ts';
+import { type DependencyGraph, dependencyOrder, stopOrder } from './graph.ts';
 import { commitAction, freshMemory, type HealPolicy, type ServiceMemory } from './policy.ts';
 
 /**
@@ -21,9 +22,19 @@ export type Decision =
       stopTimeoutSeconds: number | null;
       reason: string;
     }
-  | { kind: 'recreate'; service: string; reason: string };
+  | { kind: 'recreate'; service: string; reason: string }
+  /**
+   * The data guard: the service holds a bind under dataDir that is not on the data volume.
+   * onVolume: the bind is on the volume's filesystem, no longer mounted at dataDir (see DataOffender).
+   */
+  | { kind: 'stop'; service: string; reason: string; onVolume: boolean };
 
-export type NoteKind = 'circuit-opened' | 'circuit-closed' | 'blocked-by-dependency' | 'backing-off';
+export type NoteKind =
+  | 'circuit-opened'
+  | 'circuit-closed'
+  | 'blocked-by-dependency'
+  | 'backing-off'
+  | 'data-volume-missing';
 export interface Note {
   service: string;
   kind: NoteKind;
@@ -43,6 +54,8 @@ export interface PlanInput {
   random: () => number;
   /** False until the first `compose up` has run: bring-up, not healing, creates the stack. */
   allowRecreate?: boolean;
+  /** The data guard's last check (data-binds.ts); absent or null when the guard is off. */
+  dataVolume?: DataVolumeCheck | null;
 }
 
 export interface Plan {
@@ -116,6 +129,7 @@ export function plan(input: PlanInput): Plan {
   const wake = (t: number) => {
     wakeAt = wakeAt === null ? t : Math.min(wakeAt, t);
   };
+  const dataMissing = input.dataVolume ? !input.dataVolume.ok : false;
 
   for (const service of dependencyOrder(input.services, input.graph)) {
     const prev = input.memory.get(service) ?? freshMemory(policy);
@@ -143,6 +157,8 @@ export function plan(input: PlanInput): Plan {
       continue;
     }
     m.okSince = null;
+    // No healing while the data volume is missing: a restart or `compose up` would bind the root disk.
+    if (dataMissing) continue;
 
     if (m.circuitOpenedAt !== null) {
       const closesAt = m.circuitOpenedAt + policy.budgetWindowMs;
@@ -218,5 +234,33 @@ export function plan(input: PlanInput): Plan {
     decisions.push(decision);
     memory.set(service, commitAction(m, decision, now, policy, input.random));
   }
+  if (dataMissing) decisions.push(...dataGuardStops(input, byService, notes));
   return { decisions, memory, notes, conditions, wakeAt };
+}
+
+/**
+ * The data guard's decisions: stop every service that still holds a bind off
+ * the data volume, dependents first (the queue keeps related actions in this
+ * order). A stop is not healing: it costs no budget, and nothing brings the
+ * service back until the volume is (the supervisor's resume), or, when its
+ * writes went to another disk, until the operator has looked.
+ */
+function dataGuardStops(
+  input: PlanInput,
+  byService: ReadonlyMap<string, ContainerInfo[]>,
+  notes: Note[],
+): Decision[] {
+  const check = input.dataVolume!;
+  const holding = [...check.offenders.keys()].filter(
+    (s) =>
+      !input.busy.has(s) &&
+      (byService.get(s) ?? []).some((c) => ['running', 'restarting', 'paused'].includes(c.state)),
+  );
+  const out: Decision[] = [];
+  for (const service of stopOrder(holding, input.graph).flat()) {
+    const { why, onVolume } = check.offenders.get(service)!;
+    notes.push({ service, kind: 'data-volume-missing', message: `${service}: ${check.reason ?? why}` });
+    out.push({ kind: 'stop', service, reason: why, onVolume });
+  }
+  return out;
 }

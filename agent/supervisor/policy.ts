@@ -168,3 +168,34 @@ export function bringUpRetry(
     retryAt: now + backoff.delay(failures - 1, random),
   };
 }
+
+/** The data guard's memory (plain data): how often it stopped services lately. */
+export interface GuardState {
+  /** Trips inside the budget window, this one included. */
+  trips: number;
+  lastTripAt: number | null;
+}
+
+export const GUARD_CALM: GuardState = { trips: 0, lastTripAt: null };
+
+/** The guard stopped services (the data volume went missing): count it; trips older than the window are forgotten. */
+export function guardTripped(state: GuardState, now: number, policy: HealPolicy): GuardState {
+  const recent = state.lastTripAt !== null && now - state.lastTripAt < policy.budgetWindowMs;
+  return { trips: recent ? state.trips + 1 : 1, lastTripAt: now };
+}
+
+/**
+ * When the services the guard stopped may be brought up again, the volume
+ * being back since `volumeOkAt`: at once after a first trip, after the n-th
+ * backoff delay when it trips again and again, so a host whose binds keep
+ * landing off the volume does not keep stopping and starting its database.
+ */
+export function guardResumeAt(
+  state: GuardState,
+  volumeOkAt: number,
+  policy: HealPolicy,
+  random: () => number,
+): number {
+  if (state.trips <= 1) return volumeOkAt;
+  return volumeOkAt + healBackoff(policy).delay(state.trips - 2, random);
+}

@@ -8,6 +8,8 @@ export interface StackInput {
   /** The last `compose up` failed and is being retried. */
   bringUpFailing: boolean;
   dockerConnected: boolean;
+  /** The data guard has tripped: a bind under dataDir is (or was just) off the data volume. */
+  dataVolumeMissing?: boolean;
   conditions: ReadonlyMap<string, Condition>;
   services: readonly string[];
   circuitOpen: ReadonlySet<string>;
@@ -22,7 +24,8 @@ export interface StackInput {
  */
 export function stackState(s: StackInput): StackState {
   if (s.stopping) return 'stopping';
-  if (!s.dockerConnected || s.bringUpFailing || s.circuitOpen.size > 0) return 'degraded';
+  if (!s.dockerConnected || s.bringUpFailing || s.circuitOpen.size > 0 || s.dataVolumeMissing)
+    return 'degraded';
   if (!s.reconciled) return 'starting';
   let starting = false;
   for (const service of s.services) {

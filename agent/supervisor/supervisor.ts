@@ -9,13 +9,27 @@ import {
 import type { Logger } from '../../shared/logger.ts';
 import type { ServiceStatus } from '../../shared/status/snapshot.ts';
 import { type Clock, systemClock, type TimerHandle } from '../../shared/time/clock.ts';
+import type { DataGuard } from '../data-guard.ts';
 import { ActionQueue } from './action-queue.ts';
+import {
+  bindKey,
+  checkDataVolume,
+  DATA_VOLUME_MISSING,
+  type DataVolumeCheck,
+  dataBinds,
+  holdsDataBinds,
+} from './data-binds.ts';
 import { stopOrder } from './graph.ts';
-import { type Condition, type Decision, type Note, plan } from './planner.ts';
+import type { MemoryStore } from './heal-memory-store.ts';
+import { ancestors, type Condition, type Decision, type Note, plan } from './planner.ts';
 import {
   BRING_UP_NOT_STARTED,
   type BringUpState,
   bringUpRetry,
+  GUARD_CALM,
+  type GuardState,
+  guardResumeAt,
+  guardTripped,
   type HealPolicy,
   healBackoff,
   refundAction,
@@ -23,6 +37,8 @@ import {
   settleAction,
 } from './policy.ts';
 
+/** Docker states in which a container is up (a restarting one will be again at once). */
+const HOLDING_STATES = new Set(['running', 'restarting', 'paused']);
 /** What the supervisor needs from compose (the real one is ComposeCli). */
 export interface ComposeActions {
   /** Aborting the signal kills the compose run (shutdown must not race a bring-up). */
@@ -48,6 +64,18 @@ export interface SupervisorOptions {
   onChange?: () => void;
   /** Called after the containers touched by events were inspected again (benchmarks, tests). */
   onRefreshed?: (inspected: number) => void;
+  /**
+   * The data guard's IO (agent/data-guard.ts); null when agent.requireDataMount is off. With it,
+   * every reconcile checks that the binds under dataDir are on the data volume, and every
+   * `compose up` and restart re-checks the mount first.
+   */
+  dataGuard?: DataGuard | null;
+  /** Grace for the guard's stops (agent.stopGraceSeconds). */
+  stopGraceSeconds?: number;
+  /** Keeps the healing memory across agent restarts (heal-memory-store.ts); null = memory only. */
+  memoryStore?: MemoryStore | null;
+  /** Actions on unrelated services that may run at once. */
+  actionConcurrency?: number;
 }
 
 /** The supervisor's state as plain data, for the status snapshot and /healthz. */
@@ -61,19 +89,27 @@ export interface SupervisorView {
   conditions: ReadonlyMap<string, Condition>;
   circuitOpen: ReadonlySet<string>;
   busy: ReadonlySet<string>;
+  /** The data guard: tripped (a bind under dataDir is off the data volume, or the volume is gone) and why. */
+  dataVolume: { missing: boolean; reason: string | null };
 }
 
 const BRING_UP = '(bring-up)';
+/** Four at once: enough for the stack's independent services, few enough for a 2-core host's dockerd. */
+const DEFAULT_ACTION_CONCURRENCY = 4;
 /** An in-flight action has a bounded deadline, but shutdown waits for it at most this long. */
 const ACTION_DRAIN_MS = 5_000;
 
 /**
  * Keeps the view of the project's containers (from list + events), runs the
- * planner over it and executes its decisions through the single action queue.
- * The view is always rebuilt from Docker: nothing is persisted, so a crashed
- * or restarted agent starts from the truth. It owns its queue, its timers and
- * its stopping state: others read it through getters and view(), and end it
- * with halt() or stop().
+ * planner over it and executes its decisions through the action queue
+ * (unrelated services at once, related ones in order). The view is always
+ * rebuilt from Docker, so a crashed or restarted agent starts from the truth;
+ * only the healing memory (budgets, backoff, circuits) is kept across restarts
+ * (memoryStore). It also runs the data guard: binds under dataDir that are not
+ * on the data volume get their services stopped and nothing is healed or
+ * brought up until the volume is back. It owns its queue, its timers and its
+ * stopping state: others read it through getters and view(), and end it with
+ * halt() or stop().
  */
 export class Supervisor {
   private readonly containers = new Map<string, ContainerInfo>();
@@ -97,12 +133,34 @@ export class Supervisor {
   private wakeTimer: TimerHandle | null = null;
   private lastNotes = new Map<string, string>();
   private planScheduled = false;
+  /** The data guard's last check; null before the first one or without a guard. */
+  private dataCheck: DataVolumeCheck | null = null;
+  /**
+   * Services the guard stopped and no bring-up has started again yet → resumable: their binds were
+   * on the data volume (it was pulled), so they come back with it. The others wrote to another
+   * disk: they are held stopped, and no `compose up` runs, until the operator restarts the agent.
+   */
+  private readonly guardStopped = new Map<string, boolean>();
+  /** Why services are held (the first held service's story), for /status while they are. */
+  private heldReason: string | null = null;
+  /** The data volume's `major:minor` when it was last seen mounted at dataDir. */
+  private lastVolumeDevice: string | null = null;
+  private guardState: GuardState = GUARD_CALM;
+  /** Since when the last check has been ok again after a trip. */
+  private volumeOkAt: number | null = null;
+  private resumeTimer: TimerHandle | null = null;
+  /** realpath(dataDir) at the last check: binds may name either path. */
+  private dataResolved: string | null = null;
 
   constructor(private readonly o: SupervisorOptions) {
     this.clock = o.clock ?? systemClock;
     this.random = o.random ?? Math.random;
-    this.queue = new ActionQueue((key, err) =>
-      o.logger.error({ service: key, err: (err as Error).message }, 'action failed'),
+    this.queue = new ActionQueue(
+      (key, err) => o.logger.error({ service: key, err: (err as Error).message }, 'action failed'),
+      {
+        concurrency: o.actionConcurrency ?? DEFAULT_ACTION_CONCURRENCY,
+        related: (a, b) => this.related(a, b),
+      },
     );
   }
 
@@ -138,7 +196,17 @@ export class Supervisor {
       conditions: new Map(this.conds),
       circuitOpen: this.circuitOpen(),
       busy: this.busy(),
+      dataVolume: {
+        missing: (this.dataCheck !== null && !this.dataCheck.ok) || this.heldReason !== null,
+        reason: (this.dataCheck?.ok === false ? this.dataCheck.reason : null) ?? this.heldReason,
+      },
     };
+  }
+
+  /** Reads the healing memory a previous agent left (before the first reconcile). */
+  async restoreMemory(): Promise<void> {
+    if (!this.o.memoryStore) return;
+    this.mem = await this.o.memoryStore.load();
   }
 
   /**
@@ -165,6 +233,7 @@ export class Supervisor {
     }
     this.containers.clear();
     for (const c of list) this.observe(c);
+    await this.refreshDataCheck();
     this.reconciledAt = this.clock.now();
     this.planAndAct();
   }
@@ -203,7 +272,13 @@ export class Supervisor {
   /** One `compose up` of the stack (one action in the queue); throws when it fails. */
   async bringUp(): Promise<void> {
     try {
-      await this.queue.run(BRING_UP, (signal) => this.o.compose.up(this.o.services, signal));
+      await this.queue.run(BRING_UP, async (signal) => {
+        await this.assertMayStart('compose up');
+        // Everything the guard stopped comes back with this `up`.
+        const resumed = [...this.guardStopped.keys()];
+        await this.o.compose.up(this.o.services, signal);
+        for (const s of resumed) this.guardStopped.delete(s);
+      });
       this.recordBringUp('up');
     } catch (err) {
       if (!this.stopped) this.recordBringUp('failed');
@@ -222,7 +297,7 @@ export class Supervisor {
   async bringUpWithRetry(): Promise<void> {
     if (await this.attemptBringUp()) return;
     this.retrying ??= (async () => {
-      while (!this.stopped && !this.bringUpState.done && this.nextBringUpAt !== null) {
+      while (!this.stopped && this.bringUpState.failing && this.nextBringUpAt !== null) {
         const wait = Math.max(0, this.nextBringUpAt - this.clock.now());
         this.o.logger.info({ retryInSeconds: Math.round(wait / 1000) }, 'retrying compose up');
         await this.clock.sleep(wait, this.halted.signal);
@@ -240,10 +315,12 @@ export class Supervisor {
     this.stopped = true;
     this.queue.close();
     this.halted.abort();
-    if (this.flushTimer !== null) this.clock.clearTimeout(this.flushTimer);
-    if (this.wakeTimer !== null) this.clock.clearTimeout(this.wakeTimer);
+    for (const t of [this.flushTimer, this.wakeTimer, this.resumeTimer]) {
+      if (t !== null) this.clock.clearTimeout(t);
+    }
     this.flushTimer = null;
     this.wakeTimer = null;
+    this.resumeTimer = null;
   }
 
   /** Shutdown: halt, let an in-flight action finish (bounded), then stop the stack dependents-first. */
@@ -256,9 +333,13 @@ export class Supervisor {
     ]);
     drained.abort();
     await this.retrying;
-    for (const level of stopOrder(this.services(), this.graph)) {
-      this.o.logger.info({ services: level, graceSeconds }, 'stopping services');
-      await this.o.compose.stop(level, graceSeconds);
+    try {
+      for (const level of stopOrder(this.services(), this.graph)) {
+        this.o.logger.info({ services: level, graceSeconds }, 'stopping services');
+        await this.o.compose.stop(level, graceSeconds);
+      }
+    } finally {
+      await this.o.memoryStore?.flush();
     }
   }
 
@@ -357,8 +438,12 @@ export class Supervisor {
       policy: this.o.policy,
       random: this.random,
       allowRecreate: this.bringUpState.done,
+      dataVolume: this.dataCheck,
     });
+    // Until the first full list, services not seen yet keep what a previous agent remembered.
+    if (this.reconciledAt === null) for (const [s, m] of this.mem) if (!p.memory.has(s)) p.memory.set(s, m);
     this.mem = p.memory;
+    this.o.memoryStore?.save(this.mem);
     this.conds = p.conditions;
     this.logNotes(p.notes);
     for (const d of p.decisions) this.enqueue(d);
@@ -383,15 +468,30 @@ export class Supervisor {
   private updateMemory(service: string, f: (m: ServiceMemory) => ServiceMemory): void {
     const m = this.mem.get(service);
     if (m) this.mem.set(service, f(m));
+    this.o.memoryStore?.save(this.mem);
+  }
+
+  /** Two services whose actions must not overlap: one depends on the other; a bring-up touches all. */
+  private related(a: string, b: string): boolean {
+    if (a === BRING_UP || b === BRING_UP) return true;
+    return ancestors(a, this.graph).includes(b) || ancestors(b, this.graph).includes(a);
   }
 
   private enqueue(d: Decision): void {
+    if (d.kind === 'stop') {
+      this.queue.enqueue(d.service, async () => {
+        if (!this.stopped) await this.guardStop(d);
+      });
+      return;
+    }
     const queued = this.queue.enqueue(d.service, async (signal) => {
       if (this.stopped) return;
       let taken = true;
       try {
+        // The charge is on disk before Docker acts: an agent killed mid-action still paid for it.
+        await this.o.memoryStore?.flush();
         if (d.kind === 'restart') taken = await this.restart(d);
-        else await this.recreate(d, signal);
+        else taken = await this.recreate(d, signal);
         if (taken) this.o.onAction?.(d.service, d.kind);
       } finally {
         this.updateMemory(d.service, (m) => (taken ? settleAction(m, d) : refundAction(m, d)));
@@ -403,10 +503,167 @@ export class Supervisor {
     if (!queued) this.updateMemory(d.service, (m) => refundAction(m, d));
   }
 
+  /**
+   * The data guard's stop of one service: its containers, through the Docker API with the
+   * service's grace. Not `compose stop`: the compose files live under dataDir (the checkout), so
+   * with the volume pulled compose cannot even read them. Docker counts the stop as deliberate,
+   * so the restart policy leaves them down; they come back only with a bring-up once the volume is.
+   */
+  private async guardStop(d: Extract<Decision, { kind: 'stop' }>): Promise<void> {
+    const grace = this.o.stopGraceSeconds ?? 60;
+    this.o.logger.warn(
+      { service: d.service, container: null, action: 'stop', reason: d.reason, graceSeconds: grace },
+      `stopping ${d.service}: ${d.reason}`,
+    );
+    try {
+      const holding = [...this.containers.values()].filter(
+        (c) => c.service === d.service && HOLDING_STATES.has(c.state),
+      );
+      await Promise.all(holding.map((c) => this.o.docker.stop(c.id, grace)));
+      this.guardStopped.set(d.service, d.onVolume && this.guardStopped.get(d.service) !== false);
+      if (!d.onVolume && this.heldReason === null) {
+        this.heldReason =
+          `${DATA_VOLUME_MISSING}: ${d.reason}; ${d.service} is held stopped, because what it wrote ` +
+          'since it started is not on the data volume; after checking, `systemctl restart dalston` ' +
+          'starts it on the volume';
+        this.o.logger.error({ service: d.service, reason: d.reason }, this.heldReason);
+      }
+      this.o.onAction?.(d.service, 'stop');
+    } finally {
+      // The view and the check again: the next plan stops whatever still holds a bind off the volume.
+      try {
+        const list = await this.o.docker.listProjectContainers(this.o.project);
+        this.containers.clear();
+        for (const c of list) this.observe(c);
+      } catch (err) {
+        this.markDockerError(err);
+      }
+      await this.refreshDataCheck();
+      setImmediate(() => this.planAndAct());
+    }
+  }
+
+  /**
+   * The data guard's check over the current view (IO through the guard, the
+   * decision in data-binds.ts). A trip is logged once; the volume's return
+   * schedules the bring-up that starts what the guard stopped.
+   */
+  private async refreshDataCheck(): Promise<void> {
+    const g = this.o.dataGuard;
+    if (!g || this.stopped) return;
+    const mount = await g.mount();
+    this.dataResolved = mount.resolved;
+    if (mount.mounted) this.lastVolumeDevice = mount.majorMinor;
+    const containers = [...this.containers.values()];
+    const devices = new Map<string, string | null>();
+    {
+      await Promise.all(
+        containers
+          .filter((c) => holdsDataBinds(c, g.dataDir, mount.resolved))
+          .map(async (c) => {
+            const binds = dataBinds(c, g.dataDir, mount.resolved);
+            const devs = await g.bindDevices(c, binds);
+            for (const [i, b] of binds.entries()) devices.set(bindKey(c.id, b.destination), devs[i] ?? null);
+          }),
+      );
+    }
+    const check = checkDataVolume({
+      dataDir: g.dataDir,
+      mount,
+      lastVolumeDevice: this.lastVolumeDevice,
+      containers,
+      bindDevices: devices,
+    });
+    // A held service running again on the volume: the operator started it deliberately.
+    if (check.ok) {
+      for (const [service, resumable] of this.guardStopped) {
+        if (!resumable && containers.some((c) => c.service === service && c.state === 'running')) {
+          this.guardStopped.delete(service);
+        }
+      }
+      if (![...this.guardStopped.values()].includes(false)) this.heldReason = null;
+    }
+    const was = this.dataCheck;
+    this.dataCheck = check;
+    const now = this.clock.now();
+    if (!check.ok && (was === null || was.ok)) {
+      this.guardState = guardTripped(this.guardState, now, this.o.policy);
+      this.volumeOkAt = null;
+      if (this.resumeTimer !== null) this.clock.clearTimeout(this.resumeTimer);
+      this.resumeTimer = null;
+      this.o.logger.error(
+        { reason: check.reason, services: [...check.offenders.keys()], trips: this.guardState.trips },
+        `${check.reason}; stopping the services that hold binds under ${g.dataDir}, ` +
+          'no healing and no compose up until the data volume is back',
+      );
+    } else if (check.ok && was !== null && !was.ok) {
+      this.volumeOkAt = now;
+      this.o.logger.info({ dataDir: g.dataDir, device: mount.device }, 'data volume is back');
+    }
+    this.scheduleResume();
+  }
+
+  /**
+   * Once the volume is back, the services the guard stopped come up again (guardResumeAt says
+   * when), unless one is held: then nothing starts until the operator restarts the agent.
+   */
+  private scheduleResume(): void {
+    if (this.stopped || this.resumeTimer !== null || this.guardStopped.size === 0) return;
+    if (!this.dataCheck?.ok || this.heldReason !== null) return;
+    const now = this.clock.now();
+    const at = guardResumeAt(this.guardState, this.volumeOkAt ?? now, this.o.policy, this.random);
+    this.resumeTimer = this.clock.setTimeout(
+      () => {
+        this.resumeTimer = null;
+        if (this.stopped || !this.dataCheck?.ok || this.heldReason !== null || this.guardStopped.size === 0)
+          return;
+        this.o.logger.info(
+          { services: [...this.guardStopped.keys()] },
+          'bringing up the services the data guard stopped',
+        );
+        void this.bringUpWithRetry();
+      },
+      Math.max(0, at - now),
+    );
+  }
+
+  /**
+   * Before `compose up` (which may start any service and its dependencies): no service is held
+   * and the data volume is mounted at dataDir right now.
+   */
+  private async assertMayStart(what: string): Promise<void> {
+    if (this.heldReason !== null) throw new Error(`${this.heldReason}; not running ${what}`);
+    await this.assertDataMounted(what);
+  }
+
+  /** Before anything starts a container: the data volume must be mounted at dataDir right now. */
+  private async assertDataMounted(what: string): Promise<void> {
+    const g = this.o.dataGuard;
+    if (!g) return;
+    const mount = await g.mount();
+    if (!mount.mounted) {
+      void this.refreshDataCheck();
+      throw new Error(`data volume missing: ${mount.reason}; not running ${what}`);
+    }
+  }
+
   /** False when the action was not taken (Docker had moved on): refunded by the caller. */
   private async restart(d: Extract<Decision, { kind: 'restart' }>): Promise<boolean> {
     // Re-check right before acting: Docker may have moved on since the plan.
     const current = await this.o.docker.inspect(d.containerId);
+    // The guard tripped since the plan: a restart would bind the root disk again.
+    if (this.dataCheck && !this.dataCheck.ok) {
+      this.o.logger.info(
+        {
+          service: d.service,
+          container: d.containerName,
+          action: 'skip-restart',
+          reason: this.dataCheck.reason,
+        },
+        'data volume missing; not restarting',
+      );
+      return false;
+    }
     if (current?.state !== 'running' || current.health !== 'unhealthy') {
       this.o.logger.info(
         {
@@ -431,6 +688,15 @@ export class Supervisor {
       },
       `restarting ${d.service}: ${d.reason}`,
     );
+    const g = this.o.dataGuard;
+    if (g && dataBinds(current, g.dataDir, this.dataResolved).length > 0) {
+      try {
+        await this.assertDataMounted(`a restart of ${d.service}`);
+      } catch (err) {
+        this.o.logger.warn({ service: d.service, action: 'skip-restart' }, (err as Error).message);
+        return false;
+      }
+    }
     try {
       await this.o.docker.restart(d.containerId, d.stopTimeoutSeconds);
     } catch (err) {
@@ -446,7 +712,14 @@ export class Supervisor {
     return true;
   }
 
-  private async recreate(d: Extract<Decision, { kind: 'recreate' }>, signal: AbortSignal): Promise<void> {
+  /** False when not taken (the data volume is missing): refunded by the caller. */
+  private async recreate(d: Extract<Decision, { kind: 'recreate' }>, signal: AbortSignal): Promise<boolean> {
+    try {
+      await this.assertMayStart(`compose up ${d.service}`);
+    } catch (err) {
+      this.o.logger.warn({ service: d.service, action: 'skip-recreate' }, (err as Error).message);
+      return false;
+    }
     this.o.logger.info(
       { service: d.service, container: null, action: 'recreate', reason: d.reason },
       `recreating ${d.service}: ${d.reason}`,
@@ -455,6 +728,7 @@ export class Supervisor {
     const list = await this.o.docker.listProjectContainers(this.o.project);
     this.containers.clear();
     for (const c of list) this.observe(c);
+    return true;
   }
 
   private scheduleFlush(): void {
@@ -469,6 +743,7 @@ export class Supervisor {
   private async flushDirty(): Promise<void> {
     const ids = [...this.dirty];
     this.dirty.clear();
+    let bindHolders = 0;
     for (let i = 0; i < ids.length && !this.stopped; i += 16) {
       const batch = ids.slice(i, i + 16);
       const results = await Promise.allSettled(batch.map((id) => this.o.docker.inspect(id)));
@@ -476,9 +751,15 @@ export class Supervisor {
         const id = batch[j]!;
         if (r.status === 'rejected') this.markDockerError(r.reason);
         else if (r.value === null) this.containers.delete(id);
-        else if (r.value.project === this.o.project) this.observe(r.value);
+        else if (r.value.project === this.o.project) {
+          this.observe(r.value);
+          const g = this.o.dataGuard;
+          if (g && holdsDataBinds(r.value, g.dataDir, this.dataResolved)) bindHolders++;
+        }
       }
     }
+    // A container that just started with a bind under dataDir is checked now, not at the next reconcile.
+    if (bindHolders > 0) await this.refreshDataCheck();
     this.planAndAct();
     this.o.onRefreshed?.(ids.length);
   }

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { checkListen } from '../net/listen-address.ts';
 import { DEFAULT_STATUS_PREFIX } from '../status/s3-key.ts';
 import { DATA_DIR_PLACEHOLDER, dataPaths } from './data-paths.ts';
 
@@ -56,13 +57,16 @@ const agentSchema = z
   .strictObject({
     listen: z
       .string()
-      .regex(/^(\[[0-9a-fA-F:.]+\]|[0-9.]+|[A-Za-z0-9.-]+):\d{1,5}$/, { message: 'must be host:port' })
       .default('127.0.0.1:9190')
-      .describe('Address of the HTTP endpoint (/livez, /healthz, /status, /metrics).'),
+      .describe(
+        'Address of the HTTP endpoint (/livez, /healthz, /status, /metrics): `host:port` or `[ipv6]:port`.',
+      ),
     allowPublicListen: z
       .boolean()
       .default(false)
-      .describe('Allow `listen` on 0.0.0.0 or [::]; refused otherwise so no port is exposed by accident.'),
+      .describe(
+        'Allow `listen` on an address other than loopback (0.0.0.0, [::], a Tailscale or VPC address, a hostname). Without it only 127.0.0.0/8, ::1 and `localhost` are accepted, in any spelling, so no port is exposed by accident.',
+      ),
     requireDataMount: z
       .boolean()
       .default(true)
@@ -98,6 +102,16 @@ const agentSchema = z
       .prefault({})
       .describe('Delay between repeated actions on one service (doubling, with jitter).'),
     stopGraceSeconds: seconds(60, 'Seconds `docker compose stop` gives each container on shutdown.'),
+    stateDir: absPath
+      .default('/var/lib/dalston')
+      .describe(
+        "Directory of the agent's own state on the root disk: the healing memory (restart budgets, backoff, open circuits) that outlives an agent restart.",
+      ),
+  })
+  // The agent's own check (it binds what this accepts), so `dalston-host config` and the agent agree.
+  .superRefine((a, ctx) => {
+    const r = checkListen(a.listen, a.allowPublicListen);
+    if (!r.ok) ctx.addIssue({ code: 'custom', path: ['listen'], message: r.message, input: a.listen });
   })
   .prefault({})
   .describe('The supervisor (`dalston-host agent`).');

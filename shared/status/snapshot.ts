@@ -48,6 +48,12 @@ export const hostStatusSchema = z.object({
 
 export const statusSnapshotSchema = z.object({
   state: z.enum(STACK_STATES),
+  /**
+   * A stack-wide cause the agent knows for a state that is not healthy, e.g.
+   * `data volume missing: /data is not a mount point`; null when there is none.
+   * Optional: snapshots from agents before it have no such field.
+   */
+  reason: z.string().nullable().optional(),
   project: z.string(),
   version: z.string(),
   /** ISO time the snapshot was taken. */

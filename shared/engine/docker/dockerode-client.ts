@@ -3,11 +3,13 @@ import { eventFilters, sinceParam, toDockerEvent } from './events.ts';
 import { NdjsonParser } from './ndjson.ts';
 import {
   type ContainerInfo,
+  type ContainerMount,
   type DockerClient,
   DockerError,
   type DockerEvent,
   type EngineVersion,
   type EventSubscription,
+  isOneOff,
   LABEL_DEPENDS_ON,
   LABEL_PROJECT,
   LABEL_SERVICE,
@@ -21,6 +23,7 @@ export interface DockerodeLike {
   getContainer(id: string): {
     inspect(opts?: Record<string, unknown>): Promise<unknown>;
     restart(opts?: Record<string, unknown>): Promise<unknown>;
+    stop(opts?: Record<string, unknown>): Promise<unknown>;
   };
   getEvents(opts: Record<string, unknown>): Promise<NodeJS.ReadableStream>;
 }
@@ -64,7 +67,9 @@ export class DockerodeClient implements DockerClient {
         abortSignal,
       }),
     );
+    // One-offs (`docker compose run`) are skipped here already, before the inspect they would cost.
     const ids = list
+      .filter((c) => !isOneOff((c as { Labels?: Record<string, string> }).Labels))
       .map((c) => (c as Record<string, unknown>).Id)
       .filter((id): id is string => typeof id === 'string');
     // Inspect gives health, RestartCount and StopTimeout; a few at a time.
@@ -100,6 +105,25 @@ export class DockerodeClient implements DockerClient {
     );
   }
 
+  async stop(id: string, stopTimeoutSeconds: number | null): Promise<void> {
+    const opts: Record<string, unknown> = {};
+    if (stopTimeoutSeconds !== null) opts.t = stopTimeoutSeconds;
+    const deadline = ((stopTimeoutSeconds ?? 10) + 30) * 1000;
+    try {
+      await this.call(
+        `stop ${id.slice(0, 12)}`,
+        (abortSignal) => this.docker.getContainer(id).stop({ ...opts, abortSignal }),
+        deadline,
+      );
+    } catch (err) {
+      // 304: already stopped; gone: nothing left to stop. Both are what the caller wanted.
+      const cause = (err as { cause?: { statusCode?: number } }).cause;
+      if (cause?.statusCode === 304) return;
+      if (err instanceof DockerError && err.kind === 'gone') return;
+      throw err;
+    }
+  }
+
   async subscribe(
     project: string,
     opts: { since?: bigint; onEvent: (e: DockerEvent) => void },
@@ -115,7 +139,9 @@ export class DockerodeClient implements DockerClient {
     }
     const parser = new NdjsonParser((value) => {
       const e = toDockerEvent(value);
-      if (e && (e.attributes[LABEL_PROJECT] ?? project) === project) opts.onEvent(e);
+      // Container events carry the labels as attributes: a one-off's never reach the supervisor.
+      if (e && (e.attributes[LABEL_PROJECT] ?? project) === project && !isOneOff(e.attributes))
+        opts.onEvent(e);
     }, this.opts.onBadLine);
     let closedByUs = false;
     const done = new Promise<{ error: Error | null }>((resolve) => {
@@ -211,7 +237,11 @@ function dockerMessage(e: { message?: string; json?: unknown }): string {
   return (e.message ?? 'unknown error').trim();
 }
 
-/** Maps `docker inspect` JSON; null when it is not a compose container. */
+/**
+ * Maps `docker inspect` JSON; null when it is not a compose service container
+ * (no compose labels, or a one-off of `docker compose run`: the operator's job
+ * keeps the service's labels and healthcheck, but is not the service).
+ */
 export function containerFromInspect(raw: unknown): ContainerInfo | null {
   if (!raw || typeof raw !== 'object') return null;
   // biome-ignore lint/suspicious/noExplicitAny: Docker's inspect JSON, read defensively field by field.
@@ -219,7 +249,7 @@ export function containerFromInspect(raw: unknown): ContainerInfo | null {
   const labels: Record<string, string> = r.Config?.Labels ?? {};
   const project = labels[LABEL_PROJECT];
   const service = labels[LABEL_SERVICE];
-  if (typeof r.Id !== 'string' || !project || !service) return null;
+  if (typeof r.Id !== 'string' || !project || !service || isOneOff(labels)) return null;
   const state = r.State ?? {};
   const stopTimeout = r.Config?.StopTimeout;
   return {
@@ -232,7 +262,25 @@ export function containerFromInspect(raw: unknown): ContainerInfo | null {
     restartCount: typeof r.RestartCount === 'number' ? r.RestartCount : 0,
     stopTimeoutSeconds: typeof stopTimeout === 'number' ? stopTimeout : null,
     dependsOn: parseDependsOn(labels[LABEL_DEPENDS_ON]),
+    mounts: mountsFrom(r.Mounts),
+    pid: typeof state.Pid === 'number' && state.Pid > 0 ? state.Pid : null,
   };
+}
+
+function mountsFrom(raw: unknown): ContainerMount[] {
+  if (!Array.isArray(raw)) return [];
+  const out: ContainerMount[] = [];
+  for (const m of raw) {
+    if (!m || typeof m !== 'object') continue;
+    const { Type, Source, Destination } = m as Record<string, unknown>;
+    if (typeof Destination !== 'string') continue;
+    out.push({
+      type: typeof Type === 'string' ? Type : 'unknown',
+      source: typeof Source === 'string' ? Source : '',
+      destination: Destination,
+    });
+  }
+  return out;
 }
 
 function healthFrom(s: unknown): ServiceHealth {

@@ -6,6 +6,23 @@ export type ServiceHealth = (typeof SERVICE_HEALTH)[number];
 export const LABEL_PROJECT = 'com.docker.compose.project';
 export const LABEL_SERVICE = 'com.docker.compose.service';
 export const LABEL_DEPENDS_ON = 'com.docker.compose.depends_on';
+/** `True` on containers of `docker compose run`: the operator's jobs, never supervised. */
+export const LABEL_ONEOFF = 'com.docker.compose.oneoff';
+
+/** True when compose labelled the container a one-off (`docker compose run`). */
+export function isOneOff(labels: Readonly<Record<string, string>> | undefined): boolean {
+  return labels?.[LABEL_ONEOFF] === 'True';
+}
+
+/** One mount of a container, as Docker's inspect lists it. */
+export interface ContainerMount {
+  /** bind, volume, tmpfs, npipe… */
+  type: string;
+  /** Host path (bind) or the volume's path on the host; '' when Docker gives none. */
+  source: string;
+  /** Path inside the container. */
+  destination: string;
+}
 
 /** One container of the project, as the supervisor sees it. */
 export interface ContainerInfo {
@@ -22,6 +39,10 @@ export interface ContainerInfo {
   stopTimeoutSeconds: number | null;
   /** Services this one depends on (from compose's depends_on label). */
   dependsOn: string[];
+  /** Docker's Mounts: the data-volume check reads the binds' sources and destinations. */
+  mounts: ContainerMount[];
+  /** PID of the container's init process on the host while it runs, else null. */
+  pid: number | null;
 }
 
 /** The fields of a Docker event the agent reads (Engine 29 dropped status/id). */
@@ -55,6 +76,11 @@ export interface DockerClient {
   inspect(id: string): Promise<ContainerInfo | null>;
   /** Restart with the given stop timeout (seconds), like `docker restart -t`. */
   restart(id: string, stopTimeoutSeconds: number | null): Promise<void>;
+  /**
+   * Stop with the given stop timeout (seconds), like `docker stop -t`; a container already
+   * stopped or gone is no error. Docker counts it as deliberate: the restart policy leaves it down.
+   */
+  stop(id: string, stopTimeoutSeconds: number | null): Promise<void>;
   /**
    * Subscribes to this project's container events. Resolves once the daemon
    * accepted the subscription; `since` is in nanoseconds since the epoch.

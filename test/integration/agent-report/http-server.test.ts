@@ -137,6 +137,55 @@ describe('agent.listen checks', () => {
     });
   }
 
+  // Spellings the kernel's resolver (inet_aton/getaddrinfo) reads as the unspecified address:
+  // each used to bind every interface with allowPublicListen false.
+  for (const host of ['0x0', '0.0.0.00', '000.000.000.000', '0', '[::ffff:0.0.0.0]', '[::ffff:0:0]']) {
+    it(`refuses ${host} (a spelling of every interface) without binding anything`, async () => {
+      const got = await startStatusServer({ ...common, listen: `${host}:0`, allowPublicListen: false }).catch(
+        (e: unknown) => e,
+      );
+      if (!(got instanceof Error)) {
+        const bound = (got as StatusServer).address;
+        await (got as StatusServer).close();
+        expect.fail(`${host}:0 was accepted and bound ${bound}`);
+      }
+      expect(got).toBeInstanceOf(ConfigError);
+      expect((got as ConfigError).key).toBe('agent.listen');
+      expect(exitCodeFor(got)).toBe(ExitCode.config);
+      expect((got as Error).message).toContain('every interface');
+    });
+  }
+
+  // Only loopback without allowPublicListen: a LAN or Tailscale address is an opt-in too.
+  for (const host of ['10.1.2.3', '100.64.0.1', '[fd7a:115c:a1e0::1]', 'example.internal']) {
+    it(`refuses the non-loopback address ${host} without allowPublicListen`, async () => {
+      const got = await startStatusServer({ ...common, listen: `${host}:0`, allowPublicListen: false }).catch(
+        (e: unknown) => e,
+      );
+      if (!(got instanceof Error)) await (got as StatusServer).close();
+      expect(got).toBeInstanceOf(ConfigError);
+      expect((got as Error).message).toMatch(/not a loopback address|hostname/);
+    });
+  }
+
+  // Loopback in other spellings is fine, and the server binds the address it checked.
+  for (const [host, bound] of [
+    ['127.1', '127.0.0.1'],
+    ['0177.0.0.1', '127.0.0.1'],
+    ['0x7f.0.0.2', '127.0.0.2'],
+    ['localhost', '127.0.0.1'],
+  ] as const) {
+    it(`accepts the loopback spelling ${host} and binds ${bound}`, async () => {
+      const s = await startStatusServer({ ...common, listen: `${host}:0`, allowPublicListen: false });
+      try {
+        expect(s.address).toMatch(new RegExp(`^${bound.replace(/\./g, '\\.')}:\\d+$`));
+        expect((await fetch(`http://${s.address}/livez`)).status).toBe(200);
+      } finally {
+        await s.close();
+      }
+    });
+  }
+
   it('listens on 0.0.0.0 when allowPublicListen is set', async () => {
     const s = await startStatusServer({ ...common, listen: '0.0.0.0:0', allowPublicListen: true });
     try {

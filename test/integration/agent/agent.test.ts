@@ -97,6 +97,7 @@ beforeAll(async () => {
       compose: { project, workingDir: work, files: ['docker-compose.yml'] },
       agent: {
         listen: '127.0.0.1:0',
+        stateDir: join(dir, 'state'),
         gatewayUrl: `http://127.0.0.1:${gwPort}/health`,
         reconcileIntervalSeconds: 3,
         restartBudget: { max: 2, windowSeconds: 600 },

@@ -118,6 +118,7 @@ beforeAll(async () => {
       compose: { project, workingDir: work, files: ['docker-compose.yml'] },
       agent: {
         listen: '127.0.0.1:0',
+        stateDir: join(dir, 'state'),
         requireDataMount: false,
         gatewayUrl: `http://127.0.0.1:${(gateway.address() as AddressInfo).port}/`,
         reconcileIntervalSeconds: 3,

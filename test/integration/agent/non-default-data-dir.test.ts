@@ -72,6 +72,7 @@ beforeAll(async () => {
     dalston: { repo: remote, ref: 'v1.0.0' },
     agent: {
       listen: '127.0.0.1:0',
+      stateDir: join(dir, 'state'),
       gatewayUrl: `http://127.0.0.1:${(gateway.address() as AddressInfo).port}/health`,
       reconcileIntervalSeconds: 3,
       stopGraceSeconds: 5,

@@ -50,6 +50,36 @@ describe('dalston-host with a bad config file (real process, real exit codes)', 
     }
   });
 
+  // What the agent would refuse to bind, `dalston-host config` refuses too (the same check).
+  it.each(['0x0:9190', '0.0.0.00:9190', '000.000.000.000:9190', '[::ffff:0.0.0.0]:9190', '10.0.0.5:9190'])(
+    'agent.listen %s without allowPublicListen → exit 78 from config and agent alike',
+    async (listen) => {
+      const path = await file(
+        `listen-${listen.replace(/\W/g, '-')}.json`,
+        JSON.stringify({ agent: { listen } }),
+      );
+      for (const command of ['config', 'agent']) {
+        const r = await run([command, '--config', path]);
+        expect({ command, code: r.code }).toEqual({ command, code: 78 });
+        expect(r.stderr).toMatch(
+          /agent\.listen: '.*' (would listen on every interface|: .* is not a loopback)/,
+        );
+      }
+      const allowed = await file(
+        `listen-allowed-${listen.replace(/\W/g, '-')}.json`,
+        JSON.stringify({ agent: { listen, allowPublicListen: true } }),
+      );
+      expect((await run(['config', '--config', allowed])).code).toBe(0);
+    },
+  );
+
+  it('a loopback spelling passes the config check', async () => {
+    const path = await file('listen-loopback.json', JSON.stringify({ agent: { listen: '0177.1:9190' } }));
+    const r = await run(['config', '--config', path]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout).agent.listen).toBe('0177.1:9190');
+  });
+
   it('a named file that does not exist → exit 78', async () => {
     const r = await run(['config', '--config', join(dir, 'missing.json')]);
     expect(r.code).toBe(78);

@@ -20,6 +20,7 @@ function parts(over: Partial<SnapshotParts['supervisor']> = {}, gatewayOk = true
       ]),
       circuitOpen: new Set(),
       busy: new Set(),
+      dataVolume: { missing: false, reason: null },
       ...over,
     },
     watcher: { connected: true, disconnectedSince: null, lastEventAt: T - 500, reconnects: 0 },

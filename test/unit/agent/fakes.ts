@@ -1,5 +1,6 @@
 import { Writable } from 'node:stream';
-import type { HealPolicy } from '../../../agent/supervisor/policy.ts';
+import type { MemoryStore } from '../../../agent/supervisor/heal-memory-store.ts';
+import type { HealPolicy, ServiceMemory } from '../../../agent/supervisor/policy.ts';
 import type {
   ContainerInfo,
   DockerClient,
@@ -32,6 +33,8 @@ export function container(over: Partial<ContainerInfo> & { service: string }): C
     restartCount: 0,
     stopTimeoutSeconds: null,
     dependsOn: [],
+    mounts: [],
+    pid: null,
     ...over,
   };
 }
@@ -75,8 +78,18 @@ export class FakeDocker implements DockerClient {
     return c ? { ...c } : null;
   }
 
+  /** When set, a restart lasts until it resolves (a container's stop timeout). */
+  restartGate: ((id: string) => Promise<void>) | null = null;
+
+  async stop(id: string, stopTimeoutSeconds: number | null): Promise<void> {
+    this.calls.push(`stop ${id} t=${stopTimeoutSeconds}`);
+    const c = this.containers.get(id);
+    if (c) c.state = 'exited';
+  }
+
   async restart(id: string, stopTimeoutSeconds: number | null): Promise<void> {
     this.calls.push(`restart ${id} t=${stopTimeoutSeconds}`);
+    await this.restartGate?.(id);
     const c = this.containers.get(id);
     if (!c) throw new DockerError('gone', `no such container ${id}`);
     c.state = 'running';
@@ -111,5 +124,26 @@ export class FakeCompose {
   }
   async stop(services: readonly string[], grace: number): Promise<void> {
     this.calls.push(`stop -t ${grace} ${services.join(' ')}`);
+  }
+}
+
+/** The healing memory kept in memory only: what the agent would have written, and how often. */
+export class MemoryOnlyStore implements MemoryStore {
+  saved: Map<string, ServiceMemory> | null = null;
+  writes = 0;
+  flushes = 0;
+  private latest: ReadonlyMap<string, ServiceMemory> | null = null;
+  constructor(private readonly initial: ReadonlyMap<string, ServiceMemory> = new Map()) {}
+  async load(): Promise<Map<string, ServiceMemory>> {
+    return new Map(this.initial);
+  }
+  save(memory: ReadonlyMap<string, ServiceMemory>): void {
+    this.latest = memory;
+  }
+  async flush(): Promise<void> {
+    this.flushes++;
+    if (!this.latest) return;
+    this.saved = new Map([...this.latest].map(([k, v]) => [k, { ...v }]));
+    this.writes++;
   }
 }

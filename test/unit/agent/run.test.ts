@@ -5,7 +5,7 @@ import { parseConfig } from '../../../shared/config/load.ts';
 import { DockerError } from '../../../shared/engine/docker/types.ts';
 import { ExitCode } from '../../../shared/errors.ts';
 import type { StatusSnapshot } from '../../../shared/status/snapshot.ts';
-import { container, FakeCompose, FakeDocker, memoryLogger } from './fakes.ts';
+import { container, FakeCompose, FakeDocker, MemoryOnlyStore, memoryLogger } from './fakes.ts';
 
 const mounted: MountProbe = {
   realpath: async (p) => p,
@@ -90,6 +90,7 @@ function setup(mounts = mounted) {
     reporting: rep.reporting,
     instance: 'i-test',
     version: '0.0.0',
+    memoryStore: new MemoryOnlyStore(),
     shutdown: ac.signal,
   });
   return { docker, compose, rep, ac, run, lines };
@@ -133,6 +134,7 @@ describe('runAgent', () => {
       reporting: rep.reporting,
       instance: 'i',
       version: '0',
+      memoryStore: new MemoryOnlyStore(),
       shutdown: ac.signal,
     });
     await waitFor(() => rep.calls.includes('READY'), 'READY=1');
@@ -168,6 +170,7 @@ describe('runAgent', () => {
       reporting: rep.reporting,
       instance: 'i',
       version: '0',
+      memoryStore: new MemoryOnlyStore(),
       shutdown: ac.signal,
     });
     await waitFor(() => rep.calls.includes('server'), 'server');
@@ -226,6 +229,7 @@ describe('runAgent', () => {
       reporting: rep.reporting,
       instance: 'i',
       version: '0',
+      memoryStore: new MemoryOnlyStore(),
       shutdown: ac.signal,
     });
     await waitFor(() => rep.calls.includes('READY'), 'READY=1');
@@ -269,6 +273,7 @@ describe('runAgent', () => {
       reporting: rep.reporting,
       instance: 'i',
       version: '0',
+      memoryStore: new MemoryOnlyStore(),
       shutdown: ac.signal,
     });
     await waitFor(() => compose.calls.length > 0, 'compose up');

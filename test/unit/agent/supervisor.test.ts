@@ -1,9 +1,17 @@
 import { describe, expect, it } from 'vitest';
 import { Supervisor } from '../../../agent/supervisor/supervisor.ts';
 import { DockerError } from '../../../shared/engine/docker/types.ts';
-import { container, FakeClock, FakeCompose, FakeDocker, memoryLogger, testPolicy } from './fakes.ts';
+import {
+  container,
+  FakeClock,
+  FakeCompose,
+  FakeDocker,
+  MemoryOnlyStore,
+  memoryLogger,
+  testPolicy,
+} from './fakes.ts';
 
-function setup(services: string[] = [], policy = testPolicy) {
+function setup(services: string[] = [], policy = testPolicy, memoryStore: MemoryOnlyStore | null = null) {
   const docker = new FakeDocker();
   const compose = new FakeCompose(docker);
   const clock = new FakeClock(1_000_000);
@@ -20,6 +28,7 @@ function setup(services: string[] = [], policy = testPolicy) {
     random: () => 0.5,
     eventDebounceMs: 1,
     onAction: (s, a) => actions.push(`${a} ${s}`),
+    memoryStore,
   });
   return { docker, compose, clock, sup, lines, actions };
 }
@@ -179,5 +188,100 @@ describe('Supervisor over an in-memory Docker', () => {
     await sup.reconcile();
     await sup.idle();
     expect(docker.calls.filter((c) => c.startsWith('restart'))).toEqual([]);
+  });
+
+  it('heals independent services at the same time: no restart waits for another one to finish', async () => {
+    const { docker, sup } = setup();
+    for (const s of ['a', 'b', 'c']) docker.add(container({ service: s }));
+    await sup.reconcile();
+    const release: Array<() => void> = [];
+    docker.restartGate = () => new Promise<void>((r) => release.push(r));
+    for (const s of ['a', 'b', 'c']) {
+      docker.containers.get(`id-${s}`)!.health = 'unhealthy';
+      sup.handleEvent(unhealthyEvent(`id-${s}`));
+    }
+    await nextTurn();
+    await nextTurn();
+    // All three restarts are issued while none has finished (each would block on its stop timeout).
+    expect(docker.calls.filter((c) => c.startsWith('restart'))).toEqual([
+      'restart id-a t=null',
+      'restart id-b t=null',
+      'restart id-c t=null',
+    ]);
+    expect(sup.busy()).toEqual(new Set(['a', 'b', 'c']));
+    for (const r of release) r();
+    await sup.idle();
+  });
+
+  it('a dependent still waits for what it depends on', async () => {
+    const { docker, sup, clock } = setup();
+    docker.add(container({ service: 'db' }));
+    docker.add(container({ service: 'api', dependsOn: ['db'] }));
+    await sup.reconcile();
+    const release: Array<() => void> = [];
+    docker.restartGate = () => new Promise<void>((r) => release.push(r));
+    for (const s of ['db', 'api']) {
+      docker.containers.get(`id-${s}`)!.health = 'unhealthy';
+      sup.handleEvent(unhealthyEvent(`id-${s}`));
+    }
+    await nextTurn();
+    await nextTurn();
+    expect(docker.calls.filter((c) => c.startsWith('restart'))).toEqual(['restart id-db t=null']);
+    release.shift()!();
+    await sup.idle();
+    // db is back (healthy): now api's turn.
+    docker.containers.get('id-db')!.health = 'healthy';
+    sup.handleEvent({ action: 'health_status: healthy', containerId: 'id-db', attributes: {}, timeNano: 9n });
+    await clock.advance(5);
+    await nextTurn();
+    expect(docker.calls.filter((c) => c.startsWith('restart'))).toEqual([
+      'restart id-db t=null',
+      'restart id-api t=null',
+    ]);
+    for (const r of release) r();
+    docker.restartGate = null;
+    await sup.idle();
+  });
+
+  it('restores the healing memory a previous agent left: an open circuit stays open', async () => {
+    const first = setup([], testPolicy, new MemoryOnlyStore());
+    first.docker.add(container({ service: 'bad', health: 'unhealthy' }));
+    for (let i = 0; i < 28; i++) {
+      await first.sup.reconcile();
+      await first.sup.idle();
+      first.docker.containers.get('id-bad')!.health = 'unhealthy';
+      await first.clock.advance(30_000);
+    }
+    expect(first.sup.circuitOpen()).toEqual(new Set(['bad']));
+    await first.sup.stop(1);
+    const saved = (first.sup as unknown as { o: { memoryStore: MemoryOnlyStore } }).o.memoryStore.saved!;
+    expect(saved.get('bad')).toMatchObject({ agentRestarts: 3 });
+
+    // A new agent (same time, same daemon) starts from what was saved.
+    const second = setup([], testPolicy, new MemoryOnlyStore(saved));
+    second.docker.add(container({ service: 'bad', health: 'unhealthy' }));
+    await second.clock.advance(first.clock.now() - second.clock.now());
+    await second.sup.restoreMemory();
+    await second.sup.reconcile();
+    await second.sup.idle();
+    expect(second.docker.calls.filter((c) => c.startsWith('restart'))).toEqual([]);
+    expect(second.sup.circuitOpen()).toEqual(new Set(['bad']));
+    expect(second.sup.serviceStatuses()[0]).toMatchObject({ circuitOpen: true, agentRestarts: 3 });
+  });
+
+  it('writes the charge before Docker acts on it', async () => {
+    const store = new MemoryOnlyStore();
+    const { docker, sup } = setup([], testPolicy, store);
+    docker.add(container({ service: 'api' }));
+    await sup.reconcile();
+    docker.restartGate = async () => {
+      // At the moment of the restart call the store already holds the charged action.
+      expect(store.saved?.get('api')).toMatchObject({ agentRestarts: 1 });
+    };
+    docker.containers.get('id-api')!.health = 'unhealthy';
+    sup.handleEvent(unhealthyEvent('id-api'));
+    await nextTurn();
+    await sup.idle();
+    expect(docker.calls.filter((c) => c.startsWith('restart'))).toHaveLength(1);
   });
 });

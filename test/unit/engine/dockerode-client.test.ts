@@ -14,13 +14,16 @@ function inspectJson(over: {
   project?: string;
   status?: string;
   health?: string;
+  oneoff?: 'True' | 'False';
 }) {
+  const running = (over.status ?? 'running') === 'running';
   return {
     Id: over.id,
     Name: `/dalston-${over.service}-1`,
     RestartCount: 2,
     State: {
       Status: over.status ?? 'running',
+      Pid: running ? 4242 : 0,
       ...(over.health ? { Health: { Status: over.health, FailingStreak: 0, Log: [] } } : {}),
     },
     Config: {
@@ -29,8 +32,20 @@ function inspectJson(over: {
         'com.docker.compose.project': over.project ?? 'dalston',
         'com.docker.compose.service': over.service,
         'com.docker.compose.depends_on': 'redis:service_healthy:false,postgres:service_started:true',
+        'com.docker.compose.oneoff': over.oneoff ?? 'False',
       },
     },
+    Mounts: [
+      {
+        Type: 'bind',
+        Source: '/data/postgres',
+        Destination: '/var/lib/postgresql',
+        Mode: '',
+        RW: true,
+        Propagation: 'rprivate',
+      },
+      { Type: 'volume', Name: 'v1', Source: '/var/lib/docker/volumes/v1/_data', Destination: '/cache' },
+    ],
   };
 }
 
@@ -47,6 +62,7 @@ function fakeDockerode(over: Partial<DockerodeLike> = {}) {
   const inspects: Record<string, unknown> = {
     c1: inspectJson({ id: 'c1', service: 'gateway', health: 'unhealthy' }),
     c2: inspectJson({ id: 'c2', service: 'redis', status: 'exited' }),
+    job: inspectJson({ id: 'job', service: 'gateway', health: 'unhealthy', oneoff: 'True' }),
   };
   const d: DockerodeLike = {
     async version() {
@@ -54,7 +70,12 @@ function fakeDockerode(over: Partial<DockerodeLike> = {}) {
     },
     async listContainers(opts) {
       calls.push({ op: 'list', arg: opts });
-      return [{ Id: 'c1' }, { Id: 'c2' }, { Id: 'gone' }];
+      return [
+        { Id: 'c1', Labels: { 'com.docker.compose.oneoff': 'False' } },
+        { Id: 'c2' },
+        { Id: 'gone' },
+        { Id: 'job', Labels: { 'com.docker.compose.oneoff': 'True' } },
+      ];
     },
     getContainer(id) {
       return {
@@ -65,6 +86,13 @@ function fakeDockerode(over: Partial<DockerodeLike> = {}) {
         },
         async restart(opts) {
           calls.push({ op: 'restart', arg: { id, t: opts?.t } });
+          return undefined;
+        },
+        async stop(opts) {
+          calls.push({ op: 'stop', arg: { id, t: opts?.t } });
+          if (id === 'c2') throw httpError(304, 'container already stopped');
+          if (!(id in inspects)) throw httpError(404, `No such container: ${id}`);
+          if (id === 'job') throw httpError(500, 'driver failed');
           return undefined;
         },
       };
@@ -79,7 +107,7 @@ function fakeDockerode(over: Partial<DockerodeLike> = {}) {
 }
 
 describe('containerFromInspect', () => {
-  it('maps compose labels, state, health, RestartCount and StopTimeout', () => {
+  it('maps compose labels, state, health, RestartCount, StopTimeout, mounts and the PID', () => {
     expect(containerFromInspect(inspectJson({ id: 'c1', service: 'gateway', health: 'unhealthy' }))).toEqual({
       id: 'c1',
       name: 'dalston-gateway-1',
@@ -90,7 +118,25 @@ describe('containerFromInspect', () => {
       restartCount: 2,
       stopTimeoutSeconds: 45,
       dependsOn: ['redis', 'postgres'],
+      mounts: [
+        { type: 'bind', source: '/data/postgres', destination: '/var/lib/postgresql' },
+        { type: 'volume', source: '/var/lib/docker/volumes/v1/_data', destination: '/cache' },
+      ],
+      pid: 4242,
     });
+  });
+
+  it('a stopped container has no PID; missing or odd Mounts entries are skipped', () => {
+    const raw = inspectJson({ id: 'c2', service: 'redis', status: 'exited' }) as Record<string, unknown>;
+    expect(containerFromInspect(raw)!.pid).toBeNull();
+    raw.Mounts = [null, { Type: 'bind' }, { Destination: '/x' }];
+    expect(containerFromInspect(raw)!.mounts).toEqual([{ type: 'unknown', source: '', destination: '/x' }]);
+    delete raw.Mounts;
+    expect(containerFromInspect(raw)!.mounts).toEqual([]);
+  });
+
+  it('returns null for a one-off container of `docker compose run` (the operator job, not the service)', () => {
+    expect(containerFromInspect(inspectJson({ id: 'j', service: 'gateway', oneoff: 'True' }))).toBeNull();
   });
 
   it('reports no healthcheck as health none and a missing StopTimeout as null', () => {
@@ -122,6 +168,8 @@ describe('DockerodeClient', () => {
       ['c1', 'gateway', 'running', 'unhealthy'],
       ['c2', 'redis', 'exited', 'none'],
     ]);
+    // The one-off is dropped from the list itself: not even inspected.
+    expect(calls.filter((c) => c.op === 'inspect').map((c) => c.arg)).toEqual(['c1', 'c2', 'gone']);
     const listArg = calls.find((c) => c.op === 'list')!.arg as Record<string, unknown>;
     expect(listArg.all).toBe(true);
     expect(listArg.filters).toEqual({ label: ['com.docker.compose.project=dalston'] });
@@ -136,6 +184,22 @@ describe('DockerodeClient', () => {
       { id: 'c1', t: 45 },
       { id: 'c1', t: undefined },
     ]);
+  });
+
+  it('stops with t; already stopped or gone is no error, other failures are', async () => {
+    const { d, calls } = fakeDockerode();
+    const client = new DockerodeClient(d);
+    await client.stop('c1', 33);
+    await client.stop('c2', null);
+    await client.stop('gone', 5);
+    expect(calls.filter((c) => c.op === 'stop').map((c) => c.arg)).toEqual([
+      { id: 'c1', t: 33 },
+      { id: 'c2', t: undefined },
+      { id: 'gone', t: 5 },
+    ]);
+    const err = await client.stop('job', 5).catch((e) => e);
+    expect(err).toBeInstanceOf(DockerError);
+    expect(err.message).toMatch(/stop job: HTTP 500/);
   });
 
   it('reports engine and API version', async () => {
@@ -163,6 +227,7 @@ describe('DockerodeClient', () => {
       getContainer: () => ({
         inspect: async () => Promise.reject(err),
         restart: async () => Promise.reject(err),
+        stop: async () => Promise.reject(err),
       }),
     });
     const client = new DockerodeClient(d);
@@ -211,15 +276,19 @@ describe('DockerodeClient', () => {
     const arg = calls.find((c) => c.op === 'events')!.arg as Record<string, unknown>;
     expect(arg.since).toBe('1700000000.000000001');
     expect(arg.filters).toMatchObject({ label: ['com.docker.compose.project=dalston'] });
-    const ev = (action: string, id: string, project = 'dalston') =>
+    const ev = (action: string, id: string, project = 'dalston', oneoff = 'False') =>
       JSON.stringify({
         Type: 'container',
         Action: action,
-        Actor: { ID: id, Attributes: { 'com.docker.compose.project': project } },
+        Actor: {
+          ID: id,
+          Attributes: { 'com.docker.compose.project': project, 'com.docker.compose.oneoff': oneoff },
+        },
         time: 1700000001,
         timeNano: 1700000001000000000,
       });
-    const text = `${ev('health_status: unhealthy', 'c1')}\n${ev('die', 'c2')}\n${ev('start', 'x', 'other')}\n${ev('destroy', 'c3')}\n`;
+    const oneOff = ev('health_status: unhealthy', 'job', 'dalston', 'True');
+    const text = `${ev('health_status: unhealthy', 'c1')}\n${oneOff}\n${ev('die', 'c2')}\n${ev('start', 'x', 'other')}\n${ev('destroy', 'c3')}\n`;
     // Merged: two and a half objects in one chunk; split: the rest byte by byte-ish.
     const cut = text.length - 40;
     stream.write(text.slice(0, cut));

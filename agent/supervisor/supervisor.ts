@@ -48,6 +48,11 @@ export interface SupervisorOptions {
   onChange?: () => void;
   /** Called after the containers touched by events were inspected again (benchmarks, tests). */
   onRefreshed?: (inspected: number) => void;
+  /**
+   * Services held for maintenance right now (a restore's lease, agent/status/backup-watch.ts):
+   * asked right before every action; no action is taken on them, and no bring-up runs while any is held.
+   */
+  held?: () => ReadonlySet<string>;
 }
 
 /** The supervisor's state as plain data, for the status snapshot and /healthz. */
@@ -64,6 +69,8 @@ export interface SupervisorView {
 }
 
 const BRING_UP = '(bring-up)';
+/** While services are held, a pending bring-up looks again this often. */
+const HELD_RECHECK_MS = 5_000;
 /** An in-flight action has a bounded deadline, but shutdown waits for it at most this long. */
 const ACTION_DRAIN_MS = 5_000;
 
@@ -96,6 +103,8 @@ export class Supervisor {
   private flushTimer: TimerHandle | null = null;
   private wakeTimer: TimerHandle | null = null;
   private lastNotes = new Map<string, string>();
+  /** Services whose held action was logged (once per hold). */
+  private heldLogged = new Set<string>();
   private planScheduled = false;
 
   constructor(private readonly o: SupervisorOptions) {
@@ -313,6 +322,17 @@ export class Supervisor {
 
   /** One attempt with its log lines; true when the stack came up. */
   private async attemptBringUp(): Promise<boolean> {
+    const held = this.o.held?.() ?? new Set<string>();
+    if (held.size > 0) {
+      // `compose up` would start what a restore has stopped: wait for the hold to end (not a failure).
+      if (!this.heldLogged.has(BRING_UP)) {
+        this.heldLogged.add(BRING_UP);
+        this.o.logger.warn({ held: [...held] }, 'compose up waits: services are held for maintenance');
+      }
+      this.nextBringUpAt = this.clock.now() + HELD_RECHECK_MS;
+      return false;
+    }
+    this.heldLogged.delete(BRING_UP);
     try {
       await this.bringUp();
       this.o.logger.info({ services: this.o.services }, 'compose up done');
@@ -386,11 +406,26 @@ export class Supervisor {
   }
 
   private enqueue(d: Decision): void {
+    if (this.o.held?.().has(d.service)) {
+      // Maintenance: the decision costs nothing and waits for the hold to end.
+      this.updateMemory(d.service, (m) => refundAction(m, d));
+      if (!this.heldLogged.has(d.service)) {
+        this.heldLogged.add(d.service);
+        this.o.logger.warn(
+          { service: d.service, action: 'held', wanted: d.kind, reason: d.reason },
+          `not acting on ${d.service} (${d.kind}: ${d.reason}): held for maintenance`,
+        );
+      }
+      return;
+    }
+    this.heldLogged.delete(d.service);
     const queued = this.queue.enqueue(d.service, async (signal) => {
       if (this.stopped) return;
       let taken = true;
       try {
-        if (d.kind === 'restart') taken = await this.restart(d);
+        // Held since it was queued: checked again right before acting.
+        if (this.o.held?.().has(d.service)) taken = false;
+        else if (d.kind === 'restart') taken = await this.restart(d);
         else await this.recreate(d, signal);
         if (taken) this.o.onAction?.(d.service, d.kind);
       } finally {

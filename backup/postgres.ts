@@ -101,11 +101,11 @@ export async function databaseFacts(docker: PostgresDocker, t: PostgresTarget): 
     await psqlValue(
       docker,
       t,
-      "SELECT current_setting('server_version') || '|' || (to_regclass('alembic_version') IS NOT NULL)",
+      "SELECT current_setting('server_version') || '|' || CASE WHEN to_regclass('alembic_version') IS NULL THEN 'no' ELSE 'yes' END",
     )
   ).split('|');
   const revision =
-    hasTable === 't'
+    hasTable === 'yes'
       ? await psqlValue(
           docker,
           t,

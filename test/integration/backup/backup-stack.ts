@@ -276,6 +276,8 @@ export async function startBackupStack(
   const compose = (args: string[]) =>
     composeCli(['-p', project, '--project-directory', checkout, '-f', 'docker-compose.yml', ...args], {
       cwd: checkout,
+      // First start runs initdb, which has taken minutes on a loaded machine.
+      timeoutMs: 600_000,
     });
   const up = await compose(['up', '-d', '--wait']);
   if (up.exitCode !== 0) throw new Error(`compose up failed: ${up.stderr}`);

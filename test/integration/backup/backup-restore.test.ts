@@ -95,7 +95,7 @@ beforeAll(async () => {
   agent = new AgentProcess(stack.configFile, stack.env);
   await agent.waitForLine((l) => l.msg === 'agent ready', 120_000, 'agent ready');
   await eventually(async () => (await status()).state === 'healthy', 60_000, 'the stack healthy');
-}, 300_000);
+}, 900_000);
 
 afterAll(async () => {
   await agent?.ensureDead();

@@ -1,4 +1,5 @@
 import { hostname } from 'node:os';
+import { leaseFile } from '../shared/backup/maintenance-lease.ts';
 import { configFlag, parseCommandArgs } from '../shared/cli-args.ts';
 import { loadConfig } from '../shared/config/load.ts';
 import { DEFAULT_CONFIG_PATH } from '../shared/config/schema.ts';
@@ -15,6 +16,7 @@ import { AgentMetrics } from './report/metrics.ts';
 import { statusLine } from './report/status-line.ts';
 import { createNotifier } from './report/systemd-notify.ts';
 import { type Reporting, runAgent } from './run.ts';
+import { BackupWatch } from './status/backup-watch.ts';
 
 /**
  * `dalston-host agent [--config FILE]`: supervises the compose stack in the
@@ -78,6 +80,11 @@ export async function agentCommand(args: string[]): Promise<number> {
       instance,
       version,
       shutdown: ac.signal,
+      backups: new BackupWatch({
+        stateFile: config.backup.stateFile,
+        leaseFile: leaseFile(config.backup.runDir),
+        logger: componentLogger(logger, 'backup'),
+      }),
       reporting: {
         startServer: (o) => startStatusServer({ ...o, metrics, logger: componentLogger(logger, 'http') }),
         metrics,

@@ -1,8 +1,9 @@
+import type { MaintenanceLease } from '../shared/backup/maintenance-lease.ts';
 import type { HostConfig } from '../shared/config/schema.ts';
 import type { DockerClient } from '../shared/engine/docker/types.ts';
 import { HostError } from '../shared/errors.ts';
 import { componentLogger, type Logger } from '../shared/logger.ts';
-import type { HostStatus, StatusSnapshot } from '../shared/status/snapshot.ts';
+import type { BackupStatus, HostStatus, StatusSnapshot } from '../shared/status/snapshot.ts';
 import { type Clock, systemClock } from '../shared/time/clock.ts';
 import { type DataGuard, systemDataGuard } from './data-guard.ts';
 import { type MountProbe, preflight } from './preflight.ts';
@@ -48,6 +49,15 @@ export interface Reporting {
   probeGateway(url: string): Promise<boolean>;
 }
 
+/** Backups and maintenance as the agent sees them (agent/status/backup-watch.ts). */
+export interface BackupView {
+  start(onChange: () => void): Promise<void>;
+  stop(): void;
+  backup(): BackupStatus | null;
+  lease(): MaintenanceLease | null;
+  held(): ReadonlySet<string>;
+}
+
 export interface AgentDeps {
   config: HostConfig;
   /** The root logger; each component logs through a child with its `component`. */
@@ -66,6 +76,8 @@ export interface AgentDeps {
   shutdown: AbortSignal;
   clock?: Clock;
   random?: () => number;
+  /** Absent: no backup state or maintenance lease is read (tests of other parts). */
+  backups?: BackupView;
 }
 
 /**
@@ -118,6 +130,7 @@ export async function runAgent(deps: AgentDeps): Promise<number> {
         clock,
       }),
     onAction: (service, action) => rep.metrics.incAgentAction(service, action),
+    ...(deps.backups ? { held: () => deps.backups!.held() } : {}),
     onChange: () => {
       publisher.schedule();
       loop.onSupervisorChange();
@@ -164,6 +177,7 @@ export async function runAgent(deps: AgentDeps): Promise<number> {
         instance: deps.instance,
         apiVersion: pre.engine.apiVersion,
         now: clock.now(),
+        ...(deps.backups ? { backup: deps.backups.backup(), maintenance: deps.backups.lease() } : {}),
       }),
     metrics: rep.metrics,
     s3: rep.s3,
@@ -182,6 +196,7 @@ export async function runAgent(deps: AgentDeps): Promise<number> {
 
   /** The one way out: every part stops here, in order. `graceful` also stops the stack and says goodbye. */
   const stop = async (graceful: boolean): Promise<number> => {
+    deps.backups?.stop();
     sup.halt();
     const loopStopped = loop.stop();
     if (graceful) {
@@ -228,6 +243,11 @@ export async function runAgent(deps: AgentDeps): Promise<number> {
       });
     }
     await sup.restoreMemory();
+    // Before the bring-up: a restore's lease must be seen before `compose up` runs.
+    await deps.backups?.start(() => {
+      publisher.schedule();
+      void loop.tick();
+    });
     await sup.reconcile();
     if (!deps.shutdown.aborted) await sup.bringUpWithRetry();
     await hostProbeStarted;

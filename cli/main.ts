@@ -2,6 +2,7 @@ import { ExitCode, exitCodeFor, HostError, UsageError } from '../shared/errors.t
 import { ZxShell } from '../shared/shell.ts';
 import { systemClock } from '../shared/time/clock.ts';
 import { hostVersion } from '../shared/version.ts';
+import { backupsCommand, backupsHelp } from './commands/backups.ts';
 import { downCommand, downHelp } from './commands/down.ts';
 import { sshCommand, sshHelp } from './commands/ssh.ts';
 import { statusCommand, statusHelp } from './commands/status.ts';
@@ -27,6 +28,7 @@ Commands:
   status   one screen: instance, estimated cost, heartbeat, services (--json for scripts)
   wait     wait until the stack is healthy, showing progress
   ssh      open a shell on the host over Tailscale (or --ssm for Session Manager)
+  backups  list the Postgres backups in the bucket (time, size, revision, age)
 
 Run \`dalston-aws <command> --help\` for its flags. The deployment is found from
 flags, then DALSTON_INSTANCE_ID / AWS_REGION / DALSTON_BUCKET / AWS_PROFILE,
@@ -43,6 +45,7 @@ export const COMMANDS: Record<string, Command> = {
   status: { run: statusCommand, help: statusHelp },
   wait: { run: waitCommand, help: waitHelp },
   ssh: { run: sshCommand, help: sshHelp },
+  backups: { run: backupsCommand, help: backupsHelp },
 };
 
 export function defaultContext(overrides: Partial<CliContext> = {}): CliContext {

@@ -1,3 +1,5 @@
+import { type BackupSummary, summarizeBackup } from '../shared/backup/backup-summary.ts';
+import type { MaintenanceLease } from '../shared/backup/maintenance-lease.ts';
 import { snapshotFreshness } from '../shared/status/heartbeat.ts';
 import { serviceIsUp } from '../shared/status/service-up.ts';
 import type { StatusSnapshot } from '../shared/status/snapshot.ts';
@@ -49,6 +51,10 @@ export interface StatusReport {
   }>;
   data: StatusSnapshot['host']['dataVolume'] | null;
   gateway: StatusSnapshot['gateway'] | null;
+  /** The last backups, judged at checkedAt (overdue after 26 h); null without a snapshot or from an older agent. */
+  backup: BackupSummary | null;
+  /** A restore's maintenance lease in force when the snapshot was taken. */
+  maintenance: MaintenanceLease | null;
 }
 
 export interface StatusInputs {
@@ -97,6 +103,8 @@ export function buildStatusReport(i: StatusInputs): StatusReport {
     services: [],
     data: null,
     gateway: null,
+    backup: null,
+    maintenance: null,
   };
   const s = i.snapshot;
   if (s.kind === 'missing') {
@@ -139,5 +147,7 @@ export function buildStatusReport(i: StatusInputs): StatusReport {
   }));
   report.data = snap.host.dataVolume;
   report.gateway = snap.gateway;
+  report.backup = summarizeBackup(snap.backup, i.nowMs);
+  report.maintenance = snap.maintenance ?? null;
   return report;
 }

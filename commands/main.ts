@@ -22,6 +22,16 @@ export const COMMANDS: Record<string, CommandSpec> = {
     usage: 'dalston-host bootstrap [--config FILE] [--root DIR] [--steps s1,s2,...] [--dry-run]',
     load: async () => (await import('../bootstrap/command.ts')).bootstrapCommand,
   },
+  backup: {
+    summary: 'dump Postgres to S3 now (dalston-backup.timer runs it nightly)',
+    usage: 'dalston-host backup [--config FILE]',
+    load: async () => (await import('./backup.ts')).backupCommand,
+  },
+  restore: {
+    summary: 'replace the database with a backup from S3 (checked first, safety backup, maintenance)',
+    usage: 'dalston-host restore [KEY | --latest] [--yes] [--force] [--config FILE]',
+    load: async () => (await import('./restore.ts')).restoreCommand,
+  },
   status: {
     summary: "print the local agent's status (GET /status on agent.listen)",
     usage: 'dalston-host status [--config FILE] [--json]',
@@ -49,8 +59,8 @@ export function usageText(): string {
     ...lines,
     '',
     'Every command reads /etc/dalston/host.json unless --config names another file.',
-    'Exit codes: 0 ok, 1 failure, 2 usage, 3 data volume not mounted, 65 unsafe disk,',
-    '69 data volume not found, 78 bad config.',
+    'Exit codes: 0 ok, 1 failure, 2 usage, 3 data volume not mounted, 65 unsafe disk or',
+    'backup refused, 69 data volume not found, 75 another backup/restore running, 78 bad config.',
   ].join('\n');
 }
 

@@ -1,7 +1,9 @@
+import { summarizeBackup } from '../shared/backup/backup-summary.ts';
 import { configFlag, parseCommandArgs } from '../shared/cli-args.ts';
 import { loadConfig } from '../shared/config/load.ts';
 import { DEFAULT_CONFIG_PATH } from '../shared/config/schema.ts';
 import { HostError } from '../shared/errors.ts';
+import { formatBytes } from '../shared/format-bytes.ts';
 import { parseSnapshot, type StatusSnapshot } from '../shared/status/snapshot.ts';
 
 /** Asks the local agent for its snapshot; the agent is the only source of truth on the host. */
@@ -44,6 +46,7 @@ export function formatStatus(s: StatusSnapshot): string {
       data.usedPercent === null ? '' : ` · ${data.usedPercent.toFixed(0)}% used`
     }`,
   ];
+  lines.push(...backupLines(s));
   const width = Math.max(7, ...s.services.map((x) => x.name.length));
   lines.push(`${'SERVICE'.padEnd(width)}  STATE       HEALTH     RESTARTS  CIRCUIT`);
   for (const svc of s.services) {
@@ -52,4 +55,33 @@ export function formatStatus(s: StatusSnapshot): string {
     );
   }
   return `${lines.join('\n')}\n`;
+}
+
+const when = (iso: string) => `${iso.slice(0, 16).replace('T', ' ')} UTC`;
+function ago(seconds: number): string {
+  const h = Math.floor(seconds / 3600);
+  return h >= 1 ? `${h}h ${Math.floor((seconds % 3600) / 60)}m ago` : `${Math.floor(seconds / 60)}m ago`;
+}
+
+/** The backup and maintenance lines of the status (none from an agent that does not report them). */
+export function backupLines(s: StatusSnapshot): string[] {
+  const lines: string[] = [];
+  if (s.maintenance) {
+    const m = s.maintenance;
+    lines.push(`maintenance: ${m.reason} since ${when(m.since)} (the agent holds ${m.services.join(', ')})`);
+  }
+  const b = summarizeBackup(s.backup, Date.parse(s.generatedAt));
+  if (!b) return lines;
+  const last =
+    b.lastSuccessAt === null
+      ? 'no successful backup yet'
+      : `last ${when(b.lastSuccessAt)} (${ago(b.ageSeconds ?? 0)}) · ${formatBytes(b.sizeBytes ?? 0)} · revision ${b.alembicRevision ?? 'none'}`;
+  if (b.verdict === 'unknown') lines.push(`backup: UNKNOWN (${b.problem})`);
+  else if (b.verdict === 'failed' && b.failure) {
+    const streak = b.consecutiveFailures > 1 ? ` (${b.consecutiveFailures} in a row)` : '';
+    lines.push(`backup: FAILED ${when(b.failure.at)}${streak}: ${b.failure.error}`, `        ${last}`);
+  } else if (b.verdict === 'overdue') lines.push(`backup: OVERDUE · ${last}`);
+  else if (b.verdict === 'none') lines.push('backup: none yet');
+  else lines.push(`backup: ok · ${last}`);
+  return lines;
 }

@@ -11,8 +11,15 @@ export const ExitCode = {
   dataNotMounted: 3,
   /** sysexits EX_DATAERR: a disk is not provably safe to format, or the wrong device is mounted. */
   unsafeDisk: 65,
+  /**
+   * sysexits EX_DATAERR too: restore refused a backup object (incomplete, SHA-256 or size
+   * mismatch, an Alembic revision the running Dalston does not know) before touching anything.
+   */
+  backupRefused: 65,
   /** sysexits EX_UNAVAILABLE: the data volume did not appear in time. */
   unavailable: 69,
+  /** sysexits EX_TEMPFAIL: another backup or restore is running; try again later. */
+  busy: 75,
   /** sysexits EX_CONFIG: the config file is unreadable or invalid, or lacks a key the command needs. */
   config: 78,
 } as const;

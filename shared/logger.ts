@@ -53,6 +53,7 @@ export type LogComponent =
   | 'http'
   | 'notify'
   | 'probe'
+  | 'backup'
   | 'bootstrap';
 
 /** A child logger whose every line carries `component`; made where the component is wired. */

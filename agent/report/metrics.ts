@@ -17,6 +17,11 @@
  *   dalston_data_volume_mounted{mount_point}        0/1
  *   dalston_data_volume_used_percent{mount_point}   absent while unknown
  *   dalston_agent_info{version,project,instance}    always 1
+ *   dalston_backup_last_success_timestamp_seconds   end of the last successful backup (absent: none yet)
+ *   dalston_backup_last_size_bytes                  size of that backup's dump
+ *   dalston_backup_failures_total                   failed backups (from the host's backup state file)
+ *   dalston_backup_consecutive_failures             failed backups since the last success
+ *   dalston_maintenance_active                      1 while a restore holds services (maintenance lease)
  * plus prom-client's process_* / nodejs_* series unless `processMetrics: false`.
  */
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
@@ -46,6 +51,13 @@ export class AgentMetrics {
   private readonly volumeMounted: Gauge<'mount_point'>;
   private readonly volumeUsed: Gauge<'mount_point'>;
   private readonly info: Gauge<'version' | 'project' | 'instance'>;
+  private readonly backupLastSuccess: Gauge;
+  private readonly backupLastSize: Gauge;
+  private readonly backupFailures: Counter;
+  private readonly backupConsecutiveFailures: Gauge;
+  private readonly maintenance: Gauge;
+  /** The state file's failure total last added to the counter (null: not read yet). */
+  private backupFailuresSeen: number | null = null;
 
   constructor(opts: { processMetrics?: boolean } = {}) {
     this.registry = new Registry();
@@ -120,6 +132,27 @@ export class AgentMetrics {
       'instance',
     ]);
     for (const g of [this.cpuLoad, this.memUsed, this.memTotal]) g.set(Number.NaN);
+    this.backupLastSuccess = gauge(
+      'dalston_backup_last_success_timestamp_seconds',
+      'When the last successful Postgres backup finished (Unix time).',
+    );
+    this.backupLastSize = gauge(
+      'dalston_backup_last_size_bytes',
+      'Size of the last successful backup (bytes).',
+    );
+    this.backupFailures = new Counter({
+      name: 'dalston_backup_failures_total',
+      help: 'Failed Postgres backups.',
+      registers,
+    });
+    this.backupConsecutiveFailures = gauge(
+      'dalston_backup_consecutive_failures',
+      'Failed Postgres backups since the last successful one.',
+    );
+    this.maintenance = gauge(
+      'dalston_maintenance_active',
+      'Whether a maintenance lease (a restore) holds services, so the agent does not heal them.',
+    );
   }
 
   /** Replaces every snapshot-derived series, so services that left the snapshot leave the output too. */
@@ -150,6 +183,26 @@ export class AgentMetrics {
 
     this.info.reset();
     this.info.set({ version: s.version, project: s.project, instance: s.instance }, 1);
+    this.observeBackup(s);
+  }
+
+  private observeBackup(s: StatusSnapshot): void {
+    this.maintenance.set(s.maintenance ? 1 : 0);
+    const b = s.backup;
+    this.backupLastSuccess.reset();
+    this.backupLastSize.reset();
+    if (b?.lastSuccess) {
+      this.backupLastSuccess.set(Date.parse(b.lastSuccess.at) / 1000);
+      this.backupLastSize.set(b.lastSuccess.sizeBytes);
+    }
+    this.backupConsecutiveFailures.set(b?.consecutiveFailures ?? 0);
+    // The state file keeps the total across agent restarts; the counter adds what is new since it was last read
+    // (a state file started over lowers the mark, so its next failures count again).
+    if (b && b.problem === null) {
+      const seen = this.backupFailuresSeen ?? 0;
+      if (b.failuresTotal > seen) this.backupFailures.inc(b.failuresTotal - seen);
+      this.backupFailuresSeen = b.failuresTotal;
+    }
   }
 
   incAgentAction(service: string, action: string): void {

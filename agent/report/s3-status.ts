@@ -63,6 +63,9 @@ export function snapshotFingerprint(s: StatusSnapshot): string {
     s.host.gpus.map((g) => [g.model, g.memoryTotalMiB]),
     [s.docker.connected, s.docker.apiVersion, s.docker.eventsConnected],
     [s.gateway.url, s.gateway.ok],
+    // A finished backup or a maintenance window changes what the operator sees; lease renewals do not.
+    s.backup ?? null,
+    s.maintenance ? [s.maintenance.reason, s.maintenance.pid, s.maintenance.services] : null,
   ]);
 }
 

@@ -3,6 +3,8 @@
  *   healthy 6/6 · /data 12% · gateway ok
  *   degraded 5/6 · stt-transcribe-faster-whisper unhealthy (circuit open) · /data 12%
  *   degraded 2/6 · data volume missing: /data is not a mount point
+ *   healthy 6/6 · backup failed · /data 12% · gateway ok
+ *   degraded 4/6 · maintenance: restore 20260501T041503.123Z.dump · …
  * Pure; at most 80 characters.
  */
 import { serviceIsUp } from '../../shared/status/service-up.ts';
@@ -33,7 +35,25 @@ function truncate(text: string, max: number): string {
   return text.length <= max ? text : `${text.slice(0, Math.max(0, max - 1))}…`;
 }
 
+/** Maintenance, or a last backup that failed: what the operator must know beside the stack's state. */
+function backupNote(s: StatusSnapshot): string | null {
+  if (s.maintenance) return `maintenance: ${s.maintenance.reason.replace(/ \S*\//, ' ')}`;
+  if (s.backup?.lastRun?.result === 'failure') return 'backup failed';
+  if (s.backup?.problem) return 'backup state unreadable';
+  return null;
+}
+
 export function statusLine(s: StatusSnapshot): string {
+  const base = stackLine(s);
+  const note = backupNote(s);
+  if (!note) return base;
+  // Right after the state and count, where truncation does not reach it.
+  const i = base.indexOf(SEP);
+  const line = i === -1 ? `${base}${SEP}${note}` : `${base.slice(0, i)}${SEP}${note}${base.slice(i)}`;
+  return truncate(line, STATUS_LINE_MAX);
+}
+
+function stackLine(s: StatusSnapshot): string {
   if (s.state === 'stopping') return 'stopping…';
   // A stack-wide cause (the data volume went missing while running) says more than any one service.
   if (s.reason && s.state !== 'healthy') {

@@ -20,6 +20,10 @@ export interface SnapshotParts {
   apiVersion: string | null;
   /** The snapshot's time (epoch ms). */
   now: number;
+  /** The backup state file as last read (null: no backup yet); absent: not watched. */
+  backup?: StatusSnapshot['backup'];
+  /** The maintenance lease in force; absent: not watched. */
+  maintenance?: StatusSnapshot['maintenance'];
 }
 
 /** The status snapshot (shared/status/snapshot.ts) from the agent's parts: pure, no IO. */
@@ -54,5 +58,7 @@ export function buildSnapshot(p: SnapshotParts): StatusSnapshot {
     },
     gateway: { ...p.gateway },
     s3: { ...p.s3 },
+    ...(p.backup !== undefined ? { backup: p.backup } : {}),
+    ...(p.maintenance !== undefined ? { maintenance: p.maintenance } : {}),
   };
 }

@@ -76,6 +76,10 @@ export interface SupervisorOptions {
   memoryStore?: MemoryStore | null;
   /** Actions on unrelated services that may run at once. */
   actionConcurrency?: number;
+   * Services held for maintenance right now (a restore's lease, agent/status/backup-watch.ts):
+   * asked right before every action; no action is taken on them, and no bring-up runs while any is held.
+   */
+  held?: () => ReadonlySet<string>;
 }
 
 /** The supervisor's state as plain data, for the status snapshot and /healthz. */
@@ -96,6 +100,8 @@ export interface SupervisorView {
 const BRING_UP = '(bring-up)';
 /** Four at once: enough for the stack's independent services, few enough for a 2-core host's dockerd. */
 const DEFAULT_ACTION_CONCURRENCY = 4;
+/** While services are held, a pending bring-up looks again this often. */
+const HELD_RECHECK_MS = 5_000;
 /** An in-flight action has a bounded deadline, but shutdown waits for it at most this long. */
 const ACTION_DRAIN_MS = 5_000;
 
@@ -132,6 +138,8 @@ export class Supervisor {
   private flushTimer: TimerHandle | null = null;
   private wakeTimer: TimerHandle | null = null;
   private lastNotes = new Map<string, string>();
+  /** Services whose held action was logged (once per hold). */
+  private heldLogged = new Set<string>();
   private planScheduled = false;
   /** The data guard's last check; null before the first one or without a guard. */
   private dataCheck: DataVolumeCheck | null = null;
@@ -394,6 +402,17 @@ export class Supervisor {
 
   /** One attempt with its log lines; true when the stack came up. */
   private async attemptBringUp(): Promise<boolean> {
+    const held = this.o.held?.() ?? new Set<string>();
+    if (held.size > 0) {
+      // `compose up` would start what a restore has stopped: wait for the hold to end (not a failure).
+      if (!this.heldLogged.has(BRING_UP)) {
+        this.heldLogged.add(BRING_UP);
+        this.o.logger.warn({ held: [...held] }, 'compose up waits: services are held for maintenance');
+      }
+      this.nextBringUpAt = this.clock.now() + HELD_RECHECK_MS;
+      return false;
+    }
+    this.heldLogged.delete(BRING_UP);
     try {
       await this.bringUp();
       this.o.logger.info({ services: this.o.services }, 'compose up done');
@@ -479,18 +498,34 @@ export class Supervisor {
 
   private enqueue(d: Decision): void {
     if (d.kind === 'stop') {
+      // The data guard's stop comes before any maintenance hold: data safety first.
       this.queue.enqueue(d.service, async () => {
         if (!this.stopped) await this.guardStop(d);
       });
       return;
     }
+    if (this.o.held?.().has(d.service)) {
+      // Maintenance: the decision costs nothing and waits for the hold to end.
+      this.updateMemory(d.service, (m) => refundAction(m, d));
+      if (!this.heldLogged.has(d.service)) {
+        this.heldLogged.add(d.service);
+        this.o.logger.warn(
+          { service: d.service, action: 'held', wanted: d.kind, reason: d.reason },
+          `not acting on ${d.service} (${d.kind}: ${d.reason}): held for maintenance`,
+        );
+      }
+      return;
+    }
+    this.heldLogged.delete(d.service);
     const queued = this.queue.enqueue(d.service, async (signal) => {
       if (this.stopped) return;
       let taken = true;
       try {
         // The charge is on disk before Docker acts: an agent killed mid-action still paid for it.
         await this.o.memoryStore?.flush();
-        if (d.kind === 'restart') taken = await this.restart(d);
+        // Held since it was queued: checked again right before acting.
+        if (this.o.held?.().has(d.service)) taken = false;
+        else if (d.kind === 'restart') taken = await this.restart(d);
         else taken = await this.recreate(d, signal);
         if (taken) this.o.onAction?.(d.service, d.kind);
       } finally {

@@ -7,11 +7,18 @@ import type { BootstrapContext } from '../context.ts';
 import { rooted, SystemPath } from '../paths.ts';
 import { done, planned, type Step, unchanged } from './step.ts';
 
-export const UNIT_FILES = ['dalston-bootstrap.service', 'dalston.service'] as const;
+export const UNIT_FILES = [
+  'dalston-bootstrap.service',
+  'dalston.service',
+  'dalston-backup.service',
+  'dalston-backup.timer',
+] as const;
 export type UnitName = (typeof UNIT_FILES)[number];
 /** The unit that runs the stack; the bootstrap unit is only enabled (it is what runs us at boot). */
 export const STACK_UNIT = 'dalston.service';
 const BOOTSTRAP_UNIT = 'dalston-bootstrap.service';
+/** Starts dalston-backup.service nightly; enabling alone would arm it only from the next boot. */
+export const BACKUP_TIMER = 'dalston-backup.timer';
 
 /** A file the units step keeps under /etc/systemd/system, and the unit it configures. */
 export interface UnitFile {
@@ -55,6 +62,36 @@ export function planSystemctl(
   if (changed.includes(STACK_UNIT) && now.active) calls.push(['--no-block', 'restart', STACK_UNIT]);
   else if (!now.active) calls.push(['--no-block', 'start', STACK_UNIT]);
   return calls;
+}
+
+/**
+ * Pure: the calls that arm the backup timer now (running systemd only; offline,
+ * enabling it is all there is). A changed timer or schedule is re-read by
+ * restarting the timer, which never starts a backup by itself.
+ */
+export function planBackupTimer(
+  changed: readonly string[],
+  systemdRunning: boolean,
+  timerActive: boolean,
+): SystemctlCall[] {
+  if (!systemdRunning) return [];
+  if (!timerActive) return [['start', BACKUP_TIMER]];
+  return changed.includes(BACKUP_TIMER) ? [['restart', BACKUP_TIMER]] : [];
+}
+
+/**
+ * Pure: the drop-in that sets the timer's schedule from host.json (the shipped
+ * timer carries the defaults). OnCalendar= is a list: the empty assignment
+ * clears the shipped time before the configured one is added.
+ */
+export function backupScheduleDropIn(backup: { schedule: string; randomizedDelaySeconds: number }): UnitFile {
+  return {
+    unit: BACKUP_TIMER,
+    path: `${BACKUP_TIMER}.d/schedule.conf`,
+    text:
+      "# Written by `dalston-host bootstrap` (units step) from host.json's backup.schedule.\n" +
+      `[Timer]\nOnCalendar=\nOnCalendar=${backup.schedule}\nRandomizedDelaySec=${backup.randomizedDelaySeconds}\n`,
+  };
 }
 
 /** systemd's mount unit name for a path (`systemd-escape --path --suffix=mount`). */
@@ -120,6 +157,7 @@ export function unitsStep(source: (name: string) => string = (n) => assetPath(`s
       for (const unit of UNIT_FILES)
         files.push({ unit, path: unit, text: await readFile(source(unit), 'utf8') });
       files.push(...dataDirDropIns(ctx.config.dataDir));
+      files.push(backupScheduleDropIn(ctx.config.backup));
       const changedFiles: UnitFile[] = [];
       for (const f of files) if ((await readOrUndefined(join(dir, f.path))) !== f.text) changedFiles.push(f);
       // A changed drop-in changes its unit (dalston.service's restarts the stack, as its own file does).
@@ -131,7 +169,12 @@ export function unitsStep(source: (name: string) => string = (n) => assetPath(`s
         0;
       const active =
         running && (await ctx.shell.run('systemctl', ['is-active', '--quiet', STACK_UNIT])).exitCode === 0;
-      const calls = planSystemctl(changedUnits, running, ctx.root, { enabled, active });
+      const timerActive =
+        running && (await ctx.shell.run('systemctl', ['is-active', '--quiet', BACKUP_TIMER])).exitCode === 0;
+      const calls = [
+        ...planSystemctl(changedUnits, running, ctx.root, { enabled, active }),
+        ...planBackupTimer(changedUnits, running, timerActive),
+      ];
       // Without systemd there is nothing to start; say so on its own line rather than pretend.
       const also = running
         ? undefined

@@ -1,4 +1,4 @@
-import { GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import { statusKey } from '../../shared/status/s3-key.ts';
 import { parseSnapshot as parseSnapshotBody, type StatusSnapshot } from '../../shared/status/snapshot.ts';
 import { mapAwsError } from '../errors.ts';
@@ -8,6 +8,16 @@ import type { AwsClientOptions } from './ec2.ts';
 export interface ObjectReader {
   /** Null when the key does not exist; throws a HostError for everything else. */
   getText(bucket: string, key: string): Promise<{ body: string; lastModified: Date | null } | null>;
+  /** Every object under `prefix` (all pages). */
+  list(bucket: string, prefix: string): Promise<ListedObject[]>;
+  /** An object's user metadata (`x-amz-meta-*`); null when the key does not exist. */
+  metadata(bucket: string, key: string): Promise<Record<string, string> | null>;
+}
+
+export interface ListedObject {
+  key: string;
+  sizeBytes: number;
+  lastModified: Date | null;
 }
 
 export function createS3Client(opts: AwsClientOptions, env: NodeJS.ProcessEnv = process.env): S3Client {
@@ -49,6 +59,46 @@ export class S3ObjectReader implements ObjectReader {
       const name = (err as { name?: string }).name;
       if (name === 'NoSuchKey' || name === 'NotFound') return null;
       throw mapAwsError(err, { action: 's3:GetObject', resource, profile: this.opts.profile });
+    }
+  }
+  async list(bucket: string, prefix: string): Promise<ListedObject[]> {
+    const out: ListedObject[] = [];
+    let token: string | undefined;
+    try {
+      do {
+        const page = await this.client.send(
+          new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, ContinuationToken: token }),
+          { abortSignal: AbortSignal.timeout(this.timeoutMs) },
+        );
+        for (const o of page.Contents ?? []) {
+          if (o.Key) out.push({ key: o.Key, sizeBytes: o.Size ?? 0, lastModified: o.LastModified ?? null });
+        }
+        token = page.IsTruncated ? page.NextContinuationToken : undefined;
+      } while (token);
+    } catch (err) {
+      throw mapAwsError(err, {
+        action: 's3:ListBucket',
+        resource: `s3://${bucket}/${prefix}`,
+        profile: this.opts.profile,
+      });
+    }
+    return out;
+  }
+
+  async metadata(bucket: string, key: string): Promise<Record<string, string> | null> {
+    try {
+      const out = await this.client.send(new HeadObjectCommand({ Bucket: bucket, Key: key }), {
+        abortSignal: AbortSignal.timeout(this.timeoutMs),
+      });
+      return out.Metadata ?? {};
+    } catch (err) {
+      const name = (err as { name?: string }).name;
+      if (name === 'NoSuchKey' || name === 'NotFound') return null;
+      throw mapAwsError(err, {
+        action: 's3:GetObject',
+        resource: `s3://${bucket}/${key}`,
+        profile: this.opts.profile,
+      });
     }
   }
 }

@@ -1,3 +1,4 @@
+import { formatBytes } from '../../shared/format-bytes.ts';
 import type { StatusReport } from '../status-report.ts';
 import { formatDuration, formatTime, formatUsd, type Styler } from './format.ts';
 
@@ -67,6 +68,35 @@ export function renderStatus(r: StatusReport, style: Styler): string {
     const g = r.gateway;
     const when = g.checkedAt ? ` (checked ${formatTime(g.checkedAt)})` : '';
     row('gateway', `${g.ok ? style.green('ok') : style.red('failing')}  ${g.url}${when}${lastKnown}`);
+  }
+
+  if (r.maintenance) {
+    const m = r.maintenance;
+    row(
+      'holding',
+      `${style.yellow(m.services.join(', '))} for ${m.reason} (since ${formatTime(m.since)})${lastKnown}`,
+    );
+  }
+  if (r.backup) {
+    const b = r.backup;
+    const last =
+      b.lastSuccessAt === null
+        ? 'no successful backup yet'
+        : `last ${formatTime(b.lastSuccessAt)} (${formatDuration(b.ageSeconds ?? 0)} ago)  ${formatBytes(b.sizeBytes ?? 0)}  revision ${b.alembicRevision ?? 'none'}`;
+    if (b.verdict === 'ok') row('backup', `${style.green('ok')}  ${last}${lastKnown}`);
+    else if (b.verdict === 'none') row('backup', `${style.yellow('none yet')}${lastKnown}`);
+    else if (b.verdict === 'overdue')
+      row('backup', `${style.red('OVERDUE')}  ${last}, older than 26h${lastKnown}`);
+    else if (b.verdict === 'unknown')
+      row('backup', `${style.red('unknown')}  ${b.problem ?? ''}${lastKnown}`);
+    else {
+      const streak = b.consecutiveFailures > 1 ? ` (${b.consecutiveFailures} in a row)` : '';
+      row(
+        'backup',
+        `${style.red('FAILED')}  ${formatTime(b.failure?.at ?? '')}${streak}: ${b.failure?.error ?? ''}${lastKnown}`,
+      );
+      row('', style.dim(last));
+    }
   }
 
   if (r.services.length > 0) {

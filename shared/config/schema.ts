@@ -260,6 +260,91 @@ const idleSchema = z
   })
   .prefault({})
   .describe('Stopping the instance when Dalston is idle.');
+/**
+ * A systemd calendar expression (`OnCalendar=`), checked only for what would break the
+ * drop-in it is written into; systemd itself judges the expression (a test runs
+ * `systemd-analyze calendar` on the default).
+ */
+const onCalendar = z
+  .string()
+  .min(1)
+  .regex(/^[^\n\r\\%]+$/, { message: 'must be one systemd calendar expression (no newline, \\ or %)' });
+
+const backupSchema = z
+  .strictObject({
+    schedule: onCalendar
+      .default('*-*-* 04:15:00 UTC')
+      .describe(
+        'When `dalston-backup.timer` runs the nightly Postgres backup (systemd `OnCalendar=`); a run missed while the instance was stopped runs at the next boot (`Persistent=true`).',
+      ),
+    randomizedDelaySeconds: z
+      .number()
+      .int()
+      .min(0)
+      .max(6 * 3600)
+      .default(900)
+      .describe(
+        'Random delay added to each scheduled run (`RandomizedDelaySec=`), so hosts do not all dump at once.',
+      ),
+    prefix: z
+      .string()
+      .regex(/^backups\/([A-Za-z0-9._-]+\/)*$/, {
+        message: 'must start with backups/ and end with / (the bucket expires and protects backups/)',
+      })
+      .default('backups/postgres/')
+      .describe(
+        'Key prefix of the dumps: `<prefix><UTC timestamp>.dump`. Under `backups/`, where the bucket expires objects and the instance role cannot delete.',
+      ),
+    postgresService: z
+      .string()
+      .min(1)
+      .default('postgres')
+      .describe('Compose service of Postgres; its container is found by compose labels, never by name.'),
+    database: z
+      .string()
+      .min(1)
+      .optional()
+      .describe(
+        "Database to dump and restore; by default the container's `POSTGRES_DB` (Dalston: `dalston`).",
+      ),
+    user: z
+      .string()
+      .min(1)
+      .optional()
+      .describe(
+        "Postgres role pg_dump and pg_restore connect as; by default the container's `POSTGRES_USER`.",
+      ),
+    alembicVersionsDir: z
+      .string()
+      .min(1)
+      .default('alembic/versions')
+      .describe(
+        "Dalston's Alembic migrations, relative to `compose.workingDir` (or absolute): restore refuses a dump whose revision is not among them.",
+      ),
+    partSizeMiB: z
+      .number()
+      .int()
+      .min(5)
+      .max(512)
+      .default(16)
+      .describe(
+        'Multipart upload part size; memory use is about two parts, and a dump may have at most 10,000 parts.',
+      ),
+    restoreHealthySeconds: seconds(
+      900,
+      'How long restore waits for the stack to be healthy again after bringing it back.',
+    ),
+    stateFile: absPath
+      .default('/var/lib/dalston/backup.json')
+      .describe("The last backup's outcome, written by every backup and read by the agent for `/status`."),
+    runDir: absPath
+      .default('/run/dalston')
+      .describe(
+        "Where restore's maintenance lease and the backup/restore lock live (tmpfs: a reboot ends both).",
+      ),
+  })
+  .prefault({})
+  .describe('Nightly Postgres dumps to S3 (`dalston-host backup`) and `dalston-host restore`.');
 
 const hostConfigObject = z
   .strictObject({
@@ -276,6 +361,7 @@ const hostConfigObject = z
     docker: dockerSchema,
     tailscale: tailscaleSchema,
     idle: idleSchema,
+    backup: backupSchema,
   })
   .describe('dalston-host configuration (`/etc/dalston/host.json`).');
 

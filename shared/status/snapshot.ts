@@ -7,6 +7,8 @@
  * and an older reader still accepts the snapshot.
  */
 import { z } from 'zod';
+import { backupRunSchema, backupSuccessSchema } from '../backup/backup-state.ts';
+import { maintenanceLeaseSchema } from '../backup/maintenance-lease.ts';
 import { SERVICE_HEALTH } from '../engine/docker/types.ts';
 
 export const STACK_STATES = ['starting', 'healthy', 'degraded', 'stopping'] as const;
@@ -46,6 +48,16 @@ export const hostStatusSchema = z.object({
   ),
 });
 
+/** The last backups, from the host's backup state file (shared/backup/backup-state.ts). */
+export const backupStatusSchema = z.object({
+  lastRun: backupRunSchema.nullable(),
+  lastSuccess: backupSuccessSchema.nullable(),
+  failuresTotal: z.number().int().nonnegative(),
+  consecutiveFailures: z.number().int().nonnegative(),
+  /** Why the state file could not be read; null when it could. */
+  problem: z.string().nullable(),
+});
+
 export const statusSnapshotSchema = z.object({
   state: z.enum(STACK_STATES),
   /**
@@ -72,11 +84,16 @@ export const statusSnapshotSchema = z.object({
   }),
   gateway: z.object({ url: z.string(), ok: z.boolean(), checkedAt: z.string().nullable() }),
   s3: z.object({ lastUploadAt: z.string().nullable(), lastError: z.string().nullable() }),
+  /** Null: no backup has run on this host yet. Absent: an agent from before backups. */
+  backup: backupStatusSchema.nullable().optional(),
+  /** The maintenance lease in force (restore), or null. Absent: an agent from before maintenance mode. */
+  maintenance: maintenanceLeaseSchema.nullable().optional(),
 });
 
 export type StatusSnapshot = z.infer<typeof statusSnapshotSchema>;
 export type ServiceStatus = z.infer<typeof serviceStatusSchema>;
 export type HostStatus = z.infer<typeof hostStatusSchema>;
+export type BackupStatus = z.infer<typeof backupStatusSchema>;
 export type StackState = StatusSnapshot['state'];
 export type { ServiceHealth } from '../engine/docker/types.ts';
 

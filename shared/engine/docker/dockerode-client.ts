@@ -1,7 +1,10 @@
+import type { Readable } from 'node:stream';
 import Docker from 'dockerode';
 import { eventFilters, sinceParam, toDockerEvent } from './events.ts';
+import { demultiplex, TailBuffer } from './exec-stream.ts';
 import { NdjsonParser } from './ndjson.ts';
 import {
+  type ContainerExec,
   type ContainerInfo,
   type ContainerMount,
   type DockerClient,
@@ -10,6 +13,8 @@ import {
   type EngineVersion,
   type EventSubscription,
   isOneOff,
+  type ExecRun,
+  type ExecSpec,
   LABEL_DEPENDS_ON,
   LABEL_PROJECT,
   LABEL_SERVICE,
@@ -24,8 +29,16 @@ export interface DockerodeLike {
     inspect(opts?: Record<string, unknown>): Promise<unknown>;
     restart(opts?: Record<string, unknown>): Promise<unknown>;
     stop(opts?: Record<string, unknown>): Promise<unknown>;
+    /** Only backups and restores exec; the agent's fakes need not have it. */
+    exec?(opts: Record<string, unknown>): Promise<DockerodeExecLike>;
   };
   getEvents(opts: Record<string, unknown>): Promise<NodeJS.ReadableStream>;
+}
+
+/** dockerode's Exec: started once, inspected for the exit code and the process id. */
+export interface DockerodeExecLike {
+  start(opts: Record<string, unknown>): Promise<NodeJS.ReadableStream | NodeJS.ReadWriteStream>;
+  inspect(opts?: Record<string, unknown>): Promise<unknown>;
 }
 
 export interface DockerodeClientOptions {
@@ -41,7 +54,7 @@ export function dockerodeFromEnv(): DockerodeLike {
 }
 
 /** The one border where Docker's JSON becomes the project's types. */
-export class DockerodeClient implements DockerClient {
+export class DockerodeClient implements DockerClient, ContainerExec {
   private readonly callTimeoutMs: number;
 
   constructor(
@@ -167,6 +180,101 @@ export class DockerodeClient implements DockerClient {
         (stream as unknown as { destroy?: () => void }).destroy?.();
       },
     };
+  }
+
+  async containerEnv(containerId: string): Promise<Record<string, string>> {
+    const raw = (await this.call(`inspect ${containerId.slice(0, 12)}`, (abortSignal) =>
+      this.docker.getContainer(containerId).inspect({ abortSignal }),
+    )) as { Config?: { Env?: unknown } };
+    const env: Record<string, string> = {};
+    const list = Array.isArray(raw?.Config?.Env) ? raw.Config.Env : [];
+    for (const item of list) {
+      if (typeof item !== 'string') continue;
+      const eq = item.indexOf('=');
+      if (eq > 0) env[item.slice(0, eq)] = item.slice(eq + 1);
+    }
+    return env;
+  }
+
+  /**
+   * `docker exec` with stdout streamed (exec-stream.ts demultiplexes it). With
+   * `stdin` the connection is hijacked and stdin's end half-closes it, which
+   * Docker passes on to the command as EOF.
+   */
+  async exec(containerId: string, spec: ExecSpec): Promise<ExecRun> {
+    const short = containerId.slice(0, 12);
+    const container = this.docker.getContainer(containerId);
+    if (!container.exec) throw new DockerError('server', 'internal: this Docker client cannot exec');
+    const withStdin = spec.stdin !== undefined;
+    const exec = await this.call(`exec in ${short}`, (abortSignal) =>
+      container.exec!({
+        Cmd: spec.cmd,
+        AttachStdout: true,
+        AttachStderr: true,
+        AttachStdin: withStdin,
+        Tty: false,
+        ...(spec.user ? { User: spec.user } : {}),
+        ...(spec.env ? { Env: Object.entries(spec.env).map(([k, v]) => `${k}=${v}`) } : {}),
+        abortSignal,
+      }),
+    );
+    const stream = (await this.call(`start exec in ${short}`, () =>
+      exec.start({ hijack: withStdin, stdin: withStdin, Tty: false }),
+    )) as Readable & Partial<NodeJS.WritableStream>;
+    const stderr = new TailBuffer(spec.stderrLimitBytes ?? 64 * 1024);
+    const kill = async () => {
+      // A dropped connection does not end an exec'd process: signal it by its host PID.
+      const info = (await exec.inspect().catch(() => null)) as { Pid?: unknown; Running?: unknown } | null;
+      if (info?.Running === true && typeof info.Pid === 'number' && info.Pid > 0) {
+        try {
+          process.kill(info.Pid, 'SIGTERM');
+        } catch {
+          // gone already, or not ours to signal
+        }
+      }
+      stream.destroy();
+    };
+    const { stdout, done: drained } = demultiplex(stream, stderr, { onAbandoned: () => void kill() });
+    if (spec.stdin) {
+      const input = spec.stdin;
+      const sink = stream as unknown as NodeJS.WritableStream;
+      input.on('error', (err) => stream.destroy(err));
+      // pipe() ends the socket's write side when stdin ends: Docker sees EOF, reading goes on.
+      input.pipe(sink);
+    }
+    const done = (async () => {
+      let streamError: Error | null = null;
+      await drained.catch((err: Error) => {
+        streamError = err;
+      });
+      const exitCode = await this.execExitCode(exec, short, streamError ? 3_000 : 5_000);
+      // A command that failed may have closed its stdin under our feet (EPIPE): its exit code says more.
+      if (streamError && (exitCode === null || exitCode === 0)) {
+        if (exitCode === null) await kill();
+        throw mapDockerError(streamError, `exec stream in ${short}`);
+      }
+      if (exitCode === null) {
+        await kill();
+        throw new DockerError('timeout', `docker exec in ${short}: still running after its output ended`);
+      }
+      return { exitCode, stderr: stderr.text() };
+    })();
+    done.catch(() => {});
+    return { stdout, done, kill };
+  }
+
+  /** The exec's exit code once it has exited (the stream ends first), or null after `waitMs`. */
+  private async execExitCode(exec: DockerodeExecLike, short: string, waitMs: number): Promise<number | null> {
+    const deadline = Date.now() + waitMs;
+    for (;;) {
+      const info = (await this.call(`inspect exec in ${short}`, () => exec.inspect())) as {
+        Running?: unknown;
+        ExitCode?: unknown;
+      };
+      if (info.Running !== true && typeof info.ExitCode === 'number') return info.ExitCode;
+      if (Date.now() > deadline) return null;
+      await new Promise((r) => setTimeout(r, 50));
+    }
   }
 
   private async call<T>(

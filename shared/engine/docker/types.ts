@@ -1,3 +1,5 @@
+import type { Readable } from 'node:stream';
+
 /** Docker's healthcheck verdict for a container; 'none' = it has no healthcheck. */
 export const SERVICE_HEALTH = ['healthy', 'unhealthy', 'starting', 'none'] as const;
 export type ServiceHealth = (typeof SERVICE_HEALTH)[number];
@@ -89,6 +91,35 @@ export interface DockerClient {
     project: string,
     opts: { since?: bigint; onEvent: (e: DockerEvent) => void },
   ): Promise<EventSubscription>;
+}
+
+/** A command to run inside a running container (`docker exec`, no TTY). */
+export interface ExecSpec {
+  cmd: string[];
+  /** `user[:group]` inside the container; the image's default when unset. */
+  user?: string;
+  env?: Record<string, string>;
+  /** Streamed to the command's stdin; its end closes stdin (EOF). No stdin when unset. */
+  stdin?: Readable;
+  /** How much of stderr's end is kept (default 64 KiB). */
+  stderrLimitBytes?: number;
+}
+
+/** A command started by ContainerExec.exec. */
+export interface ExecRun {
+  /** The command's stdout. Read it to its end: backpressure reaches the command's pipe. */
+  stdout: Readable;
+  /** Settles once the command has exited and stdout was handed everything: exit code and stderr's tail. */
+  done: Promise<{ exitCode: number; stderr: string }>;
+  /** Ends the command (SIGTERM to its process, best effort) and the stream; for a reader that gives up. */
+  kill(): Promise<void>;
+}
+
+/** Running commands in containers, with their output streamed (dockerode-client.ts). */
+export interface ContainerExec {
+  exec(containerId: string, spec: ExecSpec): Promise<ExecRun>;
+  /** The container's environment (`Config.Env`) as a map. */
+  containerEnv(containerId: string): Promise<Record<string, string>>;
 }
 
 export type DockerErrorKind = 'gone' | 'conflict' | 'unavailable' | 'timeout' | 'server';

@@ -206,13 +206,20 @@ describe('dirs, dalston and units steps', () => {
     for (const u of ['dalston-bootstrap.service', 'dalston.service']) {
       expect(await readlink(join(units, 'multi-user.target.wants', u))).toBe(`/etc/systemd/system/${u}`);
     }
+    // The backup timer is enabled too (it arms at the next boot); its service is started by it alone.
+    expect(await readlink(join(units, 'timers.target.wants', 'dalston-backup.timer'))).toBe(
+      '/etc/systemd/system/dalston-backup.timer',
+    );
+    expect(await readFile(join(units, 'dalston-backup.timer.d/schedule.conf'), 'utf8')).toContain(
+      '\nOnCalendar=*-*-* 04:15:00 UTC\n',
+    );
     const second = await runBootstrap(['--root', s.root, '--steps', 'units']);
     expect(second.steps.units?.result).toBe('unchanged');
     await appendFile(join(units, 'dalston.service'), '# hand edit\n');
     const third = await runBootstrap(['--root', s.root, '--steps', 'units']);
     expect(third.steps.units).toMatchObject({
       result: 'done',
-      detail: `installed dalston.service; systemctl --root=${s.root} enable dalston-bootstrap.service dalston.service`,
+      detail: `installed dalston.service; systemctl --root=${s.root} enable dalston-bootstrap.service dalston.service dalston-backup.service dalston-backup.timer`,
     });
   });
 });

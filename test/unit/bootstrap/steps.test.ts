@@ -3,8 +3,10 @@ import { headMatches, isCommitRef, refDirName } from '../../../bootstrap/steps/d
 import { DATA_DIRS, planDir } from '../../../bootstrap/steps/dirs.ts';
 import { decideMount, mountStep } from '../../../bootstrap/steps/mount.ts';
 import {
+  backupScheduleDropIn,
   dataDirDropIns,
   mountUnitName,
+  planBackupTimer,
   planSystemctl,
   unitPathWord,
 } from '../../../bootstrap/steps/units.ts';
@@ -115,7 +117,12 @@ describe('dalston ref handling', () => {
 });
 
 describe('units systemctl plan', () => {
-  const units = ['dalston-bootstrap.service', 'dalston.service'];
+  const units = [
+    'dalston-bootstrap.service',
+    'dalston.service',
+    'dalston-backup.service',
+    'dalston-backup.timer',
+  ];
   it('running systemd: reload when a unit changed, restart only when dalston.service changed, never blocking', () => {
     expect(planSystemctl(['dalston.service'], true, '/', { enabled: true, active: true })).toEqual([
       ['daemon-reload'],
@@ -170,9 +177,32 @@ describe('units systemctl plan', () => {
     ]);
     expect(planSystemctl([], false, '/srv/img', { enabled: true, active: false })).toEqual([]);
   });
+  it('arms the backup timer now, and restarts it only when it changed', () => {
+    expect(planBackupTimer([], true, false)).toEqual([['start', 'dalston-backup.timer']]);
+    expect(planBackupTimer(['dalston-backup.timer'], true, false)).toEqual([
+      ['start', 'dalston-backup.timer'],
+    ]);
+    expect(planBackupTimer(['dalston-backup.timer'], true, true)).toEqual([
+      ['restart', 'dalston-backup.timer'],
+    ]);
+    expect(planBackupTimer(['dalston.service'], true, true)).toEqual([]);
+    // Offline, enabling (timers.target.wants) is what arms it at the next boot.
+    expect(planBackupTimer(['dalston-backup.timer'], false, false)).toEqual([]);
+  });
+  it("the timer's schedule comes from host.json through a drop-in that replaces the shipped time", () => {
+    const d = backupScheduleDropIn({
+      schedule: 'Mon *-*-* 02:30:00 Europe/London',
+      randomizedDelaySeconds: 60,
+    });
+    expect(d).toMatchObject({ unit: 'dalston-backup.timer', path: 'dalston-backup.timer.d/schedule.conf' });
+    expect(d.text).toMatch(
+      /\n\[Timer\]\nOnCalendar=\nOnCalendar=Mon \*-\*-\* 02:30:00 Europe\/London\nRandomizedDelaySec=60\n$/,
+    );
+  });
 });
 
 describe('units step (fake systemctl, --root temp dir)', () => {
+  const UNITS = 'dalston-bootstrap.service dalston.service dalston-backup.service dalston-backup.timer';
   it('installs changed units, reloads, enables and restarts; then changes nothing', async () => {
     const { mkdtemp, readFile, rm, writeFile } = await import('node:fs/promises');
     const { tmpdir } = await import('node:os');
@@ -184,6 +214,8 @@ describe('units step (fake systemctl, --root temp dir)', () => {
       await (await import('node:fs/promises')).mkdir(src);
       await writeFile(join(src, 'dalston.service'), '[Service]\nExecStart=/bin/true\n');
       await writeFile(join(src, 'dalston-bootstrap.service'), '[Service]\nType=oneshot\n');
+      await writeFile(join(src, 'dalston-backup.service'), '[Service]\nType=oneshot\n');
+      await writeFile(join(src, 'dalston-backup.timer'), '[Timer]\nOnCalendar=daily\n');
       const step = unitsStep((n) => join(src, n));
       const ctx = fakeContext({}, { root, host: fakeHost({ systemdRunning: () => true }) });
       ctx.shell.on(when('systemctl is-enabled', { exitCode: 1 }));
@@ -191,19 +223,24 @@ describe('units step (fake systemctl, --root temp dir)', () => {
       const out = await step.run(ctx);
       expect(out.result).toBe('done');
       expect(ctx.shell.lines()).toEqual([
-        'systemctl is-enabled --quiet dalston-bootstrap.service dalston.service',
+        `systemctl is-enabled --quiet ${UNITS}`,
         'systemctl is-active --quiet dalston.service',
+        'systemctl is-active --quiet dalston-backup.timer',
         'systemctl daemon-reload',
-        'systemctl enable dalston-bootstrap.service dalston.service',
+        `systemctl enable ${UNITS}`,
         'systemctl --no-block start dalston.service',
+        'systemctl start dalston-backup.timer',
       ]);
       expect(await readFile(join(root, 'etc/systemd/system/dalston.service'), 'utf8')).toContain('/bin/true');
       expect(
         await readFile(join(root, 'etc/systemd/system/dalston.service.d/data-dir.conf'), 'utf8'),
       ).toContain('RequiresMountsFor=/data\n');
       expect(out.detail).toMatch(
-        /^installed dalston-bootstrap\.service, dalston\.service, dalston\.service\.d\/data-dir\.conf, dalston-bootstrap\.service\.d\/data-dir\.conf;/,
+        /^installed dalston-bootstrap\.service, dalston\.service, dalston-backup\.service, dalston-backup\.timer, dalston\.service\.d\/data-dir\.conf, dalston-bootstrap\.service\.d\/data-dir\.conf, dalston-backup\.timer\.d\/schedule\.conf;/,
       );
+      expect(
+        await readFile(join(root, 'etc/systemd/system/dalston-backup.timer.d/schedule.conf'), 'utf8'),
+      ).toContain('\nOnCalendar=*-*-* 04:15:00 UTC\n');
 
       const again = fakeContext({}, { root, host: fakeHost({ systemdRunning: () => true }) });
       const out2 = await step.run(again);
@@ -212,8 +249,9 @@ describe('units step (fake systemctl, --root temp dir)', () => {
         detail: 'units up to date, enabled, dalston.service active',
       });
       expect(again.shell.lines()).toEqual([
-        'systemctl is-enabled --quiet dalston-bootstrap.service dalston.service',
+        `systemctl is-enabled --quiet ${UNITS}`,
         'systemctl is-active --quiet dalston.service',
+        'systemctl is-active --quiet dalston-backup.timer',
       ]);
 
       // Another dataDir changes only the drop-ins: reload, and restart the stack (as a changed unit file would).
@@ -225,10 +263,22 @@ describe('units step (fake systemctl, --root temp dir)', () => {
       expect(out3.detail).toMatch(
         /^installed dalston\.service\.d\/data-dir\.conf, dalston-bootstrap\.service\.d\/data-dir\.conf;/,
       );
-      expect(moved.shell.lines().slice(2)).toEqual([
+      expect(moved.shell.lines().slice(3)).toEqual([
         'systemctl daemon-reload',
-        'systemctl enable dalston-bootstrap.service dalston.service',
+        `systemctl enable ${UNITS}`,
         'systemctl --no-block restart dalston.service',
+      ]);
+      // Another backup time changes only the timer's drop-in: reload and re-arm the timer, the stack untouched.
+      const rescheduled = fakeContext(
+        { dataDir: '/srv/data', backup: { schedule: '*-*-* 01:00:00 UTC' } },
+        { root, host: fakeHost({ systemdRunning: () => true }) },
+      );
+      const out4 = await step.run(rescheduled);
+      expect(out4.detail).toMatch(/^installed dalston-backup\.timer\.d\/schedule\.conf;/);
+      expect(rescheduled.shell.lines().slice(3)).toEqual([
+        'systemctl daemon-reload',
+        `systemctl enable ${UNITS}`,
+        'systemctl restart dalston-backup.timer',
       ]);
       expect(
         await readFile(join(root, 'etc/systemd/system/dalston.service.d/data-dir.conf'), 'utf8'),

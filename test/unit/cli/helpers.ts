@@ -52,6 +52,16 @@ export class FakeObjects implements ObjectReader {
     const body = typeof v === 'function' ? v() : v;
     return body == null ? null : { body, lastModified: null };
   }
+  /** Listed objects with their user metadata (backups); separate from the text objects above. */
+  listed: Array<{ key: string; sizeBytes: number; metadata: Record<string, string> | null }> = [];
+  async list(_bucket: string, prefix: string) {
+    return this.listed
+      .filter((o) => o.key.startsWith(prefix))
+      .map((o) => ({ key: o.key, sizeBytes: o.sizeBytes, lastModified: null }));
+  }
+  async metadata(_bucket: string, key: string) {
+    return this.listed.find((o) => o.key === key)?.metadata ?? null;
+  }
 }
 
 export const INSTANCE = 'i-0123456789abcdef0';

@@ -142,14 +142,15 @@ describe('dalston-aws status against fixtures (frozen clock)', () => {
   it('an unreadable bucket is reported after the screen with its own exit code', async () => {
     const ctx = testContext({
       clock: new FakeClock(NOW),
-      objects: () => ({
-        getText: async () => {
+      objects: () => {
+        const missing = async (): Promise<never> => {
           throw new HostError(
             'config',
             'bucket missing: dalston-test-bucket does not exist (check --bucket / DALSTON_BUCKET)',
           );
-        },
-      }),
+        };
+        return { getText: missing, list: missing, metadata: missing };
+      },
     });
     expect(await dalstonAwsMain(['status', ...DEPLOY], ctx)).toBe(78);
     expect(ctx.stdout.text).toMatch(/instance +running/);

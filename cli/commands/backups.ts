@@ -1,0 +1,41 @@
+import { parseCommandArgs } from '../../shared/cli-args.ts';
+import { UsageError } from '../../shared/errors.ts';
+import { DEFAULT_BACKUP_PREFIX, listBackups } from '../backups-report.ts';
+import type { CliContext } from '../context.ts';
+import { renderBackups } from '../render/backups.ts';
+import { ansi, plain } from '../render/format.ts';
+import { DEPLOYMENT_HELP, deploymentFlags, deploymentFrom } from './common.ts';
+
+export const backupsHelp = `Usage: dalston-aws backups [--prefix P] [--json] [deployment flags]
+
+The host's Postgres backups in the bucket, newest first: time, age, size and
+Alembic revision of each dump. An upload that never completed is marked
+incomplete (dalston-host restore refuses it).
+
+  --prefix P         key prefix of the dumps (host.json backup.prefix; default ${DEFAULT_BACKUP_PREFIX})
+  --json             print a JSON array instead (for scripts)
+
+${DEPLOYMENT_HELP}
+`;
+
+export async function backupsCommand(args: readonly string[], ctx: CliContext): Promise<number> {
+  const { values } = parseCommandArgs(args, {
+    ...deploymentFlags,
+    json: { type: 'boolean' },
+    prefix: { type: 'string' },
+  });
+  if (values.help) {
+    ctx.stdout.write(backupsHelp);
+    return 0;
+  }
+  const prefix = values.prefix ?? DEFAULT_BACKUP_PREFIX;
+  if (!/^backups\/([A-Za-z0-9._-]+\/)*$/.test(prefix)) {
+    throw new UsageError(`--prefix must start with backups/ and end with / (got "${prefix}")`);
+  }
+  const d = await deploymentFrom(values, ctx, ['region', 'bucket']);
+  const bucket = d.bucket!;
+  const rows = await listBackups(ctx.objects(d), bucket, prefix, ctx.clock.now());
+  if (values.json) ctx.stdout.write(`${JSON.stringify(rows, null, 2)}\n`);
+  else ctx.stdout.write(renderBackups(rows, `s3://${bucket}/${prefix}`, ctx.stdout.isTTY ? ansi : plain));
+  return 0;
+}

@@ -76,6 +76,7 @@ export interface SupervisorOptions {
   memoryStore?: MemoryStore | null;
   /** Actions on unrelated services that may run at once. */
   actionConcurrency?: number;
+  /**
    * Services held for maintenance right now (a restore's lease, agent/status/backup-watch.ts):
    * asked right before every action; no action is taken on them, and no bring-up runs while any is held.
    */
@@ -591,17 +592,15 @@ export class Supervisor {
     if (mount.mounted) this.lastVolumeDevice = mount.majorMinor;
     const containers = [...this.containers.values()];
     const devices = new Map<string, string | null>();
-    {
-      await Promise.all(
-        containers
-          .filter((c) => holdsDataBinds(c, g.dataDir, mount.resolved))
-          .map(async (c) => {
-            const binds = dataBinds(c, g.dataDir, mount.resolved);
-            const devs = await g.bindDevices(c, binds);
-            for (const [i, b] of binds.entries()) devices.set(bindKey(c.id, b.destination), devs[i] ?? null);
-          }),
-      );
-    }
+    await Promise.all(
+      containers
+        .filter((c) => holdsDataBinds(c, g.dataDir, mount.resolved))
+        .map(async (c) => {
+          const binds = dataBinds(c, g.dataDir, mount.resolved);
+          const devs = await g.bindDevices(c, binds);
+          for (const [i, b] of binds.entries()) devices.set(bindKey(c.id, b.destination), devs[i] ?? null);
+        }),
+    );
     const check = checkDataVolume({
       dataDir: g.dataDir,
       mount,

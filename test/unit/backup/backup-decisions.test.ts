@@ -118,6 +118,8 @@ describe('dependents of Postgres from the depends_on graph', () => {
     restartCount: 0,
     stopTimeoutSeconds: null,
     dependsOn,
+    mounts: [],
+    pid: null,
   });
 
   it('follows dependencies through other services and leaves unrelated ones alone', () => {

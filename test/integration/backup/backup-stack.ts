@@ -141,7 +141,13 @@ export function migrationScript(revision: string, down: string | null): string {
 
 function composeFile(images: { pg: string; redis: string; standin: string }, dataDir: string) {
   // Lenient: a backup of a large table loads the 2 shared cores, and a missed probe is not what is tested here.
-  const healthy = { test: ['CMD', 'test', '-f', '/tmp/healthy'], interval: '2s', timeout: '10s', retries: 5 };
+  const healthy = {
+    test: ['CMD', 'test', '-f', '/tmp/healthy'],
+    interval: '2s',
+    timeout: '10s',
+    retries: 5,
+    start_period: '600s',
+  };
   const standin = (extra: Record<string, unknown>) => ({
     image: images.standin,
     pull_policy: 'never',
@@ -173,7 +179,13 @@ function composeFile(images: { pg: string; redis: string; standin: string }, dat
       redis: {
         image: images.redis,
         pull_policy: 'never',
-        healthcheck: { test: ['CMD', 'redis-cli', 'ping'], interval: '1s', timeout: '5s', retries: 30 },
+        healthcheck: {
+          test: ['CMD', 'redis-cli', 'ping'],
+          interval: '1s',
+          timeout: '5s',
+          retries: 30,
+          start_period: '600s',
+        },
         restart: 'unless-stopped',
       },
       gateway: standin({ depends_on: onPostgres }),

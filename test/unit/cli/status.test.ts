@@ -185,3 +185,51 @@ describe('dalston-aws status against fixtures (frozen clock)', () => {
     expect(j.heartbeat.status).toBe('stale');
   });
 });
+
+describe('dalston-aws status: the last backup', () => {
+  const withBackup = (backup: unknown) => {
+    const snap = JSON.parse(fixtureText('snapshot-healthy.json'));
+    return JSON.stringify({ ...snap, backup });
+  };
+  const ok = {
+    at: '2026-11-27T04:16:00.000Z',
+    key: 'backups/postgres/20261127T041500.000Z.dump',
+    sizeBytes: 3 * 1024 * 1024,
+    sha256: 'f'.repeat(64),
+    alembicRevision: '0008_add_task_ready_at',
+    durationSeconds: 40,
+  };
+  const state = { lastRun: null, lastSuccess: ok, failuresTotal: 0, consecutiveFailures: 0, problem: null };
+
+  it('shows its time, age, size and revision; warns once it is older than 26 h', async () => {
+    const fresh = await runStatus(withBackup(state));
+    expect(fresh.out).toMatch(
+      /backup +ok {2}last .*\(25h 56m ago\) {2}3\.0 MiB {2}revision 0008_add_task_ready_at/,
+    );
+    const later = await runStatus(withBackup(state), { now: Date.parse('2026-11-28T06:17:00.000Z') });
+    expect(later.out).toMatch(/backup +OVERDUE {2}last .*older than 26h/);
+  });
+
+  it('a failed last run is shown with its reason; an agent from before backups shows no row', async () => {
+    const failed = await runStatus(
+      withBackup({
+        ...state,
+        consecutiveFailures: 2,
+        lastRun: {
+          startedAt: '2026-11-28T04:15:00.000Z',
+          finishedAt: '2026-11-28T04:16:00.000Z',
+          result: 'failure',
+          trigger: 'timer',
+          key: null,
+          sizeBytes: null,
+          durationSeconds: null,
+          error: 'S3 unreachable',
+        },
+      }),
+    );
+    expect(failed.out).toMatch(/backup +FAILED .*\(2 in a row\): S3 unreachable/);
+    const snap = JSON.parse(fixtureText('snapshot-healthy.json'));
+    delete snap.backup;
+    expect((await runStatus(JSON.stringify(snap))).out).not.toMatch(/^\s*backup/m);
+  });
+});

@@ -108,3 +108,41 @@ describe('statusLine', () => {
     expect(statusLine(s).length).toBe(STATUS_LINE_MAX);
   });
 });
+
+describe('statusLine: backups and maintenance', () => {
+  it('a failed last backup shows right after the count, where truncation does not reach', () => {
+    const s = snapshot({
+      backup: {
+        lastRun: {
+          startedAt: '2026-11-28T04:15:00.000Z',
+          finishedAt: '2026-11-28T04:16:00.000Z',
+          result: 'failure',
+          trigger: 'timer',
+          key: null,
+          sizeBytes: null,
+          durationSeconds: null,
+          error: 'S3 unreachable',
+        },
+        lastSuccess: null,
+        failuresTotal: 1,
+        consecutiveFailures: 1,
+        problem: null,
+      },
+    });
+    expect(statusLine(s)).toBe('healthy 6/6 · backup failed · /data 12% · gateway ok');
+  });
+
+  it('maintenance names the restore', () => {
+    const s = snapshot({
+      maintenance: {
+        reason: 'restore backups/postgres/20260501T041503.123Z.dump',
+        holder: 'dalston-host restore',
+        pid: 42,
+        since: '2026-05-01T04:20:00.000Z',
+        expiresAt: '2026-05-01T04:22:00.000Z',
+        services: ['postgres', 'gateway'],
+      },
+    });
+    expect(statusLine(s)).toMatch(/^healthy 6\/6 · maintenance: restore 20260501T041503\.123Z\.dump · /);
+  });
+});

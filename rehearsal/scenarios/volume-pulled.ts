@@ -30,9 +30,9 @@ async function bindHolders(m: Machine): Promise<string[]> {
 }
 
 export const volumePulled: Scenario = {
-  name: 'volume-pulled',
+  name: 'volume pulled',
   async run(ctx: RehearsalContext) {
-    const m = ctx.runningMachine('volume-pulled');
+    const m = ctx.runningMachine('volume pulled');
     let holders: string[] = [];
     let restartsBefore = 0;
     /** What the root disk holds at /data once the volume is gone (normally nothing). */

@@ -32,6 +32,7 @@ describe('scenario list', () => {
     expect(SCENARIOS.map((s) => s.name)).toEqual([
       'first boot',
       'faults',
+      'volume pulled',
       'stop',
       'second boot',
       'missing volume',

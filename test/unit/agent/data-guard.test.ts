@@ -385,7 +385,7 @@ describe('Supervisor with the data guard', () => {
   });
 
   it('a container that starts holding a root-disk bind while the volume is mounted is stopped at its start event', async () => {
-    const { docker, compose, clock, guard, sup } = setup();
+    const { docker, clock, guard, sup } = setup();
     docker.add(pg());
     await sup.reconcile();
     await sup.bringUp();

@@ -1,7 +1,7 @@
 import { mkdir, open, readFile, unlink } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { pidAlive } from '../shared/backup/maintenance-lease.ts';
 import { HostError } from '../shared/errors.ts';
+import { pidAlive } from '../shared/process-alive.ts';
 
 /**
  * One backup or restore at a time on a host (`<backup.runDir>/backup.lock`):

@@ -2,8 +2,9 @@ import { type FSWatcher, watch } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { basename, dirname } from 'node:path';
 import { readBackupState } from '../../shared/backup/backup-state.ts';
-import { type MaintenanceLease, pidAlive, readLease } from '../../shared/backup/maintenance-lease.ts';
+import { type MaintenanceLease, readLease } from '../../shared/backup/maintenance-lease.ts';
 import type { Logger } from '../../shared/logger.ts';
+import { pidAlive } from '../../shared/process-alive.ts';
 import type { BackupStatus } from '../../shared/status/snapshot.ts';
 import { type Clock, systemClock, type TimerHandle } from '../../shared/time/clock.ts';
 

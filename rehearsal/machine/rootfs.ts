@@ -1,8 +1,10 @@
 import { existsSync } from 'node:fs';
 import { mkdir, readdir, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { pidAlive } from '../../shared/process-alive.ts';
 import { runChecked, type Shell } from '../../shared/shell.ts';
 import { debianMirror } from '../../test/harness/apt-mirror.ts';
+import { staleEntries } from '../../test/harness/cache-entries.ts';
 import { debootstrapArgs, type RootfsRecipe, recipeHash } from './recipe.ts';
 
 /** A real host path for a root tool: the cache outlives runs and never lives in the repo. */
@@ -13,32 +15,6 @@ export interface RootfsCache {
   hash: string;
   /** True when this call built it (a cold cache or a changed recipe). */
   built: boolean;
-}
-
-/**
- * Pure: which cache entries are stale: another recipe's rootfs, or a build
- * that died half-way (`.partial-<pid>` of a process that is gone). A build in
- * progress in another live rehearsal is left alone.
- */
-export function staleEntries(
-  names: readonly string[],
-  hash: string,
-  alive: (pid: number) => boolean,
-): string[] {
-  return names.filter((n) => {
-    const partial = /\.partial-(\d+)$/.exec(n);
-    if (partial) return !alive(Number(partial[1]));
-    return n.startsWith('rootfs-') && n !== `rootfs-${hash}`;
-  });
-}
-
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }
 
 /**

@@ -48,6 +48,13 @@ export interface ListedObject {
  * Large objects, streamed both ways with bounded memory: what backups and
  * restores need. Nothing here deletes (the instance role may not under backups/).
  */
+export interface UploadStreamOptions {
+  metadata: Record<string, string>;
+  contentType: string;
+  partSizeBytes: number;
+  queueSize?: number;
+}
+
 export interface LargeObjectStore {
   /**
    * Streams `body` to `key` as a multipart upload (one PUT when it fits in one
@@ -55,16 +62,7 @@ export interface LargeObjectStore {
    * server supports conditional writes. A body that fails aborts the upload:
    * no object appears. Resolves once the object is complete.
    */
-  uploadStream(
-    key: string,
-    body: Readable,
-    opts: {
-      metadata: Record<string, string>;
-      contentType: string;
-      partSizeBytes: number;
-      queueSize?: number;
-    },
-  ): Promise<void>;
+  uploadStream(key: string, body: Readable, opts: UploadStreamOptions): Promise<void>;
   /**
    * Replaces the object's metadata, keeping its bytes (a copy onto itself; a
    * multipart copy above CopyObject's 5 GiB limit). Fails if the object is no
@@ -161,16 +159,7 @@ export class S3ObjectStore implements ObjectStore, LargeObjectStore {
     );
   }
 
-  async uploadStream(
-    key: string,
-    body: Readable,
-    opts: {
-      metadata: Record<string, string>;
-      contentType: string;
-      partSizeBytes: number;
-      queueSize?: number;
-    },
-  ): Promise<void> {
+  async uploadStream(key: string, body: Readable, opts: UploadStreamOptions): Promise<void> {
     const { Upload } = await import('@aws-sdk/lib-storage');
     const upload = new Upload({
       client: this.client,

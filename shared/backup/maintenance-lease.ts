@@ -12,6 +12,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
+import { pidAlive } from '../process-alive.ts';
 
 const isoTime = z.iso.datetime({ offset: true });
 
@@ -32,16 +33,6 @@ export type MaintenanceLease = z.infer<typeof maintenanceLeaseSchema>;
 export const leaseFile = (runDir: string) => join(runDir, 'maintenance.json');
 /** One backup or restore at a time (backup/lock.ts). */
 export const lockFile = (runDir: string) => join(runDir, 'backup.lock');
-
-/** Whether a process exists (signal 0); a process we may not signal still exists. */
-export function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 
 export type LeaseRead =
   | { kind: 'none' }

@@ -3,9 +3,11 @@ import { createReadStream, existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type Docker from 'dockerode';
+import { pidAlive } from '../../shared/process-alive.ts';
 import { runChecked, type Shell } from '../../shared/shell.ts';
 import { tail } from './apt.ts';
 import { debianMirror } from './apt-mirror.ts';
+import { staleEntries } from './cache-entries.ts';
 import { findCommand } from './require.ts';
 
 /**
@@ -334,24 +336,6 @@ export function dbImageArchiveFiles(
   return { manifest, configs };
 }
 
-/** Pure: the cache entries another recipe (or a build whose process is gone) left behind. */
-export function staleDbEntries(names: readonly string[], hash: string, alive: (pid: number) => boolean) {
-  return names.filter((n) => {
-    const partial = /\.partial-(\d+)$/.exec(n);
-    if (partial) return !alive(Number(partial[1]));
-    return n.startsWith('rootfs-') && n !== `rootfs-${hash}`;
-  });
-}
-
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
 export interface DbRootfs {
   /** The finished rootfs (what the images are made of; also where pg_controldata can run from). */
   dir: string;
@@ -385,7 +369,7 @@ export async function ensureDbRootfs(
 
   const base = path.dirname(dir);
   await mkdir(base, { recursive: true });
-  for (const name of staleDbEntries(await readdir(base), hash, pidAlive)) {
+  for (const name of staleEntries(await readdir(base), hash, pidAlive)) {
     await rm(path.join(base, name), { recursive: true, force: true });
   }
   const debootstrap = findCommand('debootstrap');

@@ -14,7 +14,6 @@ import {
   PG_BIN,
   PGDATA,
   rootfsTarArgs,
-  staleDbEntries,
 } from '../../harness/debian-images.ts';
 
 describe('Postgres/Redis image recipe hashes', () => {
@@ -113,15 +112,5 @@ describe('docker load archive', () => {
     for (const x of ['./dev/*', './proc/*', './sys/*', './.recipe.json'])
       expect(args).toContain(`--exclude=${x}`);
     expect(args.slice(-3)).toEqual(['-cf', '/w/layer.tar', '.']);
-  });
-});
-
-describe('staleDbEntries', () => {
-  it('removes other recipes and dead partial builds, keeps the current one and live builds', () => {
-    const names = ['rootfs-cur', 'rootfs-old', 'rootfs-cur.partial-11', 'rootfs-cur.partial-22', 'other'];
-    expect(staleDbEntries(names, 'cur', (pid) => pid === 22)).toEqual([
-      'rootfs-old',
-      'rootfs-cur.partial-11',
-    ]);
   });
 });

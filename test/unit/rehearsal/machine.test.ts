@@ -3,8 +3,8 @@ import { missingPackages } from '../../../rehearsal/machine/host-prereqs.ts';
 import { majorMinorFromStat } from '../../../rehearsal/machine/loop.ts';
 import { nsenterArgs, nspawnArgs, parentPidFromStat } from '../../../rehearsal/machine/nspawn.ts';
 import { debootstrapArgs, ROOTFS_RECIPE, recipeHash } from '../../../rehearsal/machine/recipe.ts';
-import { staleEntries } from '../../../rehearsal/machine/rootfs.ts';
 import { udevDbRecord } from '../../../rehearsal/machine/udev-standin.ts';
+import { staleEntries } from '../../harness/cache-entries.ts';
 
 describe('rootfs recipe', () => {
   it('hashes the same recipe the same way whatever the package order', () => {

@@ -100,8 +100,11 @@ export class BackupWatch {
    */
   async start(onChange: () => void): Promise<void> {
     await this.refresh();
-    // The lease directory is on tmpfs: create it so it can be watched from the start.
+    // Both directories are created so they can be watched from the start: the lease's is on
+    // tmpfs, and the state file's does not exist before the first backup (a directory that
+    // does not exist cannot be watched, and the change would wait for the periodic refresh).
     await mkdir(dirname(this.o.leaseFile), { recursive: true, mode: 0o700 }).catch(() => {});
+    await mkdir(dirname(this.o.stateFile), { recursive: true, mode: 0o755 }).catch(() => {});
     const stateChanged = () =>
       void this.refresh().then(
         (changed) => changed && onChange(),

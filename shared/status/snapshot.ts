@@ -10,6 +10,7 @@ import { z } from 'zod';
 import { backupRunSchema, backupSuccessSchema } from '../backup/backup-state.ts';
 import { maintenanceLeaseSchema } from '../backup/maintenance-lease.ts';
 import { SERVICE_HEALTH } from '../engine/docker/types.ts';
+import { idleStatusSchema, shutdownSchema } from '../idle/idle-status.ts';
 
 export const STACK_STATES = ['starting', 'healthy', 'degraded', 'stopping'] as const;
 
@@ -88,6 +89,10 @@ export const statusSnapshotSchema = z.object({
   backup: backupStatusSchema.nullable().optional(),
   /** The maintenance lease in force (restore), or null. Absent: an agent from before maintenance mode. */
   maintenance: maintenanceLeaseSchema.nullable().optional(),
+  /** The idle policy's last decision. Absent: an agent from before idle stop. */
+  idle: idleStatusSchema.optional(),
+  /** Set only in the last snapshot of an agent that is stopping the stack: why. */
+  shutdown: shutdownSchema.nullable().optional(),
 });
 
 export type StatusSnapshot = z.infer<typeof statusSnapshotSchema>;

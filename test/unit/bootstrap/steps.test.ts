@@ -14,23 +14,38 @@ import { fakeMounts } from '../shared/fake-mounts.ts';
 import { fakeContext, fakeHost, ok, when } from './fakes.ts';
 
 describe('mount decisions', () => {
-  const vol = { device: '/dev/nvme1n1', uuid: 'u1' };
-  it('nothing mounted → mount; same device or same UUID → nothing', () => {
-    expect(decideMount(vol, '/data', undefined, '/dev/nvme1n1')).toEqual({ action: 'mount' });
-    const same = { source: '/dev/nvme1n1', realSource: '/dev/nvme1n1', uuid: 'u1' };
-    expect(decideMount(vol, '/data', same, '/dev/nvme1n1')).toEqual({ action: 'none' });
-    const byLink = { source: '/dev/disk/by-uuid/u1', realSource: '/dev/nvme9n1', uuid: 'u1' };
-    expect(decideMount(vol, '/data', byLink, '/dev/nvme1n1')).toEqual({ action: 'none' });
+  const vol = { device: '/dev/nvme1n1', majorMinor: '259:3', uuid: 'u1' };
+  const nothing = { mounted: undefined, entries: [] };
+  const at = (source: string, majorMinor: string | null, uuid?: string) => ({
+    mounted: { source, majorMinor, uuid },
+    entries: [],
   });
-  it('another device at dataDir → refuse naming both', () => {
-    const other = { source: '/dev/loop7', realSource: '/dev/loop7', uuid: 'u2' };
-    expect(decideMount(vol, '/data', other, '/dev/nvme1n1')).toEqual({
+  it('nothing mounted and nothing there → mount; the same device, under any name → nothing', () => {
+    expect(decideMount(vol, '/data', nothing)).toEqual({ action: 'mount' });
+    expect(decideMount(vol, '/data', at('/dev/nvme1n1', '259:3', 'u1'))).toEqual({ action: 'none' });
+    // systemd mounted it from fstab by a link: the device number is what counts.
+    expect(decideMount(vol, '/data', at('/dev/disk/by-uuid/u1', '259:3', 'u1'))).toEqual({ action: 'none' });
+  });
+  it('another device at dataDir → refuse naming both, even with the same UUID (a snapshot copy)', () => {
+    expect(decideMount(vol, '/data', at('/dev/loop7', '7:7', 'u2'))).toEqual({
       action: 'refuse',
       message:
-        '/data already has /dev/loop7 (UUID u2) mounted, not the data volume /dev/nvme1n1 (UUID u1): unmount it first',
+        '/data already has /dev/loop7 (7:7) (UUID u2) mounted, not the data volume /dev/nvme1n1 (259:3) (UUID u1): unmount it first',
     });
-    const tmpfs = { source: 'tmpfs', realSource: undefined, uuid: undefined };
-    expect(decideMount(vol, '/data', tmpfs, '/dev/nvme1n1').action).toBe('refuse');
+    const copy = decideMount(vol, '/data', at('/dev/nvme2n1', '259:5', 'u1'));
+    expect(copy.action).toBe('refuse');
+    expect(copy.action === 'refuse' && copy.message).toContain('same filesystem UUID on another device');
+    expect(decideMount(vol, '/data', at('tmpfs', '0:52')).action).toBe('refuse');
+  });
+  it('nothing mounted but dataDir holds entries on the root disk → refuse, listing a few', () => {
+    const d = decideMount(vol, '/data', {
+      mounted: undefined,
+      entries: ['a', 'b', 'c', 'd', 'e', 'postgres'],
+    });
+    expect(d.action).toBe('refuse');
+    expect(d.action === 'refuse' && d.message).toContain(
+      '/data is not mounted but already holds 6 entries on the root disk (a, b, c, d, e, …)',
+    );
   });
   it('mount step refuses with exit 65 when another device is mounted', async () => {
     const ctx = fakeContext(
@@ -42,6 +57,7 @@ describe('mount decisions', () => {
     );
     ctx.state.volume = {
       device: '/dev/nvme1n1',
+      majorMinor: '259:10',
       how: 'x',
       fsType: 'ext4',
       uuid: 'u1',
@@ -57,6 +73,7 @@ describe('mount decisions', () => {
     const ctx = fakeContext({ dataDir: '/data', volume: { device: '/dev/nvme1n1' } }, { dryRun: true });
     ctx.state.volume = {
       device: '/dev/nvme1n1',
+      majorMinor: '259:10',
       how: 'x',
       fsType: 'ext4',
       uuid: undefined,

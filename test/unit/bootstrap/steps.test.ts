@@ -157,9 +157,16 @@ describe('units systemctl plan', () => {
       ['--no-block', 'start', 'dalston.service'],
     ]);
     expect(planSystemctl([], true, '/', { enabled: true, active: true })).toEqual([]);
+    // docker.service's drop-in: a reload orders its next start; never a docker restart (it would stop the stack).
+    expect(planSystemctl(['docker.service'], true, '/', { enabled: true, active: true })).toEqual([
+      ['daemon-reload'],
+    ]);
+    expect(planSystemctl(['docker.service'], false, '/srv/img', { enabled: true, active: false })).toEqual(
+      [],
+    );
   });
   it("drop-ins tie the units to this host's dataDir (the shipped units name no path)", () => {
-    const [stack, boot] = dataDirDropIns('/srv/dalston-data');
+    const [stack, boot, docker] = dataDirDropIns('/srv/dalston-data');
     expect(stack).toMatchObject({ unit: 'dalston.service', path: 'dalston.service.d/data-dir.conf' });
     expect(stack!.text).toMatch(/\n\[Unit\]\nRequiresMountsFor=\/srv\/dalston-data\n$/);
     expect(boot).toMatchObject({
@@ -167,8 +174,18 @@ describe('units systemctl plan', () => {
       path: 'dalston-bootstrap.service.d/data-dir.conf',
     });
     expect(boot!.text).toMatch(/\n\[Unit\]\nAfter=srv-dalston\\x2ddata\.mount\n$/);
+    // dockerd waits until the mount has been tried, but does not need it (no Requires=/BindsTo=).
+    expect(docker).toMatchObject({
+      unit: 'docker.service',
+      path: 'docker.service.d/dalston-data-mount.conf',
+    });
+    expect(docker!.text).toMatch(
+      /\n\[Unit\]\nWants=srv-dalston\\x2ddata\.mount\nAfter=srv-dalston\\x2ddata\.mount\n$/,
+    );
+    expect(docker!.text).not.toMatch(/^(Requires|BindsTo|RequiresMountsFor)=/m);
     expect(dataDirDropIns('/data').map((d) => d.text.split('\n').at(-2))).toEqual([
       'RequiresMountsFor=/data',
+      'After=data.mount',
       'After=data.mount',
     ]);
     expect(mountUnitName('/data')).toBe('data.mount');
@@ -219,7 +236,7 @@ describe('units step (fake systemctl, --root temp dir)', () => {
         await readFile(join(root, 'etc/systemd/system/dalston.service.d/data-dir.conf'), 'utf8'),
       ).toContain('RequiresMountsFor=/data\n');
       expect(out.detail).toMatch(
-        /^installed dalston-bootstrap\.service, dalston\.service, dalston\.service\.d\/data-dir\.conf, dalston-bootstrap\.service\.d\/data-dir\.conf;/,
+        /^installed dalston-bootstrap\.service, dalston\.service, dalston\.service\.d\/data-dir\.conf, dalston-bootstrap\.service\.d\/data-dir\.conf, docker\.service\.d\/dalston-data-mount\.conf;/,
       );
 
       const again = fakeContext({}, { root, host: fakeHost({ systemdRunning: () => true }) });
@@ -240,7 +257,7 @@ describe('units step (fake systemctl, --root temp dir)', () => {
       );
       const out3 = await step.run(moved);
       expect(out3.detail).toMatch(
-        /^installed dalston\.service\.d\/data-dir\.conf, dalston-bootstrap\.service\.d\/data-dir\.conf;/,
+        /^installed dalston\.service\.d\/data-dir\.conf, dalston-bootstrap\.service\.d\/data-dir\.conf, docker\.service\.d\/dalston-data-mount\.conf;/,
       );
       expect(moved.shell.lines().slice(2)).toEqual([
         'systemctl daemon-reload',

@@ -98,6 +98,8 @@ describe('data directories', () => {
       ['models', 0, 0],
       ['dalston', 0, 0],
       ['backups', 0, 0],
+      ['secrets', 0, 0],
+      ['tailscale', 0, 0],
     ]);
     // One owner per directory the data volume holds (shared/config/data-paths.ts names them).
     expect(DATA_DIRS.map((d) => d.name)).toEqual([...DATA_SUBDIRS]);

@@ -1,14 +1,24 @@
 import type { Scenario } from '../context.ts';
+import { duplicateUuid } from './duplicate-uuid.ts';
 import { faults } from './faults.ts';
 import { firstBoot } from './first-boot.ts';
 import { missingVolume } from './missing-volume.ts';
 import { secondBoot } from './second-boot.ts';
 import { stop } from './stop.ts';
+import { uncleanStop } from './unclean-stop.ts';
 
 /**
  * The scenarios in the order they run. Each may rely on the state the one
  * before left: faults and stop use the machine the first boot left running,
- * the missing-volume boot needs it powered off. A new scenario is a file in
+ * the unclean-stop, duplicate-UUID and missing-volume boots need it powered off. A new scenario is a file in
  * this directory and one line here.
  */
-export const SCENARIOS: readonly Scenario[] = [firstBoot, faults, stop, secondBoot, missingVolume];
+export const SCENARIOS: readonly Scenario[] = [
+  firstBoot,
+  faults,
+  stop,
+  secondBoot,
+  uncleanStop,
+  duplicateUuid,
+  missingVolume,
+];

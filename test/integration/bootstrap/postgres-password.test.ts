@@ -125,16 +125,17 @@ function psqlTcp(h: Host, password: string, sql: string, withSecrets = true): Pr
 }
 
 /**
- * Until Postgres answers on TCP: the healthcheck (pg_isready on the local socket) also passes
- * while the entrypoint's socket-only init server runs, before the real one listens.
+ * Until Postgres answers a query on TCP with `password`: the healthcheck (pg_isready on the local
+ * socket) also passes while the entrypoint's socket-only init server runs, and a recreated
+ * container may still be in crash recovery (a stop that outlasted its timeout on a loaded machine).
  */
-async function waitForTcp(h: Host, withSecrets = true): Promise<void> {
-  const deadline = Date.now() + 90_000;
+async function waitForTcp(h: Host, password: string, withSecrets = true): Promise<void> {
+  const deadline = Date.now() + 300_000;
   for (;;) {
-    const r = await psqlTcp(h, 'probe', 'SELECT 1', withSecrets);
-    if (r.exitCode === 0 || /password authentication failed/.test(r.stderr)) return;
+    const r = await psqlTcp(h, password, 'SELECT 1', withSecrets);
+    if (r.exitCode === 0) return;
     if (Date.now() > deadline) throw new Error(`Postgres never answered on TCP: ${r.stderr}`);
-    await new Promise((res) => setTimeout(res, 500));
+    await new Promise((res) => setTimeout(res, 1000));
   }
 }
 
@@ -150,7 +151,7 @@ afterAll(async () => {
     await h.loop.detach().catch(() => undefined);
     await rm(h.dir, { recursive: true, force: true });
   }
-}, 120_000);
+}, 600_000);
 
 describe('the Postgres password (secrets step)', () => {
   it('an existing database made with the default password keeps working under the generated one', async () => {
@@ -158,7 +159,7 @@ describe('the Postgres password (secrets step)', () => {
     const { secretsEnv, pendingPostgresPassword } = dataPaths(h.dataDir);
     // Before this release: the stack ran without the secrets file, so Dalston's default applied.
     await composeOk(h, ['up', '-d', '--wait', 'postgres', 'client'], false);
-    await waitForTcp(h, false);
+    await waitForTcp(h, 'password', false);
     const made = await psqlTcp(
       h,
       'password',
@@ -189,7 +190,7 @@ describe('the Postgres password (secrets step)', () => {
 
     // The agent's next `compose up` (with the secrets file): recreated with the new password, data intact.
     await composeOk(h, ['up', '-d', '--wait', 'postgres', 'client']);
-    await waitForTcp(h);
+    await waitForTcp(h, password);
     const url = (await composeOk(h, ['exec', '-T', 'client', 'sh', '-c', 'echo "$DATABASE_URL"'])).trim();
     expect(url).toBe(`postgresql://dalston:${password}@postgres:5432/dalston`);
     const read = await psqlTcp(h, password, 'SELECT v FROM kept');
@@ -215,7 +216,7 @@ describe('the Postgres password (secrets step)', () => {
     expect(run.steps.secrets?.detail).toContain('generated the Postgres password for the new database');
     const password = parseSecretsEnv(await readFile(dataPaths(h.dataDir).secretsEnv, 'utf8'))!;
     await composeOk(h, ['up', '-d', '--wait', 'postgres', 'client']);
-    await waitForTcp(h);
+    await waitForTcp(h, password);
     expect((await psqlTcp(h, password, 'SELECT 42')).stdout.trim()).toBe('42');
     const old = await psqlTcp(h, 'password', 'SELECT 1');
     expect(old.stderr).toContain('password authentication failed');

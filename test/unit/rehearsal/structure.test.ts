@@ -34,6 +34,8 @@ describe('scenario list', () => {
       'faults',
       'stop',
       'second boot',
+      'unclean stop',
+      'duplicate UUID',
       'missing volume',
     ]);
   });

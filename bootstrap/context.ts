@@ -14,6 +14,13 @@ export interface HostFacts {
   isBlockDevice(path: string): Promise<boolean>;
   /** The canonical path, or undefined when it does not exist. */
   realpath(path: string): Promise<string | undefined>;
+  /**
+   * `major:minor` of a block device (its st_rdev, symlinks followed), or undefined when
+   * `path` is not one: what /proc/self/mountinfo lists for a filesystem mounted from it.
+   */
+  deviceNumber(path: string): Promise<string | undefined>;
+  /** Names in a directory, sorted; empty when it does not exist (an error when it is no directory). */
+  listDir(path: string): Promise<string[]>;
   /** systemd is PID 1 (sd_booted: /run/systemd/system exists). */
   systemdRunning(): boolean;
   /** udevd is running (its control socket exists), so `udevadm settle` means something. */
@@ -23,6 +30,8 @@ export interface HostFacts {
 /** What the disk step found; mount and fstab build on it. */
 export interface VolumeState {
   device: string;
+  /** `major:minor` of the device: how "is this the device mounted at dataDir" is decided. */
+  majorMinor: string;
   /** How the device was found (explicit path, NVMe serial, by-id link, API name). */
   how: string;
   fsType: string;

@@ -14,6 +14,7 @@ import { imagesStep } from './steps/images.ts';
 import { mountStep } from './steps/mount.ts';
 import { osStep } from './steps/os.ts';
 import { packagesStep } from './steps/packages.ts';
+import { secretsStep } from './steps/secrets.ts';
 import { STEP_ORDER, type Step, type StepName } from './steps/step.ts';
 import { tailscaleStep } from './steps/tailscale.ts';
 import { unitsStep } from './steps/units.ts';
@@ -47,6 +48,7 @@ export function buildSteps(
     fstab: fstabStep,
     dirs: dirsStep,
     dalston: dalstonStep,
+    secrets: secretsStep,
     images: imagesStep,
     tailscale: tailscaleStep,
     units: unitsStep(),

@@ -11,7 +11,7 @@ import type { Shell } from '../shared/shell.ts';
 import type { StatusSnapshot } from '../shared/status/snapshot.ts';
 import { Checks, fail } from './checks.ts';
 import { Cleanup } from './cleanup.ts';
-import type { LoopVolume } from './machine/loop.ts';
+import { type LoopVolume, majorMinor } from './machine/loop.ts';
 import type { NetNs } from './machine/netns.ts';
 import { type Bind, Machine } from './machine/nspawn.ts';
 import { announceVolume, probeFilesystem, type UdevStandinDirs } from './machine/udev-standin.ts';
@@ -100,9 +100,15 @@ export class RehearsalContext {
   /**
    * Boots the machine from the run's rootfs, with the data volume attached or
    * not (the udev stand-in announces it accordingly), and waits for systemd and
-   * dockerd; marks `systemUp` on the timeline under `label`.
+   * dockerd; marks `systemUp` on the timeline under `label`. `devices` are more
+   * block devices bound in (not announced: a disk with no udev entry).
+   * `whileBooting` runs as soon as the machine's PID 1 is up, alongside the wait
+   * for dockerd (which with a late volume waits for the volume's mount).
    */
-  async boot(label: string, opts: { volume: boolean }): Promise<Machine> {
+  async boot(
+    label: string,
+    opts: { volume: boolean; devices?: string[]; whileBooting?: (m: Machine) => Promise<void> },
+  ): Promise<Machine> {
     if (this.machine?.running) throw new Error(`cannot boot (${label}): the machine is still running`);
     const w = this.world;
     await announceVolume(this.shell, w.udev, opts.volume ? w.loop.device : undefined);
@@ -111,6 +117,7 @@ export class RehearsalContext {
       { host: w.udev.devDisk, machine: '/dev/disk' },
     ];
     if (opts.volume) binds.push({ host: w.loop.device });
+    for (const d of opts.devices ?? []) binds.push({ host: d });
     const m = await Machine.boot(this.shell, {
       rootfs: w.rootfs,
       netnsPath: w.netns.path,
@@ -121,6 +128,9 @@ export class RehearsalContext {
     this.cleanup.add(`power off the machine (${label})`, async () => {
       await m.poweroff(60_000);
     });
+    const during = opts.whileBooting?.(m);
+    // Handled here so a failure while dockerd is still awaited is not an unhandled rejection; awaited below.
+    during?.catch(() => undefined);
     // Generous: on a loaded 2-core CI machine dockerd's first start can take a while.
     let last = '';
     await waitFor(
@@ -133,8 +143,23 @@ export class RehearsalContext {
       },
       () => last,
     );
+    await during;
     await this.markUnit(label, 'systemUp', m, 'sysinit.target', 'ActiveEnterTimestampMonotonic');
     return m;
+  }
+
+  /**
+   * The data volume attached to a running machine (EBS attach after boot): its
+   * device node appears in the machine's /dev, udev's database entry and
+   * /dev/disk links are written, and systemd re-enumerates devices (the
+   * stand-in for udev's "add" event), so a mount waiting for the device proceeds.
+   */
+  async attachVolume(m: Machine): Promise<void> {
+    const device = this.world.loop.device;
+    const [major, minor] = (await majorMinor(this.shell, device)).split(':');
+    await m.execChecked('mknod', ['-m', '0660', device, 'b', major!, minor!]);
+    await announceVolume(this.shell, this.world.udev, device);
+    await m.execChecked('systemctl', ['daemon-reload'], { timeoutMs: 120_000 });
   }
 
   /** The check that powers the machine off cleanly (`<label>: the machine powers off cleanly`). */

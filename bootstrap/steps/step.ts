@@ -8,6 +8,7 @@ export const STEP_ORDER = [
   'fstab',
   'dirs',
   'dalston',
+  'secrets',
   'images',
   'tailscale',
   'units',

@@ -9,6 +9,7 @@ import type { BootstrapContext } from '../context.ts';
 import type { Platform } from '../os-release.ts';
 import { rooted, SystemPath } from '../paths.ts';
 import { withRetry } from '../retry.ts';
+import { ensureTailscaleStateOnVolume } from '../tailscale-state.ts';
 import { requirePlatform } from './os.ts';
 import { APT_LOCK } from './packages.ts';
 import { done, planned, type Step, skipped, unchanged } from './step.ts';
@@ -115,21 +116,26 @@ export const tailscaleStep: Step = {
     const param = ctx.config.tailscale.authKeyParameter;
     if (!param) return skipped('tailscale.authKeyParameter not set');
     const hostname = ctx.config.tailscale.hostname;
+    // Before tailscaled is installed, started or asked anything: its state goes on the data volume.
+    const stateChanges = await ensureTailscaleStateOnVolume(ctx);
+    const stateNote =
+      stateChanges.length > 0 && !ctx.dryRun ? "tailscaled's state now on the data volume; " : '';
     const status = await ctx.shell.run('tailscale', ['status', '--json']);
     if (tailscaleRunning(status.exitCode, status.stdout)) {
       if (ctx.dryRun)
         return planned([
+          ...stateChanges,
           `ensure the gateway is served on the tailnet: tailscale ${GATEWAY_SERVE_ARGS.join(' ')}`,
         ]);
-      return (await serveGateway(ctx))
-        ? done('tailscale is Running; gateway now served on the tailnet at :8000')
+      return (await serveGateway(ctx)) || stateNote
+        ? done(`${stateNote}tailscale is Running; gateway served on the tailnet at :8000`)
         : unchanged('tailscale is Running; gateway served on the tailnet at :8000');
     }
     const installed = (await ctx.shell.run('tailscale', ['version'])).exitCode === 0;
     const platform = installed ? undefined : await requirePlatform(ctx, 'installing Tailscale');
     const repo = platform ? tailscaleRepo(platform) : undefined;
     if (ctx.dryRun) {
-      const changes: string[] = [];
+      const changes: string[] = [...stateChanges];
       if (repo && platform) {
         if (repo.keyring)
           changes.push(`download ${repo.keyring.url} to ${rooted(ctx.root, repo.keyring.path)}`);
@@ -195,7 +201,7 @@ export const tailscaleStep: Step = {
     }
     await serveGateway(ctx);
     return done(
-      `${repo ? 'installed tailscale; ' : ''}joined the tailnet as ${hostname}; gateway served at :8000`,
+      `${stateNote}${repo ? 'installed tailscale; ' : ''}joined the tailnet as ${hostname}; gateway served at :8000`,
     );
   },
 };

@@ -19,10 +19,12 @@ export const STACK_UNIT = 'dalston.service';
 const BOOTSTRAP_UNIT = 'dalston-bootstrap.service';
 /** Starts dalston-backup.service nightly; enabling alone would arm it only from the next boot. */
 export const BACKUP_TIMER = 'dalston-backup.timer';
+/** Docker's own unit (the distribution's): we only add a drop-in to it, never restart it. */
+export const DOCKER_UNIT = 'docker.service';
 
 /** A file the units step keeps under /etc/systemd/system, and the unit it configures. */
 export interface UnitFile {
-  unit: UnitName;
+  unit: UnitName | typeof DOCKER_UNIT;
   /** Relative to /etc/systemd/system. */
   path: string;
   text: string;
@@ -41,9 +43,10 @@ export type SystemctlCall = string[];
 
 /**
  * Pure: the systemctl calls after installing units. Running systemd:
- * daemon-reload when any unit changed, enable unless already enabled, start
- * dalston.service unless active, restart it only when its own file changed (a
- * restart stops the stack). `--no-block`: dalston.service is Type=notify and
+ * daemon-reload when any unit or drop-in changed, enable ours unless already
+ * enabled, start dalston.service unless active, restart it only when its own
+ * files changed (a restart stops the stack); docker.service's drop-in only
+ * needs the reload (it orders docker's next start, and a restart would stop the stack). `--no-block`: dalston.service is Type=notify and
  * sends READY=1 only after the first `compose up`, which may pull and build
  * images for longer than a boot script should wait; the agent reports its own
  * progress. Offline (no systemd as PID 1): enable with --root when needed, never start.
@@ -54,7 +57,7 @@ export function planSystemctl(
   root: string,
   now: { enabled: boolean; active: boolean } = { enabled: false, active: false },
 ): SystemctlCall[] {
-  const enable = changed.length > 0 || !now.enabled;
+  const enable = changed.some((u) => (UNIT_FILES as readonly string[]).includes(u)) || !now.enabled;
   if (!systemdRunning) return enable ? [[`--root=${root}`, 'enable', ...UNIT_FILES]] : [];
   const calls: SystemctlCall[] = [];
   if (changed.length > 0) calls.push(['daemon-reload']);
@@ -125,6 +128,7 @@ export function unitPathWord(path: string): string {
  */
 export function dataDirDropIns(dataDir: string): UnitFile[] {
   const header = "# Written by `dalston-host bootstrap` (units step) from host.json's dataDir.\n";
+  const mount = mountUnitName(dataDir);
   return [
     {
       unit: STACK_UNIT,
@@ -143,7 +147,20 @@ export function dataDirDropIns(dataDir: string): UnitFile[] {
         "# The fstab line is nofail, so the data volume's mount is not part of local-fs.target:\n" +
         "# order after it explicitly, or the bootstrap may mount the volume while systemd's own\n" +
         '# mount job is still waiting for it (and then fails with "already mounted").\n' +
-        `[Unit]\nAfter=${mountUnitName(dataDir)}\n`,
+        `[Unit]\nAfter=${mount}\n`,
+    },
+    {
+      unit: DOCKER_UNIT,
+      path: `${DOCKER_UNIT}.d/dalston-data-mount.conf`,
+      text:
+        header +
+        '# At its start dockerd restarts the containers of an unclean stop (restart policies),\n' +
+        '# before dalston.service runs. So it starts only once systemd has tried to mount the data\n' +
+        '# volume: mounted, or given up after the fstab device timeout (a late volume is waited\n' +
+        '# for). Ordering only, no Requires=: without the volume dockerd still starts and the host\n' +
+        '# stays debuggable, while the overlay binds (create_host_path: false) keep every\n' +
+        '# container with a bind under dataDir from starting on the root disk.\n' +
+        `[Unit]\nWants=${mount}\nAfter=${mount}\n`,
     },
   ];
 }
@@ -161,7 +178,7 @@ export function unitsStep(source: (name: string) => string = (n) => assetPath(`s
       const changedFiles: UnitFile[] = [];
       for (const f of files) if ((await readOrUndefined(join(dir, f.path))) !== f.text) changedFiles.push(f);
       // A changed drop-in changes its unit (dalston.service's restarts the stack, as its own file does).
-      const changedUnits = UNIT_FILES.filter((u) => changedFiles.some((f) => f.unit === u));
+      const changedUnits = [...new Set(changedFiles.map((f) => f.unit))];
       const running = ctx.host.systemdRunning();
       const rootArgs = running ? [] : [`--root=${ctx.root}`];
       const enabled =

@@ -1,16 +1,18 @@
 import type { Scenario } from '../context.ts';
+import { duplicateUuid } from './duplicate-uuid.ts';
 import { faults } from './faults.ts';
 import { firstBoot } from './first-boot.ts';
 import { missingVolume } from './missing-volume.ts';
 import { secondBoot } from './second-boot.ts';
 import { stop } from './stop.ts';
+import { uncleanStop } from './unclean-stop.ts';
 import { volumePulled } from './volume-pulled.ts';
 
 /**
  * The scenarios in the order they run. Each may rely on the state the one
  * before left: faults and stop use the machine the first boot left running,
- * volume-pulled leaves it running and healthy again, the missing-volume boot
- * needs it powered off. A new scenario is a file in
+ * volume-pulled leaves it running and healthy again, the unclean-stop,
+ * duplicate-UUID and missing-volume boots need it powered off. A new scenario is a file in
  * this directory and one line here.
  */
 export const SCENARIOS: readonly Scenario[] = [
@@ -19,5 +21,7 @@ export const SCENARIOS: readonly Scenario[] = [
   volumePulled,
   stop,
   secondBoot,
+  uncleanStop,
+  duplicateUuid,
   missingVolume,
 ];

@@ -75,7 +75,7 @@ describe('dalston-bootstrap.service', () => {
     expect(text).toMatch(/^TimeoutStartSec=15min$/m);
     const exec = /^ExecStart=(.*)$/m.exec(text)?.[1] ?? '';
     expect(exec).toBe(
-      '/usr/bin/node /opt/dalston-host/current/dalston-host.mjs bootstrap --config /etc/dalston/host.json --steps os,disk,mount,fstab,dirs,dalston',
+      '/usr/bin/node /opt/dalston-host/current/dalston-host.mjs bootstrap --config /etc/dalston/host.json --steps os,disk,mount,fstab,dirs,dalston,secrets',
     );
 
     // The check itself can fail: a misspelt Type= is reported even though the exit code may be 0.

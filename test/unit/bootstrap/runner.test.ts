@@ -35,6 +35,7 @@ describe('--steps', () => {
       'fstab',
       'dirs',
       'dalston',
+      'secrets',
       'images',
       'tailscale',
       'units',

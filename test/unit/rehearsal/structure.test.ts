@@ -35,6 +35,8 @@ describe('scenario list', () => {
       'volume pulled',
       'stop',
       'second boot',
+      'unclean stop',
+      'duplicate UUID',
       'missing volume',
     ]);
   });

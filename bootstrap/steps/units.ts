@@ -9,7 +9,7 @@ import { done, planned, type Step, unchanged } from './step.ts';
 
 export const UNIT_FILES = ['dalston-bootstrap.service', 'dalston.service'] as const;
 export type UnitName = (typeof UNIT_FILES)[number];
-/** The unit that runs the stack; the bootstrap unit is only enabled (it is what runs us at boot). */
+/** The unit that runs the stack (started by the stack step); the bootstrap unit is only enabled (it is what runs us at boot). */
 export const STACK_UNIT = 'dalston.service';
 const BOOTSTRAP_UNIT = 'dalston-bootstrap.service';
 
@@ -34,26 +34,23 @@ export type SystemctlCall = string[];
 
 /**
  * Pure: the systemctl calls after installing units. Running systemd:
- * daemon-reload when any unit changed, enable unless already enabled, start
- * dalston.service unless active, restart it only when its own file changed (a
- * restart stops the stack). `--no-block`: dalston.service is Type=notify and
- * sends READY=1 only after the first `compose up`, which may pull and build
- * images for longer than a boot script should wait; the agent reports its own
- * progress. Offline (no systemd as PID 1): enable with --root when needed, never start.
+ * daemon-reload when any unit changed, enable unless already enabled. Offline
+ * (no systemd as PID 1): enable with --root when needed. Nothing is started
+ * here: the units go in first, before any step that can fail for an outside
+ * reason, so the every-boot unit exists whatever happens next; the stack step
+ * starts dalston.service once the checkout and images are in place.
  */
 export function planSystemctl(
   changed: readonly string[],
   systemdRunning: boolean,
   root: string,
-  now: { enabled: boolean; active: boolean } = { enabled: false, active: false },
+  now: { enabled: boolean } = { enabled: false },
 ): SystemctlCall[] {
   const enable = changed.length > 0 || !now.enabled;
   if (!systemdRunning) return enable ? [[`--root=${root}`, 'enable', ...UNIT_FILES]] : [];
   const calls: SystemctlCall[] = [];
   if (changed.length > 0) calls.push(['daemon-reload']);
   if (enable) calls.push(['enable', ...UNIT_FILES]);
-  if (changed.includes(STACK_UNIT) && now.active) calls.push(['--no-block', 'restart', STACK_UNIT]);
-  else if (!now.active) calls.push(['--no-block', 'start', STACK_UNIT]);
   return calls;
 }
 
@@ -124,33 +121,25 @@ export function unitsStep(source: (name: string) => string = (n) => assetPath(`s
       for (const f of files) if ((await readOrUndefined(join(dir, f.path))) !== f.text) changedFiles.push(f);
       // A changed drop-in changes its unit (dalston.service's restarts the stack, as its own file does).
       const changedUnits = UNIT_FILES.filter((u) => changedFiles.some((f) => f.unit === u));
+      // The stack step restarts dalston.service when its unit changed (a restart stops the stack).
+      ctx.state.unitsChanged = changedUnits;
       const running = ctx.host.systemdRunning();
       const rootArgs = running ? [] : [`--root=${ctx.root}`];
       const enabled =
-        (await ctx.shell.run('systemctl', [...rootArgs, 'is-enabled', '--quiet', ...UNIT_FILES])).exitCode ===
-        0;
-      const active =
-        running && (await ctx.shell.run('systemctl', ['is-active', '--quiet', STACK_UNIT])).exitCode === 0;
-      const calls = planSystemctl(changedUnits, running, ctx.root, { enabled, active });
-      // Without systemd there is nothing to start; say so on its own line rather than pretend.
-      const also = running
-        ? undefined
-        : [
-            {
-              name: 'units:start',
-              result: 'skipped' as const,
-              detail: `${STACK_UNIT} not started: systemd is not running (PID 1)`,
-            },
-          ];
+        (
+          await ctx.shell.run('systemctl', [...rootArgs, 'is-enabled', '--quiet', ...UNIT_FILES], {
+            timeoutMs: 60_000,
+          })
+        ).exitCode === 0;
+      const calls = planSystemctl(changedUnits, running, ctx.root, { enabled });
       const changes = [
         ...changedFiles.map((f) => `install ${join(dir, f.path)}`),
         ...calls.map((c) => `systemctl ${c.join(' ')}`),
       ];
       if (changes.length === 0) {
-        const state = running ? `enabled, ${STACK_UNIT} active` : `enabled under --root=${ctx.root}`;
-        return { ...unchanged(`units up to date, ${state}`), ...(also ? { also } : {}) };
+        return unchanged(`units up to date, ${running ? 'enabled' : `enabled under --root=${ctx.root}`}`);
       }
-      if (ctx.dryRun) return { ...planned(changes), ...(also ? { also } : {}) };
+      if (ctx.dryRun) return planned(changes);
       for (const f of changedFiles) {
         await mkdir(dirname(join(dir, f.path)), { recursive: true, mode: 0o755 });
         await writeFileAtomic(join(dir, f.path), f.text, { mode: 0o644 });
@@ -163,7 +152,7 @@ export function unitsStep(source: (name: string) => string = (n) => assetPath(`s
           ? `installed ${changedFiles.map((f) => f.path).join(', ')}`
           : 'units unchanged';
       const ran = calls.map((c) => `systemctl ${c.join(' ')}`).join('; ');
-      return { ...done(ran ? `${what}; ${ran}` : what), ...(also ? { also } : {}) };
+      return done(ran ? `${what}; ${ran}` : what);
     },
   };
 }

@@ -116,30 +116,17 @@ describe('dalston ref handling', () => {
 
 describe('units systemctl plan', () => {
   const units = ['dalston-bootstrap.service', 'dalston.service'];
-  it('running systemd: reload when a unit changed, restart only when dalston.service changed, never blocking', () => {
-    expect(planSystemctl(['dalston.service'], true, '/', { enabled: true, active: true })).toEqual([
-      ['daemon-reload'],
-      ['enable', ...units],
-      ['--no-block', 'restart', 'dalston.service'],
-    ]);
-    // Only the bootstrap unit changed: reload, but do not stop the stack for it.
-    expect(planSystemctl(['dalston-bootstrap.service'], true, '/', { enabled: true, active: true })).toEqual([
+  it('running systemd: reload when a unit changed, enable when needed, and never start anything', () => {
+    expect(planSystemctl(['dalston.service'], true, '/', { enabled: true })).toEqual([
       ['daemon-reload'],
       ['enable', ...units],
     ]);
-    expect(planSystemctl(['dalston.service'], true, '/', { enabled: false, active: false })).toEqual([
+    expect(planSystemctl(['dalston-bootstrap.service'], true, '/', { enabled: true })).toEqual([
       ['daemon-reload'],
       ['enable', ...units],
-      ['--no-block', 'start', 'dalston.service'],
     ]);
-    expect(planSystemctl([], true, '/', { enabled: false, active: false })).toEqual([
-      ['enable', ...units],
-      ['--no-block', 'start', 'dalston.service'],
-    ]);
-    expect(planSystemctl([], true, '/', { enabled: true, active: false })).toEqual([
-      ['--no-block', 'start', 'dalston.service'],
-    ]);
-    expect(planSystemctl([], true, '/', { enabled: true, active: true })).toEqual([]);
+    expect(planSystemctl([], true, '/', { enabled: false })).toEqual([['enable', ...units]]);
+    expect(planSystemctl([], true, '/', { enabled: true })).toEqual([]);
   });
   it("drop-ins tie the units to this host's dataDir (the shipped units name no path)", () => {
     const [stack, boot] = dataDirDropIns('/srv/dalston-data');
@@ -161,19 +148,19 @@ describe('units systemctl plan', () => {
     expect(unitPathWord('/var/lib/my data')).toBe('/var/lib/my\\ data');
     expect(unitPathWord('/srv/100%')).toBe('/srv/100%%');
   });
-  it('no systemd: offline enable under --root when needed, never start', () => {
-    expect(planSystemctl(['dalston.service'], false, '/srv/img', { enabled: true, active: false })).toEqual([
+  it('no systemd: offline enable under --root when needed', () => {
+    expect(planSystemctl(['dalston.service'], false, '/srv/img', { enabled: true })).toEqual([
       ['--root=/srv/img', 'enable', ...units],
     ]);
-    expect(planSystemctl([], false, '/srv/img', { enabled: false, active: false })).toEqual([
+    expect(planSystemctl([], false, '/srv/img', { enabled: false })).toEqual([
       ['--root=/srv/img', 'enable', ...units],
     ]);
-    expect(planSystemctl([], false, '/srv/img', { enabled: true, active: false })).toEqual([]);
+    expect(planSystemctl([], false, '/srv/img', { enabled: true })).toEqual([]);
   });
 });
 
 describe('units step (fake systemctl, --root temp dir)', () => {
-  it('installs changed units, reloads, enables and restarts; then changes nothing', async () => {
+  it('installs changed units, reloads and enables (no start); records what changed; then changes nothing', async () => {
     const { mkdtemp, readFile, rm, writeFile } = await import('node:fs/promises');
     const { tmpdir } = await import('node:os');
     const { join } = await import('node:path');
@@ -187,16 +174,14 @@ describe('units step (fake systemctl, --root temp dir)', () => {
       const step = unitsStep((n) => join(src, n));
       const ctx = fakeContext({}, { root, host: fakeHost({ systemdRunning: () => true }) });
       ctx.shell.on(when('systemctl is-enabled', { exitCode: 1 }));
-      ctx.shell.on(when('systemctl is-active', { exitCode: 3 }));
       const out = await step.run(ctx);
       expect(out.result).toBe('done');
       expect(ctx.shell.lines()).toEqual([
         'systemctl is-enabled --quiet dalston-bootstrap.service dalston.service',
-        'systemctl is-active --quiet dalston.service',
         'systemctl daemon-reload',
         'systemctl enable dalston-bootstrap.service dalston.service',
-        'systemctl --no-block start dalston.service',
       ]);
+      expect(ctx.state.unitsChanged).toEqual(['dalston-bootstrap.service', 'dalston.service']);
       expect(await readFile(join(root, 'etc/systemd/system/dalston.service'), 'utf8')).toContain('/bin/true');
       expect(
         await readFile(join(root, 'etc/systemd/system/dalston.service.d/data-dir.conf'), 'utf8'),
@@ -207,16 +192,13 @@ describe('units step (fake systemctl, --root temp dir)', () => {
 
       const again = fakeContext({}, { root, host: fakeHost({ systemdRunning: () => true }) });
       const out2 = await step.run(again);
-      expect(out2).toEqual({
-        result: 'unchanged',
-        detail: 'units up to date, enabled, dalston.service active',
-      });
+      expect(out2).toEqual({ result: 'unchanged', detail: 'units up to date, enabled' });
       expect(again.shell.lines()).toEqual([
         'systemctl is-enabled --quiet dalston-bootstrap.service dalston.service',
-        'systemctl is-active --quiet dalston.service',
       ]);
+      expect(again.state.unitsChanged).toEqual([]);
 
-      // Another dataDir changes only the drop-ins: reload, and restart the stack (as a changed unit file would).
+      // Another dataDir changes only the drop-ins: reload; both units count as changed (the stack step restarts).
       const moved = fakeContext(
         { dataDir: '/srv/data' },
         { root, host: fakeHost({ systemdRunning: () => true }) },
@@ -225,11 +207,11 @@ describe('units step (fake systemctl, --root temp dir)', () => {
       expect(out3.detail).toMatch(
         /^installed dalston\.service\.d\/data-dir\.conf, dalston-bootstrap\.service\.d\/data-dir\.conf;/,
       );
-      expect(moved.shell.lines().slice(2)).toEqual([
+      expect(moved.shell.lines().slice(1)).toEqual([
         'systemctl daemon-reload',
         'systemctl enable dalston-bootstrap.service dalston.service',
-        'systemctl --no-block restart dalston.service',
       ]);
+      expect(moved.state.unitsChanged).toEqual(['dalston-bootstrap.service', 'dalston.service']);
       expect(
         await readFile(join(root, 'etc/systemd/system/dalston.service.d/data-dir.conf'), 'utf8'),
       ).toContain('RequiresMountsFor=/srv/data\n');

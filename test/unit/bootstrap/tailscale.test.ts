@@ -173,7 +173,7 @@ describe('tailscale install (not downloadable here: argv and files only)', () =>
       expect(ctx.shell.lines().filter((l) => !l.startsWith('tailscale up'))).toEqual([
         'tailscale status --json',
         'tailscale version',
-        `curl -fsSL --retry 3 -o ${keyring} https://pkgs.tailscale.com/stable/ubuntu/jammy.noarmor.gpg`,
+        `curl -fsSL --retry 3 --connect-timeout 30 --max-time 300 -o ${keyring} https://pkgs.tailscale.com/stable/ubuntu/jammy.noarmor.gpg`,
         'apt-get -o DPkg::Lock::Timeout=300 update',
         'apt-get -o DPkg::Lock::Timeout=300 install -y tailscale',
         'systemctl enable --now tailscaled',

@@ -2,7 +2,7 @@ import { isAbsolute, resolve } from 'node:path';
 import { SSMClient } from '@aws-sdk/client-ssm';
 import { configFlag, parseCommandArgs } from '../shared/cli-args.ts';
 import { loadConfig } from '../shared/config/load.ts';
-import { DEFAULT_CONFIG_PATH } from '../shared/config/schema.ts';
+import { DEFAULT_CONFIG_PATH, type HostConfig } from '../shared/config/schema.ts';
 import { ExitCode, exitCodeFor, UsageError } from '../shared/errors.ts';
 import { componentLogger, createLogger, type Logger } from '../shared/logger.ts';
 import { type MountProbe, systemMountProbe } from '../shared/mount/data-mount.ts';
@@ -153,7 +153,7 @@ export async function bootstrapCommand(args: string[], deps: BootstrapDeps = {})
     sysfsRoot: deps.sysfsRoot ?? '/sys',
     devRoot: deps.devRoot ?? '/dev',
     progress: () => {},
-    ssm: deps.ssm ?? (() => (ssm ??= new SSMClient({}))),
+    ssm: deps.ssm ?? (() => (ssm ??= ssmClientFor(loaded.config))),
     limits: deps.limits ?? NETWORK_LIMITS,
     state: {},
   };
@@ -192,6 +192,15 @@ async function safeMarkCompleted(
       `dalston-host bootstrap: could not write the completion marker: ${(err as Error).message}\n`,
     );
   }
+}
+
+/**
+ * The tailscale step's SSM client. Its region comes from host.json (Terraform
+ * writes the instance's region as s3.region): nothing sets AWS_REGION for the
+ * bootstrap on a host, and the SDK does not ask IMDS for a region.
+ */
+export function ssmClientFor(config: HostConfig): SSMClient {
+  return new SSMClient(config.s3.region ? { region: config.s3.region } : {});
 }
 
 function failedReport(rec: StepRecord, exitCode: number): BootstrapReport {

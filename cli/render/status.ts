@@ -117,5 +117,5 @@ function renderBootstrap(r: StatusReport, style: Styler, row: (label: string, va
   } else {
     row('bootstrap', `${style.red('unreadable')}  ${b.problem ?? ''}`);
   }
-  b.next.forEach((n, i) => row(i === 0 ? 'next' : '', n));
+  for (const [i, n] of b.next.entries()) row(i === 0 ? 'next' : '', n);
 }

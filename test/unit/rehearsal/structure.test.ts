@@ -35,6 +35,7 @@ describe('scenario list', () => {
       'stop',
       'second boot',
       'missing volume',
+      'tailscale fails',
     ]);
   });
 });

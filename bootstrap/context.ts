@@ -3,6 +3,7 @@ import type { Logger } from '../shared/logger.ts';
 import type { MountProbe } from '../shared/mount/data-mount.ts';
 import type { Shell } from '../shared/shell.ts';
 import type { Clock } from '../shared/time/clock.ts';
+import type { NetworkLimits } from './network-limits.ts';
 import type { Platform } from './os-release.ts';
 
 /**
@@ -43,7 +44,7 @@ export interface VolumeState {
 
 /** Minimal SSM surface the tailscale step uses (an SSMClient satisfies it). */
 export interface SsmLike {
-  send(command: unknown): Promise<unknown>;
+  send(command: unknown, options?: { abortSignal?: AbortSignal }): Promise<unknown>;
 }
 
 export interface BootstrapContext {
@@ -66,6 +67,13 @@ export interface BootstrapContext {
   progress(message: string): void;
   /** Creates the SSM client for the tailscale step (injected so tests use a mock). */
   ssm(): SsmLike;
+  /** Time limits and attempts of calls over the network (bootstrap/network-limits.ts). */
+  limits: NetworkLimits;
   /** Results shared between steps of one run. */
-  state: { volume?: VolumeState; platform?: Platform };
+  state: {
+    volume?: VolumeState;
+    platform?: Platform;
+    /** Units whose files (or drop-ins) the units step changed in this run (or would, in a dry run). */
+    unitsChanged?: string[];
+  };
 }

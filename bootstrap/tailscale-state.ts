@@ -63,8 +63,10 @@ export async function ensureTailscaleStateOnVolume(ctx: BootstrapContext): Promi
   if ((await readOrUndefined(path)) === text) return [];
   const state = dataPaths(ctx.config.dataDir).tailscaleState;
   const running = ctx.host.systemdRunning();
+  const limit = { timeoutMs: ctx.limits.systemctlMs };
   const active =
-    running && (await ctx.shell.run('systemctl', ['is-active', '--quiet', TAILSCALED_UNIT])).exitCode === 0;
+    running &&
+    (await ctx.shell.run('systemctl', ['is-active', '--quiet', TAILSCALED_UNIT], limit)).exitCode === 0;
   const onRootDisk = rooted(ctx.root, TAILSCALE_STATE_DIR);
   const migrate =
     (await ctx.host.listDir(state)).length === 0 &&
@@ -81,8 +83,7 @@ export async function ensureTailscaleStateOnVolume(ctx: BootstrapContext): Promi
   if (migrate) await cp(onRootDisk, state, { recursive: true, preserveTimestamps: true });
   await mkdir(dirname(path), { recursive: true, mode: 0o755 });
   await writeFileAtomic(path, text, { mode: 0o644 });
-  if (running) await runChecked(ctx.shell, 'systemctl', ['daemon-reload'], { timeoutMs: 2 * 60_000 });
-  if (active)
-    await runChecked(ctx.shell, 'systemctl', ['restart', TAILSCALED_UNIT], { timeoutMs: 2 * 60_000 });
+  if (running) await runChecked(ctx.shell, 'systemctl', ['daemon-reload'], limit);
+  if (active) await runChecked(ctx.shell, 'systemctl', ['restart', TAILSCALED_UNIT], limit);
   return changes;
 }

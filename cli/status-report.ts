@@ -3,8 +3,10 @@ import type { MaintenanceLease } from '../shared/backup/maintenance-lease.ts';
 import { snapshotFreshness } from '../shared/status/heartbeat.ts';
 import { serviceIsUp } from '../shared/status/service-up.ts';
 import type { StatusSnapshot } from '../shared/status/snapshot.ts';
+import type { BootstrapRead } from './aws/bootstrap-reports.ts';
 import type { InstanceInfo } from './aws/ec2.ts';
 import type { SnapshotRead } from './aws/snapshots.ts';
+import { type BootstrapView, bootstrapView } from './bootstrap-view.ts';
 import { type CostEstimate, estimateMonthlyCost, type VolumeSpec } from './pricing.ts';
 
 export type HeartbeatStatus = 'fresh' | 'stale' | 'missing' | 'malformed' | 'error';
@@ -55,6 +57,8 @@ export interface StatusReport {
   backup: BackupSummary | null;
   /** A restore's maintenance lease in force when the snapshot was taken. */
   maintenance: MaintenanceLease | null;
+  /** The host's last bootstrap result (`<prefix><instance>/bootstrap.json`). */
+  bootstrap: BootstrapView;
 }
 
 export interface StatusInputs {
@@ -66,6 +70,13 @@ export interface StatusInputs {
   volumeProblem?: string | undefined;
   location: string;
   snapshot: SnapshotRead | { kind: 'error'; key: string; reason: string };
+  bootstrap: BootstrapRead | { kind: 'error'; key: string; reason: string };
+  bootstrapLocation: string;
+}
+
+/** Pure: the serial console command, for a host that has reported nothing at all. */
+export function consoleOutputCommand(instanceId: string, region: string): string {
+  return `aws ec2 get-console-output --region ${region} --instance-id ${instanceId} --latest --output text`;
 }
 
 /** Pure: observed instance, volumes and snapshot → the report. */
@@ -105,10 +116,17 @@ export function buildStatusReport(i: StatusInputs): StatusReport {
     gateway: null,
     backup: null,
     maintenance: null,
+    bootstrap: bootstrapView(i.bootstrap, i.bootstrapLocation, launch),
   };
   const s = i.snapshot;
   if (s.kind === 'missing') {
     report.heartbeat.problem = `no heartbeat yet: nothing at ${i.location}`;
+    if (report.bootstrap.status === 'missing' && live) {
+      // Nothing from the host at all: the first-boot script may have failed before the bootstrap ran.
+      report.bootstrap.next = [
+        `no bootstrap result either; the first-boot script's output is on the serial console: ${consoleOutputCommand(i.instance.id, i.region)}`,
+      ];
+    }
     return report;
   }
   if (s.kind === 'malformed' || s.kind === 'error') {

@@ -1,6 +1,8 @@
 import { parseCommandArgs } from '../../shared/cli-args.ts';
 import { HostError } from '../../shared/errors.ts';
+import { bootstrapReportKey } from '../../shared/status/bootstrap-report.ts';
 import { statusKey } from '../../shared/status/s3-key.ts';
+import { readBootstrapReport } from '../aws/bootstrap-reports.ts';
 import { readSnapshot } from '../aws/snapshots.ts';
 import type { CliContext } from '../context.ts';
 import type { VolumeSpec } from '../pricing.ts';
@@ -13,7 +15,8 @@ export const statusHelp = `Usage: dalston-aws status [--json] [deployment flags]
 
 One screen: instance state, type and uptime, an estimated monthly cost running
 vs stopped, the agent's last heartbeat from S3 and its age (stale after two
-heartbeat intervals), the services, /data usage and the agent version.
+heartbeat intervals), the host's last bootstrap result (a failed step, its
+message and what to do next), the services, /data usage and the agent version.
 
   --json             print one JSON object instead (for scripts)
 
@@ -52,6 +55,16 @@ export async function statusCommand(args: readonly string[], ctx: CliContext): P
     snapshot = { kind: 'error', key, reason: err.message };
   }
 
+  const bootstrapKey = bootstrapReportKey(d.statusPrefix, d.instanceId);
+  let bootstrap: StatusInputs['bootstrap'];
+  try {
+    bootstrap = await readBootstrapReport(ctx.objects(d), bucket, d.statusPrefix, d.instanceId);
+  } catch (err) {
+    if (!(err instanceof HostError)) throw err;
+    // The snapshot's read reports the same problem (and sets the exit code); this row just says so.
+    bootstrap = { kind: 'error', key: bootstrapKey, reason: err.message };
+  }
+
   const report = buildStatusReport({
     nowMs: ctx.clock.now(),
     region: d.region,
@@ -60,6 +73,8 @@ export async function statusCommand(args: readonly string[], ctx: CliContext): P
     volumeProblem,
     location: `s3://${bucket}/${key}`,
     snapshot,
+    bootstrap,
+    bootstrapLocation: `s3://${bucket}/${bootstrapKey}`,
   });
   if (values.json) {
     ctx.stdout.write(`${JSON.stringify(report, null, 2)}\n`);

@@ -3,7 +3,14 @@ import { HostError } from '../../shared/errors.ts';
 import type { CliContext } from '../context.ts';
 import { createProgress } from '../render/progress.ts';
 import { waitForInstanceState, waitUntilHealthy } from '../wait-phases.ts';
-import { DEPLOYMENT_HELP, deploymentFlags, deploymentFrom, gatewayToCheck, timeoutFlag } from './common.ts';
+import {
+  DEPLOYMENT_HELP,
+  deploymentFlags,
+  deploymentFrom,
+  gatewayToCheck,
+  timeoutFlag,
+  warnBootstrapFailure,
+} from './common.ts';
 
 export const upHelp = `Usage: dalston-aws up [--timeout 10m] [--check-gateway] [--no-wait] [deployment flags]
 
@@ -64,7 +71,7 @@ export async function upCommand(args: readonly string[], ctx: CliContext): Promi
   }
   if (noWait) return 0;
 
-  await waitUntilHealthy(
+  const result = await waitUntilHealthy(
     {
       instanceId: d.instanceId,
       bucket: d.bucket!,
@@ -76,5 +83,6 @@ export async function upCommand(args: readonly string[], ctx: CliContext): Promi
     { ec2, objects: ctx.objects(d), clock: ctx.clock, progress, gateway: ctx.gateway },
   );
   ctx.stdout.write(`dalston is up on ${d.instanceId}\n`);
+  warnBootstrapFailure(ctx, result);
   return 0;
 }

@@ -46,6 +46,8 @@ export function renderStatus(r: StatusReport, style: Styler): string {
     );
   }
 
+  renderBootstrap(r, style, row);
+
   const s = r.stack;
   if (s) {
     const stColor = s.state === 'healthy' ? style.green : s.state === 'degraded' ? style.red : style.yellow;
@@ -124,4 +126,26 @@ export function renderStatus(r: StatusReport, style: Styler): string {
     }
   }
   return `${out.join('\n')}\n`;
+}
+
+function renderBootstrap(r: StatusReport, style: Styler, row: (label: string, value: string) => void): void {
+  const b = r.bootstrap;
+  const when = b.finishedAt ? formatTime(b.finishedAt) : '';
+  const run = b.path === 'quick' ? 'quick run' : b.path === 'steps' ? 'chosen steps' : 'full run';
+  if (b.status === 'ok' && b.current) {
+    row('bootstrap', `${style.green('ok')}  ${run}, ${when}`);
+  } else if (b.status === 'failed' && b.current) {
+    row('bootstrap', `${style.red('FAILED')}  at step ${b.failedStep ?? '?'}, ${when} (${run})`);
+    row('', b.message ?? '');
+    if (b.blocked.length > 0) row('', `not run because of it: ${b.blocked.join(', ')}`);
+    if (b.stackStarted === false) row('', style.yellow('the stack was not started by this run'));
+  } else if (b.status === 'ok' || b.status === 'failed') {
+    const what = b.status === 'ok' ? 'ok' : `failed at step ${b.failedStep ?? '?'}`;
+    row('bootstrap', style.dim(`none since this start (before it: ${what}, ${when})`));
+  } else if (b.status === 'missing') {
+    if (b.next.length > 0) row('bootstrap', `${style.yellow('none yet')}  no result at ${b.location}`);
+  } else {
+    row('bootstrap', `${style.red('unreadable')}  ${b.problem ?? ''}`);
+  }
+  for (const [i, n] of b.next.entries()) row(i === 0 ? 'next' : '', n);
 }

@@ -93,10 +93,23 @@ ExecStart=/usr/local/lib/rehearsal/load-images.sh
 WantedBy=multi-user.target
 `;
 
-/** Instance-role stand-in: credentials the local S3 server accepts, for the agent's status uploads. */
+/**
+ * Instance-role stand-in: credentials the local S3 server accepts. On EC2 every
+ * process gets the role's credentials from IMDS; here the units that call AWS
+ * get them: the agent (status snapshots) and the bootstrap wherever it runs
+ * (the user-data, its re-run unit, the every-boot unit: the bootstrap result upload).
+ */
 export const INSTANCE_ROLE_DROPIN = `[Service]
 Environment=AWS_ACCESS_KEY_ID=S3RVER AWS_SECRET_ACCESS_KEY=S3RVER
 `;
+
+/** The units whose processes call AWS (see INSTANCE_ROLE_DROPIN). */
+export const AWS_CALLING_UNITS = [
+  'dalston.service',
+  'dalston-bootstrap.service',
+  'dalston-user-data.service',
+  IN_MACHINE.userDataUnit,
+] as const;
 
 export interface MachineFiles {
   rootfs: string;
@@ -157,7 +170,8 @@ export async function installMachineFiles(shell: Shell, f: MachineFiles): Promis
   await runChecked(shell, 'cp', ['-a', f.dalstonBareRepo, path.join(r, IN_MACHINE.dalstonRepo)]);
   await put(r, `etc/systemd/system/${IN_MACHINE.userDataUnit}`, USER_DATA_UNIT);
   await put(r, `etc/systemd/system/${IN_MACHINE.imagesUnit}`, IMAGES_UNIT);
-  await put(r, 'etc/systemd/system/dalston.service.d/rehearsal-instance-role.conf', INSTANCE_ROLE_DROPIN);
+  for (const unit of AWS_CALLING_UNITS)
+    await put(r, `etc/systemd/system/${unit}.d/rehearsal-instance-role.conf`, INSTANCE_ROLE_DROPIN);
   // A persistent journal, as on Amazon Linux 2023: the second boot reads how the first one ended.
   await mkdir(path.join(r, 'var/log/journal'), { recursive: true });
   await enable(r, IN_MACHINE.userDataUnit);

@@ -5,6 +5,7 @@ import { firstBoot } from './first-boot.ts';
 import { missingVolume } from './missing-volume.ts';
 import { secondBoot } from './second-boot.ts';
 import { stop } from './stop.ts';
+import { tailscaleFails } from './tailscale-fails.ts';
 import { uncleanStop } from './unclean-stop.ts';
 import { volumePulled } from './volume-pulled.ts';
 
@@ -12,7 +13,8 @@ import { volumePulled } from './volume-pulled.ts';
  * The scenarios in the order they run. Each may rely on the state the one
  * before left: faults and stop use the machine the first boot left running,
  * volume-pulled leaves it running and healthy again, the unclean-stop,
- * duplicate-UUID and missing-volume boots need it powered off. A new scenario is a file in
+ * duplicate-UUID and missing-volume boots need it powered off. The Tailscale
+ * failure boots an instance of its own, once the main one is off. A new scenario is a file in
  * this directory and one line here.
  */
 export const SCENARIOS: readonly Scenario[] = [
@@ -24,4 +26,5 @@ export const SCENARIOS: readonly Scenario[] = [
   uncleanStop,
   duplicateUuid,
   missingVolume,
+  tailscaleFails,
 ];

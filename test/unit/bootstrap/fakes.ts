@@ -1,5 +1,6 @@
 import { pino } from 'pino';
 import type { BootstrapContext, HostFacts } from '../../../bootstrap/context.ts';
+import { NETWORK_LIMITS } from '../../../bootstrap/network-limits.ts';
 import { parseConfig } from '../../../shared/config/load.ts';
 import type { HostConfigInput } from '../../../shared/config/schema.ts';
 import type { RunOptions, Shell, ShellResult } from '../../../shared/shell.ts';
@@ -88,6 +89,7 @@ export function fakeContext(
     ssm: () => {
       throw new Error('no SSM in this test');
     },
+    limits: NETWORK_LIMITS,
     state: {},
     ...over,
   } as BootstrapContext & { shell: FakeShell; clock: FakeClock };

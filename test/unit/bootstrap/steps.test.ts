@@ -142,37 +142,20 @@ describe('units systemctl plan', () => {
     'dalston-backup.service',
     'dalston-backup.timer',
   ];
-  it('running systemd: reload when a unit changed, restart only when dalston.service changed, never blocking', () => {
-    expect(planSystemctl(['dalston.service'], true, '/', { enabled: true, active: true })).toEqual([
-      ['daemon-reload'],
-      ['enable', ...units],
-      ['--no-block', 'restart', 'dalston.service'],
-    ]);
-    // Only the bootstrap unit changed: reload, but do not stop the stack for it.
-    expect(planSystemctl(['dalston-bootstrap.service'], true, '/', { enabled: true, active: true })).toEqual([
+  it('running systemd: reload when a unit changed, enable when needed, and never start anything', () => {
+    expect(planSystemctl(['dalston.service'], true, '/', { enabled: true })).toEqual([
       ['daemon-reload'],
       ['enable', ...units],
     ]);
-    expect(planSystemctl(['dalston.service'], true, '/', { enabled: false, active: false })).toEqual([
+    expect(planSystemctl(['dalston-bootstrap.service'], true, '/', { enabled: true })).toEqual([
       ['daemon-reload'],
       ['enable', ...units],
-      ['--no-block', 'start', 'dalston.service'],
     ]);
-    expect(planSystemctl([], true, '/', { enabled: false, active: false })).toEqual([
-      ['enable', ...units],
-      ['--no-block', 'start', 'dalston.service'],
-    ]);
-    expect(planSystemctl([], true, '/', { enabled: true, active: false })).toEqual([
-      ['--no-block', 'start', 'dalston.service'],
-    ]);
-    expect(planSystemctl([], true, '/', { enabled: true, active: true })).toEqual([]);
+    expect(planSystemctl([], true, '/', { enabled: false })).toEqual([['enable', ...units]]);
+    expect(planSystemctl([], true, '/', { enabled: true })).toEqual([]);
     // docker.service's drop-in: a reload orders its next start; never a docker restart (it would stop the stack).
-    expect(planSystemctl(['docker.service'], true, '/', { enabled: true, active: true })).toEqual([
-      ['daemon-reload'],
-    ]);
-    expect(planSystemctl(['docker.service'], false, '/srv/img', { enabled: true, active: false })).toEqual(
-      [],
-    );
+    expect(planSystemctl(['docker.service'], true, '/', { enabled: true })).toEqual([['daemon-reload']]);
+    expect(planSystemctl(['docker.service'], false, '/srv/img', { enabled: true })).toEqual([]);
   });
   it("drop-ins tie the units to this host's dataDir (the shipped units name no path)", () => {
     const [stack, boot, docker] = dataDirDropIns('/srv/dalston-data');
@@ -204,14 +187,14 @@ describe('units systemctl plan', () => {
     expect(unitPathWord('/var/lib/my data')).toBe('/var/lib/my\\ data');
     expect(unitPathWord('/srv/100%')).toBe('/srv/100%%');
   });
-  it('no systemd: offline enable under --root when needed, never start', () => {
-    expect(planSystemctl(['dalston.service'], false, '/srv/img', { enabled: true, active: false })).toEqual([
+  it('no systemd: offline enable under --root when needed', () => {
+    expect(planSystemctl(['dalston.service'], false, '/srv/img', { enabled: true })).toEqual([
       ['--root=/srv/img', 'enable', ...units],
     ]);
-    expect(planSystemctl([], false, '/srv/img', { enabled: false, active: false })).toEqual([
+    expect(planSystemctl([], false, '/srv/img', { enabled: false })).toEqual([
       ['--root=/srv/img', 'enable', ...units],
     ]);
-    expect(planSystemctl([], false, '/srv/img', { enabled: true, active: false })).toEqual([]);
+    expect(planSystemctl([], false, '/srv/img', { enabled: true })).toEqual([]);
   });
   it('arms the backup timer now, and restarts it only when it changed', () => {
     expect(planBackupTimer([], true, false)).toEqual([['start', 'dalston-backup.timer']]);
@@ -239,7 +222,7 @@ describe('units systemctl plan', () => {
 
 describe('units step (fake systemctl, --root temp dir)', () => {
   const UNITS = 'dalston-bootstrap.service dalston.service dalston-backup.service dalston-backup.timer';
-  it('installs changed units, reloads, enables and restarts; then changes nothing', async () => {
+  it('installs changed units, reloads and enables (no start); records what changed; then changes nothing', async () => {
     const { mkdtemp, readFile, rm, writeFile } = await import('node:fs/promises');
     const { tmpdir } = await import('node:os');
     const { join } = await import('node:path');
@@ -260,12 +243,17 @@ describe('units step (fake systemctl, --root temp dir)', () => {
       expect(out.result).toBe('done');
       expect(ctx.shell.lines()).toEqual([
         `systemctl is-enabled --quiet ${UNITS}`,
-        'systemctl is-active --quiet dalston.service',
         'systemctl is-active --quiet dalston-backup.timer',
         'systemctl daemon-reload',
         `systemctl enable ${UNITS}`,
-        'systemctl --no-block start dalston.service',
         'systemctl start dalston-backup.timer',
+      ]);
+      expect(ctx.state.unitsChanged).toEqual([
+        'dalston-bootstrap.service',
+        'dalston.service',
+        'dalston-backup.service',
+        'dalston-backup.timer',
+        'docker.service',
       ]);
       expect(await readFile(join(root, 'etc/systemd/system/dalston.service'), 'utf8')).toContain('/bin/true');
       expect(
@@ -280,17 +268,14 @@ describe('units step (fake systemctl, --root temp dir)', () => {
 
       const again = fakeContext({}, { root, host: fakeHost({ systemdRunning: () => true }) });
       const out2 = await step.run(again);
-      expect(out2).toEqual({
-        result: 'unchanged',
-        detail: 'units up to date, enabled, dalston.service active',
-      });
+      expect(out2).toEqual({ result: 'unchanged', detail: 'units up to date, enabled' });
       expect(again.shell.lines()).toEqual([
         `systemctl is-enabled --quiet ${UNITS}`,
-        'systemctl is-active --quiet dalston.service',
         'systemctl is-active --quiet dalston-backup.timer',
       ]);
+      expect(again.state.unitsChanged).toEqual([]);
 
-      // Another dataDir changes only the drop-ins: reload, and restart the stack (as a changed unit file would).
+      // Another dataDir changes only the drop-ins: reload; both units count as changed (the stack step restarts).
       const moved = fakeContext(
         { dataDir: '/srv/data' },
         { root, host: fakeHost({ systemdRunning: () => true }) },
@@ -299,10 +284,11 @@ describe('units step (fake systemctl, --root temp dir)', () => {
       expect(out3.detail).toMatch(
         /^installed dalston\.service\.d\/data-dir\.conf, dalston-bootstrap\.service\.d\/data-dir\.conf, docker\.service\.d\/dalston-data-mount\.conf;/,
       );
-      expect(moved.shell.lines().slice(3)).toEqual([
-        'systemctl daemon-reload',
-        `systemctl enable ${UNITS}`,
-        'systemctl --no-block restart dalston.service',
+      expect(moved.shell.lines().slice(2)).toEqual(['systemctl daemon-reload', `systemctl enable ${UNITS}`]);
+      expect(moved.state.unitsChanged).toEqual([
+        'dalston.service',
+        'dalston-bootstrap.service',
+        'docker.service',
       ]);
       // Another backup time changes only the timer's drop-in: reload and re-arm the timer, the stack untouched.
       const rescheduled = fakeContext(
@@ -311,7 +297,7 @@ describe('units step (fake systemctl, --root temp dir)', () => {
       );
       const out4 = await step.run(rescheduled);
       expect(out4.detail).toMatch(/^installed dalston-backup\.timer\.d\/schedule\.conf;/);
-      expect(rescheduled.shell.lines().slice(3)).toEqual([
+      expect(rescheduled.shell.lines().slice(2)).toEqual([
         'systemctl daemon-reload',
         `systemctl enable ${UNITS}`,
         'systemctl restart dalston-backup.timer',

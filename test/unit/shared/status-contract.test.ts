@@ -42,6 +42,8 @@ describe('the status contract (shared/status): one definition for the agent and 
       volumes: [],
       location: 's3://b/k',
       snapshot: { kind: 'ok', snapshot: snap, key: 'k' },
+      bootstrap: { kind: 'missing', key: 'b' },
+      bootstrapLocation: 's3://b/b',
     });
     expect(report.stack).toMatchObject({ servicesUp: 1, servicesTotal: 2 });
   });

@@ -128,6 +128,14 @@ run "user_data_al2023" {
     error_message = "user-data must log to /var/log/dalston-user-data.log"
   }
   assert {
+    condition     = strcontains(output.user_data, "/dev/console")
+    error_message = "user-data output must also reach the serial console (aws ec2 get-console-output)"
+  }
+  assert {
+    condition     = strcontains(output.user_data, "ConditionPathExists=!/etc/systemd/system/dalston-bootstrap.service")
+    error_message = "user-data must install its re-run unit, so a failed first boot is retried at the next boot"
+  }
+  assert {
     condition     = !strcontains(output.user_data, "DALSTON_VPC_IP")
     error_message = "the gateway stays on loopback unless publish_gateway_on_vpc"
   }

@@ -1,6 +1,7 @@
-import { mkdir, stat } from 'node:fs/promises';
+import { mkdir, rm, stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { ExitCode, exitCodeFor, UsageError } from '../shared/errors.ts';
+import { VOLUME_REFUSAL_FILE } from '../shared/mount/volume-refusal.ts';
 import type { BootstrapReport } from '../shared/status/bootstrap-report.ts';
 import { hostVersion } from '../shared/version.ts';
 import { writeFileAtomic } from './atomic-write.ts';
@@ -94,6 +95,7 @@ export async function runSteps(
   const startedAt = new Date().toISOString();
   const records: StepRecord[] = [...preamble];
   const results = new Map<string, StepResult>();
+  const stepErrors = new Map<string, unknown>();
   let error: unknown;
   for (const step of steps) {
     const blocker = blockingNeed(step.name, results);
@@ -130,6 +132,7 @@ export async function runSteps(
       }
     } catch (err) {
       error ??= err;
+      stepErrors.set(step.name, err);
       const rec: StepRecord = {
         name: step.name,
         result: 'failed',
@@ -141,6 +144,7 @@ export async function runSteps(
       reporter.step(rec);
     }
   }
+  if (!ctx.dryRun) await recordVolumeRefusal(ctx.root, results, stepErrors);
   const report: BootstrapReport = {
     version: hostVersion().version,
     startedAt,
@@ -152,6 +156,38 @@ export async function runSteps(
     steps: records,
   };
   return { report, error };
+}
+
+/** The steps whose refusal of a disk the agent must honour (shared/mount/volume-refusal.ts). */
+const VOLUME_STEPS = ['disk', 'mount'] as const;
+
+/**
+ * Tells the agent when this run refused the data volume (a disk or mount step
+ * failed as unsafe): systemd may have mounted something at dataDir from fstab
+ * regardless. A run that mounted the volume (or found it mounted) clears it.
+ */
+async function recordVolumeRefusal(
+  root: string,
+  results: ReadonlyMap<string, StepResult>,
+  errors: ReadonlyMap<string, unknown>,
+): Promise<void> {
+  const path = rooted(root, VOLUME_REFUSAL_FILE);
+  const refused = VOLUME_STEPS.find((s) => {
+    const err = errors.get(s);
+    return err !== undefined && exitCodeFor(err) === ExitCode.unsafeDisk;
+  });
+  if (refused) {
+    const err = errors.get(refused);
+    await mkdir(dirname(path), { recursive: true, mode: 0o755 });
+    await writeFileAtomic(
+      path,
+      `${JSON.stringify({ step: refused, message: err instanceof Error ? err.message : String(err), at: new Date().toISOString() })}\n`,
+      { mode: 0o644 },
+    );
+    return;
+  }
+  const mount = results.get('mount');
+  if (mount === 'done' || mount === 'unchanged') await rm(path, { force: true });
 }
 
 /** `<root>/var/lib/dalston/bootstrap.json`, written on success and on failure (never in a dry run). */

@@ -5,6 +5,7 @@
  * the helpers more than one scenario needs (boot, power off, wait until healthy).
  */
 import { randomBytes } from 'node:crypto';
+import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Shell } from '../shared/shell.ts';
@@ -15,7 +16,7 @@ import { type LoopVolume, majorMinor } from './machine/loop.ts';
 import type { NetNs } from './machine/netns.ts';
 import { type Bind, Machine } from './machine/nspawn.ts';
 import { announceVolume, probeFilesystem, type UdevStandinDirs } from './machine/udev-standin.ts';
-import type { MachineFiles } from './product/machine-files.ts';
+import { IN_MACHINE, type MachineFiles } from './product/machine-files.ts';
 import { agentStatus, describeSnapshot, isSnapshot } from './product/observe.ts';
 import type { Release } from './product/release.ts';
 import type { RenderedHost } from './product/user-data.ts';
@@ -79,7 +80,8 @@ export class RehearsalContext {
   /** The machine a scenario left running for the next one; undefined once it is powered off. */
   machine: Machine | undefined;
   /** Console log files by boot label (the machine's serial console). */
-  readonly consoleLogs = new Map<string, string>();
+  /** Per boot label: the host file holding what the machine wrote to its serial console. */
+  readonly serialConsoles = new Map<string, string>();
   private prepared: World | undefined;
 
   constructor(
@@ -145,8 +147,13 @@ export class RehearsalContext {
     ];
     if (opts.volume) binds.push({ host: inst.loop.device });
     for (const d of opts.devices ?? []) binds.push({ host: d });
-    const consoleLog = path.join(this.runDir, `console-${label.replace(/\W+/g, '-')}.log`);
-    this.consoleLogs.set(label, consoleLog);
+    const slug = label.replace(/\W+/g, '-');
+    const consoleLog = path.join(this.runDir, `console-${slug}.log`);
+    // The serial console's stand-in: what the user-data writes to it lands in this host directory.
+    const serial = path.join(this.runDir, `serial-${slug}`);
+    await mkdir(serial, { recursive: true });
+    binds.push({ host: serial, machine: IN_MACHINE.serialConsoleDir });
+    this.serialConsoles.set(label, path.join(serial, 'console'));
     const m = await Machine.boot(this.shell, {
       rootfs: inst.rootfs,
       netnsPath: this.world.netns.path,

@@ -17,6 +17,8 @@ export const IN_MACHINE = {
   imagesList: '/var/lib/rehearsal/images.txt',
   s3Endpoint: '/etc/rehearsal/s3-endpoint',
   userDataUnit: 'rehearsal-user-data.service',
+  /** The EC2 serial console's stand-in: a directory bound from the host (rehearsal/context.ts boot). */
+  serialConsoleDir: '/run/rehearsal-serial',
   imagesUnit: 'rehearsal-images.service',
 } as const;
 
@@ -69,6 +71,9 @@ ConditionPathExists=!${IN_MACHINE.userDataSemaphore}
 [Service]
 Type=oneshot
 RemainAfterExit=yes
+# The user-data writes its output to the serial console (/dev/console on EC2); a
+# container has none nspawn can hand back, so it goes to a file the host reads.
+Environment=DALSTON_USER_DATA_CONSOLE=${IN_MACHINE.serialConsoleDir}/console
 # Like cloud-init: marked as run before it runs, so a failed user-data is not retried at the next boot.
 ExecStart=/bin/sh -c 'mkdir -p ${path.dirname(IN_MACHINE.userDataSemaphore)} && touch ${IN_MACHINE.userDataSemaphore} && exec /bin/bash ${IN_MACHINE.userData}'
 TimeoutStartSec=15min

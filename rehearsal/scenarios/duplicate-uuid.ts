@@ -1,7 +1,8 @@
 /**
  * A snapshot copy of the data volume (a byte copy: same filesystem UUID)
  * attached beside it. The bootstrap must refuse (exit 65) naming both devices,
- * and nothing may be mounted from the copy. Needs the machine powered off;
+ * nothing may be mounted from the copy, and the agent must not start the
+ * stack on whatever fstab mounted. Needs the machine powered off;
  * powers it off again and detaches the copy.
  */
 import { rm } from 'node:fs/promises';
@@ -10,7 +11,8 @@ import { runChecked } from '../../shared/shell.ts';
 import { fail } from '../checks.ts';
 import type { RehearsalContext, Scenario } from '../context.ts';
 import { detachLoop, majorMinor } from '../machine/loop.ts';
-import { finished, journal, waitUnit } from '../machine/systemd.ts';
+import { finished, journal, journalMessages, waitUnit } from '../machine/systemd.ts';
+import { waitFor } from '../wait.ts';
 
 const BOOT = 'duplicate UUID';
 
@@ -68,6 +70,28 @@ export const duplicateUuid: Scenario = {
       if (fromCopy.length > 0) fail(`mounted from the copy (${mm}): ${fromCopy.join(', ')}`);
       return `no mount of ${mm} among ${rows.length} mounts`;
     });
+
+    await ctx.check(
+      'duplicate UUID: the agent does not start the stack on whatever fstab mounted',
+      async () => {
+        // dalston.service starts after the failed bootstrap (it is not Requires= of it, so a Tailscale failure
+        // never keeps the stack down); its preflight reads the bootstrap's refusal and exits 65.
+        let last = '';
+        const line = await waitFor(
+          "the agent's refusal in dalston.service's journal",
+          120_000,
+          async () => {
+            const msgs = await journalMessages(m, 'dalston.service');
+            last = msgs.at(-1) ?? '(no agent output yet)';
+            return msgs.find((l) => l.includes('refused the data volume at this boot'));
+          },
+          () => last,
+        );
+        const running = (await m.execChecked('docker', ['ps', '-q'])).trim();
+        if (running) fail(`containers running despite the refusal: ${running.split('\n').join(', ')}`);
+        return line.slice(0, 140);
+      },
+    );
 
     await ctx.powerOff(m, BOOT);
     await detachLoop(ctx.shell, copy);

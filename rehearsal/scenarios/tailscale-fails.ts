@@ -149,7 +149,7 @@ export const tailscaleFails: Scenario = {
     );
 
     await ctx.check(`${FIRST}: the user-data's output is on the serial console`, async () => {
-      const text = await readFile(ctx.consoleLogs.get(FIRST)!, 'utf8');
+      const text = await readFile(ctx.serialConsoles.get(FIRST)!, 'utf8').catch(() => '');
       const lines = text.split('\n').filter((l) => l.includes('dalston-user-data: '));
       const start = lines.find((l) => /user-data start$/.test(l));
       const fatal = lines.find((l) => /FATAL: dalston-host bootstrap failed \(exit 1\)/.test(l));

@@ -186,6 +186,40 @@ describe('first boot with a failing outside dependency', () => {
     expect(blockingNeed('images', new Map())).toBeUndefined();
   });
 
+  it('a refused data volume is recorded for the agent, and cleared by a run that mounts the volume', async () => {
+    const refusal = join(root, 'run/dalston/data-volume-refused.json');
+    const copyBeside = everyStepButUnits({
+      disk: failing(
+        'disk',
+        new HostError(
+          'unsafeDisk',
+          'two disks carry the data filesystem UUID 1234: /dev/nvme1n1, /dev/nvme2n1',
+        ),
+      ),
+      tailscale: fake('tailscale'),
+    });
+    expect(await bootstrapCommand(['--root', root], deps(copyBeside))).toBe(65);
+    expect(JSON.parse(await readFile(refusal, 'utf8'))).toMatchObject({
+      step: 'disk',
+      message: expect.stringContaining('two disks carry the data filesystem UUID 1234'),
+    });
+    // A volume merely missing is not a refusal: the agent's own mount check covers it.
+    await rm(refusal);
+    const missing = everyStepButUnits({
+      disk: failing('disk', new HostError('unavailable', 'data volume not found')),
+      tailscale: fake('tailscale'),
+    });
+    expect(await bootstrapCommand(['--root', root], deps(missing))).toBe(69);
+    expect(existsSync(refusal)).toBe(false);
+    // Refused again, then the operator removes the copy: the next run mounts the volume and clears it.
+    await bootstrapCommand(['--root', root], deps(copyBeside));
+    expect(existsSync(refusal)).toBe(true);
+    expect(
+      await bootstrapCommand(['--root', root], deps(everyStepButUnits({ tailscale: fake('tailscale') }))),
+    ).toBe(0);
+    expect(existsSync(refusal)).toBe(false);
+  });
+
   it('--boot: every step until a full run succeeded once, then the quick path; a failed run writes no marker', async () => {
     expect(bootPlan(false)).toEqual({ path: 'full', steps: [...STEP_ORDER] });
     expect(bootPlan(true)).toEqual({

@@ -27,7 +27,7 @@ Start, stop and watch a dalston-host instance from your laptop.
 Commands:
   up       start the instance and wait until the stack is healthy (--for 4h: keep it awake that long)
   down     stop the instance (the data volume stays) and wait until stopped
-  status   one screen: instance, estimated cost, heartbeat, services (--json for scripts)
+  status   one screen: instance, cost, heartbeat, idle countdown, why it stopped, services (--json)
   wait     wait until the stack is healthy, showing progress
   ssh      open a shell on the host over Tailscale (or --ssm for Session Manager)
   backups  list the Postgres backups in the bucket (time, size, revision, age)

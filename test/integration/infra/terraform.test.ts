@@ -140,6 +140,17 @@ describe('host.json rendered by terraform', () => {
     expect(cfg.tailscale.authKeyParameter).toBeUndefined();
   });
 
+  it('idle_stop_after_minutes: the default (60) is the schema default, so it is left out; other values land in idle.stopAfterMinutes', async () => {
+    // Default: no idle block, and the schema fills in the same 60 Terraform documents.
+    expect(JSON.parse(rendered.hostJson)).not.toHaveProperty('idle');
+    expect(parseConfig(JSON.parse(rendered.hostJson), 'terraform host.json').idle.stopAfterMinutes).toBe(60);
+    const short = await ws.render({ ...al2023, idle_stop_after_minutes: 20 }, 'idle-20');
+    expect(JSON.parse(short.hostJson).idle).toEqual({ stopAfterMinutes: 20 });
+    expect(parseConfig(JSON.parse(short.hostJson), 'terraform host.json').idle.stopAfterMinutes).toBe(20);
+    const off = await ws.render({ ...al2023, idle_stop_after_minutes: 0 }, 'idle-off');
+    expect(parseConfig(JSON.parse(off.hostJson), 'terraform host.json').idle.stopAfterMinutes).toBe(0);
+  });
+
   it('the schema would reject a drifted key, so the check above is meaningful', () => {
     const raw = JSON.parse(rendered.hostJson) as Record<string, Record<string, unknown>>;
     raw.s3!.bucketName = 'x';

@@ -335,6 +335,7 @@ describe('bin/dalston-aws.mjs end to end (real SDK → s3rver and a local EC2 Qu
       'dirs',
       'packages',
       'dalston',
+      'secrets',
       'images',
       'stack',
     ] as const)

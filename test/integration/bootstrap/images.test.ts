@@ -142,7 +142,8 @@ describe('bootstrap images step (real dockerd + compose v2)', () => {
     expect(run.code).toBe(0);
     expect(run.steps.images?.result).toBe('planned');
     expect(run.stdout).toContain(`--profile build build base`);
-    expect(run.stdout).toContain(`--env-file images.env build engine`);
+    // The host's own secrets (the Postgres password) come last, after the checkout's env files.
+    expect(run.stdout).toMatch(/--env-file images\.env --env-file \S+\/secrets\/compose\.env build engine/);
     expect(await imageExists(engineImage)).toBe(false);
   });
 });

@@ -76,7 +76,9 @@ describe('the idle controller', () => {
     source.readings = [busy()];
     await clock.advance(30_000);
     expect(controller.status()).toMatchObject({ state: 'busy', reasons: ['queue x: 1 waiting'] });
-    expect(lines.some((l) => l.msg === 'stop cancelled: queue x: 1 waiting' && l.level === 'warn')).toBe(true);
+    expect(lines.some((l) => l.msg === 'stop cancelled: queue x: 1 waiting' && l.level === 'warn')).toBe(
+      true,
+    );
     source.readings = [{ name: 'queue x', state: 'idle', detail: '0 waiting' }];
     await clock.advance(5 * MIN);
     expect(events.some((e) => e.startsWith('stop'))).toBe(false);

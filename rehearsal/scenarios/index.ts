@@ -1,6 +1,7 @@
 import type { Scenario } from '../context.ts';
 import { faults } from './faults.ts';
 import { firstBoot } from './first-boot.ts';
+import { idleStop } from './idle-stop.ts';
 import { missingVolume } from './missing-volume.ts';
 import { secondBoot } from './second-boot.ts';
 import { stop } from './stop.ts';
@@ -10,7 +11,8 @@ import { volumePulled } from './volume-pulled.ts';
  * The scenarios in the order they run. Each may rely on the state the one
  * before left: faults and stop use the machine the first boot left running,
  * volume-pulled leaves it running and healthy again, the missing-volume boot
- * needs it powered off. A new scenario is a file in
+ * needs it powered off, and idle stop runs last (it boots from powered off,
+ * shortens the idle window in host.json and leaves the machine powered off). A new scenario is a file in
  * this directory and one line here.
  */
 export const SCENARIOS: readonly Scenario[] = [
@@ -20,4 +22,5 @@ export const SCENARIOS: readonly Scenario[] = [
   stop,
   secondBoot,
   missingVolume,
+  idleStop,
 ];

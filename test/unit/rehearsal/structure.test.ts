@@ -36,6 +36,7 @@ describe('scenario list', () => {
       'stop',
       'second boot',
       'missing volume',
+      'idle stop',
     ]);
   });
 });

@@ -26,7 +26,8 @@ export interface IdleControllerDeps {
   pollSeconds: number;
   /** Each source with the name its reading carries when it cannot answer in time. */
   sources: { name: string; source: IdleSignalSource }[];
-  holds: () => Promise<IdleHolds>;
+  /** `signalsIdle`: every signal read idle, so what else holds the host up matters now. */
+  holds: (signalsIdle: boolean) => Promise<IdleHolds>;
   /** When the host came up (epoch ms): the boot grace counts from it. */
   bootedAt: number;
   logger: Logger;
@@ -161,10 +162,10 @@ export class IdleController {
 
   private async pollOnce(): Promise<void> {
     const timeoutMs = this.d.sourceTimeoutMs ?? 15_000;
-    const [readings, holds] = await Promise.all([
-      Promise.all(this.d.sources.map((s) => readWithin(s.name, s.source, timeoutMs))).then((r) => r.flat()),
-      this.d.holds(),
-    ]);
+    const readings = (
+      await Promise.all(this.d.sources.map((s) => readWithin(s.name, s.source, timeoutMs)))
+    ).flat();
+    const holds = await this.d.holds(readings.length > 0 && readings.every((r) => r.state === 'idle'));
     if (this.stopped || this.stopRequested) return;
     const now = this.clock.now();
     const before = this.decision;

@@ -13,7 +13,7 @@ import type { SmallObjects } from './small-objects.ts';
  * outage must not end a lease the operator set (nor invent one).
  */
 export class KeepAwakeReader {
-  private last: KeepAwakeLease | null = null;
+  private lastLease: KeepAwakeLease | null = null;
   private lastProblem = '';
   readonly key: string;
 
@@ -26,13 +26,18 @@ export class KeepAwakeReader {
     this.key = keepAwakeKey(prefix, instance);
   }
 
+  /** The lease last read, if still in force at `now` (no S3 call). */
+  last(now: number): KeepAwakeLease | null {
+    return this.lastLease && Date.parse(this.lastLease.until) > now ? this.lastLease : null;
+  }
+
   /** The lease in force at `now`, or null. Never rejects. */
   async read(now: number): Promise<KeepAwakeLease | null> {
     let problem = '';
     try {
       const r = judgeKeepAwake(await this.objects.getText(this.key), now);
       if (r.kind === 'malformed') problem = `keep-awake lease ${this.key} ignored: ${r.reason}`;
-      this.last = r.kind === 'active' ? r.lease : null;
+      this.lastLease = r.kind === 'active' ? r.lease : null;
     } catch (err) {
       problem = `keep-awake lease ${this.key} unreadable, keeping the last one read: ${(err as Error).message}`;
     }
@@ -40,8 +45,7 @@ export class KeepAwakeReader {
       if (problem) this.logger.warn({ object: this.key }, problem);
       this.lastProblem = problem;
     }
-    if (this.last && Date.parse(this.last.until) <= now) this.last = null;
-    return this.last;
+    return this.last(now);
   }
 }
 
@@ -58,9 +62,9 @@ export interface HoldSources {
 }
 
 /** Everything that holds the host up besides Dalston's own work, read now. */
-export function readHolds(s: HoldSources): () => Promise<IdleHolds> {
+export function readHolds(s: HoldSources): (signalsIdle: boolean) => Promise<IdleHolds> {
   const alive = s.alive ?? pidAlive;
-  return async () => {
+  return async (signalsIdle) => {
     const now = s.now();
     const holds: Hold[] = [];
     const m = s.maintenance();
@@ -74,7 +78,8 @@ export function readHolds(s: HoldSources): () => Promise<IdleHolds> {
     const acting = [...s.acting()].sort();
     if (acting.length > 0)
       holds.push({ kind: 'maintenance', detail: `agent acting on ${acting.join(', ')}` });
-    const lease = s.keepAwake ? await s.keepAwake.read(now) : null;
+    // The lease only matters while everything else is idle: S3 is asked then, not every busy poll.
+    const lease = s.keepAwake ? (signalsIdle ? await s.keepAwake.read(now) : s.keepAwake.last(now)) : null;
     if (lease)
       holds.push({
         kind: 'lease',

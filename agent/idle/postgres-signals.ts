@@ -74,6 +74,9 @@ export interface PostgresSignalsOptions {
 }
 
 export class PostgresIdleSignals implements IdleSignalSource {
+  /** The container whose tables were found at the last successful read. */
+  private known: PostgresTarget | null = null;
+
   constructor(
     private readonly docker: PostgresDocker,
     private readonly o: PostgresSignalsOptions,
@@ -89,13 +92,24 @@ export class PostgresIdleSignals implements IdleSignalSource {
   }
 
   private async readAll(): Promise<SignalReading[]> {
-    // Looked up every poll: the container changes when it is recreated, and a lookup is one list call.
+    // One exec per poll once the container and its tables are known: the look-up (a list and an
+    // inspect per container) and the table check cost more than the count. Any failure forgets
+    // them, so a recreated container or a restored database is looked up afresh the same poll.
+    if (this.known) {
+      try {
+        return postgresReadings(await this.psql(this.known, ACTIVE_WORK_SQL));
+      } catch {
+        this.known = null;
+      }
+    }
     const { target } = await findPostgres(this.docker, this.o);
     const tables = await this.psql(target, TABLES_SQL);
     const missing = ['jobs', 'tasks'].filter((t) => !tables.split(',').includes(t));
     if (missing.length > 0)
       throw new Error(`no table ${missing.join(', ')} in database ${target.database} (not migrated yet?)`);
-    return postgresReadings(await this.psql(target, ACTIVE_WORK_SQL));
+    const readings = postgresReadings(await this.psql(target, ACTIVE_WORK_SQL));
+    this.known = target;
+    return readings;
   }
 
   private psql(target: PostgresTarget, sql: string): Promise<string> {

@@ -3,6 +3,7 @@ import type { DockerClient, EngineVersion } from '../shared/engine/docker/types.
 import { HostError } from '../shared/errors.ts';
 import type { Logger } from '../shared/logger.ts';
 import { type MountProbe, observeDataMount } from '../shared/mount/data-mount.ts';
+import { readVolumeRefusal, type VolumeRefusal } from '../shared/mount/volume-refusal.ts';
 import { versionAtLeast } from '../shared/version-compare.ts';
 
 // The mount check is shared with the host probe and the bootstrap (shared/mount/data-mount.ts).
@@ -25,10 +26,22 @@ export async function preflight(deps: {
   /** docker.composeMinVersion: older Compose cannot read the overlay (`!override`). */
   composeMinVersion: string;
   mounts: MountProbe;
+  /** The bootstrap's refusal of the data volume at this boot, if any; by default read from /run. */
+  volumeRefusal?: () => Promise<VolumeRefusal | null>;
   logger: Logger;
 }): Promise<PreflightResult> {
   const { logger } = deps;
   if (deps.requireDataMount) {
+    // Whatever systemd mounted from fstab, a disk the bootstrap refused is not the data volume.
+    const refusal = await (deps.volumeRefusal ?? (() => readVolumeRefusal()))();
+    if (refusal) {
+      throw new HostError(
+        'unsafeDisk',
+        `the bootstrap refused the data volume at this boot (${refusal.step} step: ${refusal.message}); ` +
+          'refusing to start the stack. Fix the disk, then run `systemctl restart dalston-bootstrap` ' +
+          '(it starts the stack once the volume is accepted).',
+      );
+    }
     // This is what stops Postgres writing onto the root disk when the EBS volume is missing.
     const data = await observeDataMount(deps.dataDir, deps.mounts);
     if (!data.mounted) {

@@ -5,6 +5,7 @@ import type { DockerClient } from '../shared/engine/docker/types.ts';
 import { HostError } from '../shared/errors.ts';
 import type { Shutdown } from '../shared/idle/idle-status.ts';
 import { componentLogger, type Logger } from '../shared/logger.ts';
+import type { VolumeRefusal } from '../shared/mount/volume-refusal.ts';
 import type { BackupStatus, HostStatus, StatusSnapshot } from '../shared/status/snapshot.ts';
 import { type Clock, systemClock } from '../shared/time/clock.ts';
 import { type DataGuard, systemDataGuard } from './data-guard.ts';
@@ -72,6 +73,8 @@ export interface AgentDeps {
   docker: DockerClient;
   compose: ComposeActions & { version(): Promise<string> };
   mounts: MountProbe;
+  /** The bootstrap's refusal of the data volume (shared/mount/volume-refusal.ts); by default read from /run. */
+  volumeRefusal?: () => Promise<VolumeRefusal | null>;
   /** The data guard's IO; by default the host's /proc through `mounts`. */
   dataGuard?: DataGuard;
   /** Where the healing memory is kept; by default a file under agent.stateDir. */
@@ -120,6 +123,7 @@ export async function runAgent(deps: AgentDeps): Promise<number> {
     requireDataMount: config.agent.requireDataMount,
     composeMinVersion: config.docker.composeMinVersion,
     mounts: deps.mounts,
+    ...(deps.volumeRefusal ? { volumeRefusal: deps.volumeRefusal } : {}),
     logger: componentLogger(deps.logger, 'preflight'),
   });
   // The host probe's first reading takes most of a second (systeminformation warms up); only the

@@ -15,6 +15,7 @@ import { createLogger } from '../shared/logger.ts';
 import { ZxShell } from '../shared/shell.ts';
 import { removeComposeProject } from '../test/harness/docker.ts';
 import setup from '../test/harness/global-setup.ts';
+import { writeHostSecrets } from '../test/harness/host-secrets.ts';
 import { AgentProcess, type LogLine } from '../test/integration/agent/agent-process.ts';
 import { buildRelease, unitEnvironment } from './release-bundle.ts';
 
@@ -134,6 +135,7 @@ async function main() {
       await writeFile(join(work, 'docker-compose.yml'), JSON.stringify(file));
       return work;
     };
+    await writeHostSecrets(dir);
     const writeConfig = async (name: string, project: string, work: string) => {
       const file = join(dir, `${name}.json`);
       await writeFile(

@@ -17,8 +17,10 @@ import os from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Docker from 'dockerode';
+import { dataPaths } from '../shared/config/data-paths.ts';
 import { removeComposeProject } from '../test/harness/docker.ts';
 import setup from '../test/harness/global-setup.ts';
+import { writeHostSecrets } from '../test/harness/host-secrets.ts';
 import { AgentProcess } from '../test/integration/agent/agent-process.ts';
 import { buildRelease, unitEnvironment } from './release-bundle.ts';
 
@@ -155,6 +157,7 @@ async function main() {
     await cp(join(root, 'test/fixtures/dalston-compose'), work, { recursive: true });
     await mkdir(dataDir, { recursive: true });
     await writeFile(join(dir, 'compose.env'), ENV_FILE);
+    await writeHostSecrets(dataDir);
     const files = [
       'docker-compose.yml',
       'infra/docker/docker-compose.aws.yml',
@@ -162,7 +165,8 @@ async function main() {
     ];
     const composeArgs = ['compose', '-p', project, '--project-directory', work];
     for (const f of files) composeArgs.push('-f', f);
-    composeArgs.push('--env-file', join(dir, 'compose.env'));
+    // The same env files as the agent's (composeTarget adds the host's secrets last).
+    composeArgs.push('--env-file', join(dir, 'compose.env'), '--env-file', dataPaths(dataDir).secretsEnv);
     const composeEnv = { ...process.env, DALSTON_DATA_DIR: dataDir };
 
     // One stand-in image per image name the resolved configuration uses.

@@ -2,27 +2,42 @@ import { isAbsolute, resolve } from 'node:path';
 import { SSMClient } from '@aws-sdk/client-ssm';
 import { configFlag, parseCommandArgs } from '../shared/cli-args.ts';
 import { loadConfig } from '../shared/config/load.ts';
-import { DEFAULT_CONFIG_PATH } from '../shared/config/schema.ts';
+import { DEFAULT_CONFIG_PATH, type HostConfig } from '../shared/config/schema.ts';
 import { ExitCode, exitCodeFor, UsageError } from '../shared/errors.ts';
 import { componentLogger, createLogger, type Logger } from '../shared/logger.ts';
 import { type MountProbe, systemMountProbe } from '../shared/mount/data-mount.ts';
 import { type Shell, ZxShell } from '../shared/shell.ts';
+import type { BootstrapReport } from '../shared/status/bootstrap-report.ts';
 import { type Clock, systemClock } from '../shared/time/clock.ts';
 import { hostVersion } from '../shared/version.ts';
 import type { BootstrapContext, HostFacts, SsmLike } from './context.ts';
 import { realHost } from './host.ts';
+import { NETWORK_LIMITS, type NetworkLimits } from './network-limits.ts';
 import { jsonReporter, type Reporter, type StepRecord, terminalReporter } from './output.ts';
-import { rooted } from './paths.ts';
-import { buildSteps, parseSteps, runSteps, writeReport } from './runner.ts';
-import { STEP_ORDER, type Step, type StepName } from './steps/step.ts';
+import { rooted, SystemPath } from './paths.ts';
+import { type ReportUploadDeps, uploadBootstrapReport } from './report-upload.ts';
+import {
+  bootstrapCompleted,
+  buildSteps,
+  markBootstrapCompleted,
+  parseSteps,
+  runSteps,
+  writeReport,
+} from './runner.ts';
+import { bootPlan, isFullRun, QUICK_STEPS, STEP_ORDER, type Step, type StepName } from './steps/step.ts';
 
-export const BOOTSTRAP_USAGE = `Usage: dalston-host bootstrap [--config FILE] [--root DIR] [--steps s1,s2,...] [--dry-run]
+export const BOOTSTRAP_USAGE = `Usage: dalston-host bootstrap [--config FILE] [--root DIR] [--steps s1,s2,...|--boot] [--dry-run]
 
 Turns this machine into a Dalston host; safe to re-run (each step checks first).
+A failed step blocks only the steps that build on it; the others still run.
   --config FILE   host config (default ${DEFAULT_CONFIG_PATH}; an absolute path is read under --root)
   --root DIR      prefix for every system path read or written (fstab, units, state)
   --steps LIST    comma list from: ${STEP_ORDER.join(',')} (default: all)
+  --boot          what dalston-bootstrap.service runs at every boot: all steps until a full
+                  run has succeeded on this host (${SystemPath.completeMarker}), then only ${QUICK_STEPS.join(',')}
   --dry-run       print every change it would make; change nothing
+The result goes to ${SystemPath.result} and, with s3.bucket set, to
+s3://<bucket>/<s3.statusPrefix><instance-id>/bootstrap.json (read by \`dalston-aws status\`).
 Exit codes: 0 done, 2 usage, 65 unsafe disk / wrong device at dataDir, 69 volume not found, 78 bad config, 1 other.`;
 
 /** Everything a test may replace; production uses the real host. */
@@ -38,18 +53,29 @@ export interface BootstrapDeps {
   stderr?: { write(s: string): unknown };
   log?: Logger;
   steps?: Partial<Record<StepName, Step>>;
+  limits?: NetworkLimits;
+  /** Where the result is uploaded (tests: a local S3 server or a fake store). */
+  upload?: ReportUploadDeps;
 }
 
 export async function bootstrapCommand(args: string[], deps: BootstrapDeps = {}): Promise<number> {
   const stdout = deps.stdout ?? process.stdout;
   const stderr = deps.stderr ?? process.stderr;
   let names: StepName[];
-  let values: { config?: string; root?: string; steps?: string; 'dry-run'?: boolean; help?: boolean };
+  let values: {
+    config?: string;
+    root?: string;
+    steps?: string;
+    boot?: boolean;
+    'dry-run'?: boolean;
+    help?: boolean;
+  };
   try {
     ({ values } = parseCommandArgs(args, {
       ...configFlag,
       root: { type: 'string' },
       steps: { type: 'string' },
+      boot: { type: 'boolean' },
       'dry-run': { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     }));
@@ -58,6 +84,8 @@ export async function bootstrapCommand(args: string[], deps: BootstrapDeps = {})
       return ExitCode.ok;
     }
     if (values.root !== undefined && values.root.trim() === '') throw new UsageError('--root is empty');
+    if (values.boot && values.steps !== undefined)
+      throw new UsageError('--boot chooses the steps itself; leave out --steps');
     names = parseSteps(values.steps);
   } catch (err) {
     stderr.write(`dalston-host bootstrap: ${(err as Error).message}\n${BOOTSTRAP_USAGE}\n`);
@@ -98,6 +126,19 @@ export async function bootstrapCommand(args: string[], deps: BootstrapDeps = {})
   };
   reporter.step(configRec);
 
+  let path: BootstrapReport['path'] = values.steps === undefined ? 'full' : 'steps';
+  if (values.boot) {
+    const plan = bootPlan(await bootstrapCompleted(root));
+    names = plan.steps;
+    path = plan.path;
+    reporter.progress(
+      'boot',
+      plan.path === 'quick'
+        ? `quick path (${names.join(',')}): a full bootstrap has succeeded on this host`
+        : 'full path (every step): no full bootstrap has succeeded on this host yet',
+    );
+  }
+
   let ssm: SsmLike | undefined;
   const ctx: BootstrapContext = {
     config: loaded.config,
@@ -112,23 +153,57 @@ export async function bootstrapCommand(args: string[], deps: BootstrapDeps = {})
     sysfsRoot: deps.sysfsRoot ?? '/sys',
     devRoot: deps.devRoot ?? '/dev',
     progress: () => {},
-    ssm: deps.ssm ?? (() => (ssm ??= new SSMClient({}))),
+    ssm: deps.ssm ?? (() => (ssm ??= ssmClientFor(loaded.config))),
+    limits: deps.limits ?? NETWORK_LIMITS,
     state: {},
   };
-  const { report, error } = await runSteps(ctx, buildSteps(names, deps.steps), reporter, [configRec]);
+  const { report, error } = await runSteps(ctx, buildSteps(names, deps.steps), reporter, [configRec], path);
   if (dryRun) {
     if (tty) stdout.write(error ? '' : 'dry run: nothing was changed\n');
   } else {
+    if (report.ok && isFullRun(names)) await safeMarkCompleted(root, report, stderr);
     await safeWriteReport(root, report, stderr);
+    if (loaded.config.s3.bucket) {
+      const up = await uploadBootstrapReport(loaded.config, report, log, deps.upload);
+      if (up.ok) log.info({ url: up.url }, `bootstrap result uploaded to ${up.url}`);
+      // A convenience for the laptop: a failed upload is said, never fatal.
+      else log.warn({ reason: up.reason }, `could not upload the bootstrap result: ${up.reason}`);
+    }
   }
   if (error !== undefined) {
-    stderr.write(`dalston-host bootstrap: ${(error as Error).message ?? String(error)}\n`);
+    const failed = report.steps.filter((r) => r.result === 'failed').length;
+    const more = failed > 1 ? ` (and ${failed - 1} more failed step${failed > 2 ? 's' : ''})` : '';
+    stderr.write(`dalston-host bootstrap: ${(error as Error).message ?? String(error)}${more}\n`);
     return exitCodeFor(error);
   }
   return ExitCode.ok;
 }
 
-function failedReport(rec: StepRecord, exitCode: number) {
+async function safeMarkCompleted(
+  root: string,
+  report: BootstrapReport,
+  stderr: { write(s: string): unknown },
+): Promise<void> {
+  try {
+    await markBootstrapCompleted(root, report);
+  } catch (err) {
+    // Without the marker the next boot runs every step again: slower, never wrong.
+    stderr.write(
+      `dalston-host bootstrap: could not write the completion marker: ${(err as Error).message}\n`,
+    );
+  }
+}
+
+/**
+ * The tailscale step's SSM client. Its region comes from host.json (Terraform
+ * writes the instance's region as s3.region): nothing sets AWS_REGION for the
+ * bootstrap on a host, and the SDK does not ask IMDS for a region.
+ */
+export function ssmClientFor(config: HostConfig): SSMClient {
+  return new SSMClient(config.s3.region ? { region: config.s3.region } : {});
+}
+
+function failedReport(rec: StepRecord, exitCode: number): BootstrapReport {
   const now = new Date().toISOString();
   return {
     version: hostVersion().version,

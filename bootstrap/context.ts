@@ -3,6 +3,7 @@ import type { Logger } from '../shared/logger.ts';
 import type { MountProbe } from '../shared/mount/data-mount.ts';
 import type { Shell } from '../shared/shell.ts';
 import type { Clock } from '../shared/time/clock.ts';
+import type { NetworkLimits } from './network-limits.ts';
 import type { Platform } from './os-release.ts';
 
 /**
@@ -14,6 +15,13 @@ export interface HostFacts {
   isBlockDevice(path: string): Promise<boolean>;
   /** The canonical path, or undefined when it does not exist. */
   realpath(path: string): Promise<string | undefined>;
+  /**
+   * `major:minor` of a block device (its st_rdev, symlinks followed), or undefined when
+   * `path` is not one: what /proc/self/mountinfo lists for a filesystem mounted from it.
+   */
+  deviceNumber(path: string): Promise<string | undefined>;
+  /** Names in a directory, sorted; empty when it does not exist (an error when it is no directory). */
+  listDir(path: string): Promise<string[]>;
   /** systemd is PID 1 (sd_booted: /run/systemd/system exists). */
   systemdRunning(): boolean;
   /** udevd is running (its control socket exists), so `udevadm settle` means something. */
@@ -23,6 +31,8 @@ export interface HostFacts {
 /** What the disk step found; mount and fstab build on it. */
 export interface VolumeState {
   device: string;
+  /** `major:minor` of the device: how "is this the device mounted at dataDir" is decided. */
+  majorMinor: string;
   /** How the device was found (explicit path, NVMe serial, by-id link, API name). */
   how: string;
   fsType: string;
@@ -34,7 +44,7 @@ export interface VolumeState {
 
 /** Minimal SSM surface the tailscale step uses (an SSMClient satisfies it). */
 export interface SsmLike {
-  send(command: unknown): Promise<unknown>;
+  send(command: unknown, options?: { abortSignal?: AbortSignal }): Promise<unknown>;
 }
 
 export interface BootstrapContext {
@@ -57,6 +67,13 @@ export interface BootstrapContext {
   progress(message: string): void;
   /** Creates the SSM client for the tailscale step (injected so tests use a mock). */
   ssm(): SsmLike;
+  /** Time limits and attempts of calls over the network (bootstrap/network-limits.ts). */
+  limits: NetworkLimits;
   /** Results shared between steps of one run. */
-  state: { volume?: VolumeState; platform?: Platform };
+  state: {
+    volume?: VolumeState;
+    platform?: Platform;
+    /** Units whose files (or drop-ins) the units step changed in this run (or would, in a dry run). */
+    unitsChanged?: string[];
+  };
 }

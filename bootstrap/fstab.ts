@@ -8,7 +8,8 @@ export const FSTAB_MARKER = '# dalston-host: data volume (managed, do not edit)'
 export const FSTAB_OPTIONS = 'defaults,nofail,x-systemd.device-timeout=90s';
 
 export interface FstabVolume {
-  uuid: string;
+  /** What mounts: `UUID=…`, or a stable device path (the EBS volume's by-id link on AWS). */
+  source: string;
   dataDir: string;
   fsType: string;
 }
@@ -26,7 +27,7 @@ function normalizeTarget(p: string): string {
 }
 
 export function fstabEntry(v: FstabVolume): string {
-  return `UUID=${v.uuid} ${escapePath(v.dataDir)} ${v.fsType} ${FSTAB_OPTIONS} 0 2`;
+  return `${escapePath(v.source)} ${escapePath(v.dataDir)} ${v.fsType} ${FSTAB_OPTIONS} 0 2`;
 }
 
 interface Line {
@@ -60,32 +61,37 @@ export type FstabMerge =
 
 /**
  * Pure: the fstab text with exactly one owned line for the data volume.
- * Every other line is kept byte-for-byte; a second run returns the input.
+ * A line is ours only when it is provably so: directly under the marker and
+ * mounting dataDir. Anything else next to a marker is someone else's line and
+ * is kept byte-for-byte (our line goes between the marker and it); every other
+ * line is kept byte-for-byte too, and a second run returns the input.
  * Another (unowned) line mounting dataDir is a conflict (exit 65).
  */
 export function mergeFstab(current: string, volume: FstabVolume): FstabMerge {
   const want = fstabEntry(volume);
   const lines = splitLines(current);
   const target = normalizeTarget(volume.dataDir);
+  const mountsDataDir = (content: string) => {
+    if (!isEntry(content)) return false;
+    const t = targetOf(content);
+    return t !== undefined && normalizeTarget(t) === target;
+  };
   const markers: number[] = [];
   const owned = new Set<number>();
   lines.forEach((l, i) => {
     if (l.content.trimEnd() === FSTAB_MARKER) {
       markers.push(i);
       const next = lines[i + 1];
-      if (next && isEntry(next.content)) owned.add(i + 1);
+      if (next && mountsDataDir(next.content)) owned.add(i + 1);
     }
   });
   lines.forEach((l, i) => {
-    if (owned.has(i) || !isEntry(l.content)) return;
-    const t = targetOf(l.content);
-    if (t !== undefined && normalizeTarget(t) === target) {
-      throw new HostError(
-        'unsafeDisk',
-        `fstab line ${i + 1} already mounts ${volume.dataDir} and is not managed by dalston-host: ` +
-          `"${l.content.trim()}". Remove or comment it out, then run the bootstrap again.`,
-      );
-    }
+    if (owned.has(i) || !mountsDataDir(l.content)) return;
+    throw new HostError(
+      'unsafeDisk',
+      `fstab line ${i + 1} already mounts ${volume.dataDir} and is not managed by dalston-host: ` +
+        `"${l.content.trim()}". Remove or comment it out, then run the bootstrap again.`,
+    );
   });
   const eol = current.includes('\r\n') ? '\r\n' : '\n';
   if (markers.length === 0) {
@@ -95,25 +101,25 @@ export function mergeFstab(current: string, volume: FstabVolume): FstabMerge {
     out.push({ content: FSTAB_MARKER, eol }, { content: want, eol });
     return { action: 'added', text: join(out) };
   }
-  // Keep the first marked pair, drop any duplicates a hand edit may have left.
+  // Keep the first marked pair; drop duplicate markers and the lines they provably own.
   const first = markers[0]!;
   const out: Line[] = [];
   let previous: string | undefined;
   lines.forEach((l, i) => {
     if (i === first) {
-      out.push(l);
       if (owned.has(i + 1)) {
+        out.push(l);
         previous = lines[i + 1]!.content;
         out.push({ content: want, eol: lines[i + 1]!.eol || eol });
       } else {
-        if (l.eol === '') out[out.length - 1] = { ...l, eol };
+        out.push(l.eol === '' ? { ...l, eol } : l);
+        // The line below the marker (if any) is not ours: it follows our line unchanged.
         out.push({ content: want, eol });
       }
       return;
     }
-    if (i === first + 1 && owned.has(i)) return;
-    if (markers.includes(i) && i !== first) return;
     if (owned.has(i)) return;
+    if (markers.includes(i)) return;
     out.push(l);
   });
   const text = join(out);

@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs';
-import { realpath, stat } from 'node:fs/promises';
+import { readdir, realpath, stat } from 'node:fs/promises';
 import type { HostFacts } from './context.ts';
+import { formatDevNumber } from './disk/identity.ts';
 
 /** The real host. */
 export const realHost: HostFacts = {
@@ -16,6 +17,22 @@ export const realHost: HostFacts = {
       return await realpath(path);
     } catch {
       return undefined;
+    }
+  },
+  async deviceNumber(path) {
+    try {
+      const st = await stat(path, { bigint: true });
+      return st.isBlockDevice() ? formatDevNumber(st.rdev) : undefined;
+    } catch {
+      return undefined;
+    }
+  },
+  async listDir(path) {
+    try {
+      return (await readdir(path)).sort();
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
+      throw err;
     }
   },
   systemdRunning: () => existsSync('/run/systemd/system'),

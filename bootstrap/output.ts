@@ -21,6 +21,7 @@ const SYMBOL: Record<StepResult, string> = {
   skipped: '–',
   planned: '•',
   failed: '✗',
+  blocked: '⊘',
 };
 
 export function formatDuration(ms: number): string {
@@ -30,7 +31,8 @@ export function formatDuration(ms: number): string {
 /** One terminal line per step: `✓ disk      formatted /dev/loop3 (ext4 …)  1.2 s`. */
 export function formatStepLine(r: StepRecord): string {
   const head = `${SYMBOL[r.result]} ${r.name.padEnd(9)} ${r.detail}`;
-  const lines = [r.result === 'skipped' ? head : `${head}  ${formatDuration(r.durationMs)}`];
+  const untimed = r.result === 'skipped' || r.result === 'blocked';
+  const lines = [untimed ? head : `${head}  ${formatDuration(r.durationMs)}`];
   if (r.changes && r.changes.length > 1) for (const c of r.changes) lines.push(`    - ${c}`);
   return lines.join('\n');
 }
@@ -54,6 +56,7 @@ export function jsonReporter(log: Logger): Reporter {
         changes: r.changes,
       };
       if (r.result === 'failed') log.error(fields, `${r.name}: ${r.detail}`);
+      else if (r.result === 'blocked') log.warn(fields, `${r.name} blocked: ${r.detail}`);
       else log.info(fields, `${r.name} ${r.result}: ${r.detail}`);
     },
   };

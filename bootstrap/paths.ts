@@ -17,6 +17,8 @@ export const SystemPath = {
   systemdUnits: '/etc/systemd/system',
   stateDir: '/var/lib/dalston',
   result: '/var/lib/dalston/bootstrap.json',
+  /** Present once a full bootstrap has succeeded on this host: later boots take the quick path. */
+  completeMarker: '/var/lib/dalston/bootstrap-complete',
   composePluginDir: '/usr/local/lib/docker/cli-plugins',
   aptSources: '/etc/apt/sources.list.d',
   aptKeyrings: '/usr/share/keyrings',

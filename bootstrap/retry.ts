@@ -13,6 +13,8 @@ export async function withRetry<T>(
     backoff?: Backoff;
     random?: () => number;
     onRetry?: (err: unknown, attempt: number) => void;
+    /** False ends the retries at once (an error that fails the same way every time). */
+    retryIf?: (err: unknown) => boolean;
   } = {},
 ): Promise<T> {
   const attempts = opts.attempts ?? 4;
@@ -22,7 +24,7 @@ export async function withRetry<T>(
     try {
       return await fn(attempt);
     } catch (err) {
-      if (attempt >= attempts) throw err;
+      if (attempt >= attempts || (opts.retryIf && !opts.retryIf(err))) throw err;
       opts.onRetry?.(err, attempt);
       await clock.sleep(backoff.delay(attempt - 1, random));
     }

@@ -1,6 +1,8 @@
-import { mkdir } from 'node:fs/promises';
+import { mkdir, rm, stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { ExitCode, exitCodeFor, UsageError } from '../shared/errors.ts';
+import { VOLUME_REFUSAL_FILE } from '../shared/mount/volume-refusal.ts';
+import type { BootstrapReport } from '../shared/status/bootstrap-report.ts';
 import { hostVersion } from '../shared/version.ts';
 import { writeFileAtomic } from './atomic-write.ts';
 import type { BootstrapContext } from './context.ts';
@@ -14,7 +16,16 @@ import { imagesStep } from './steps/images.ts';
 import { mountStep } from './steps/mount.ts';
 import { osStep } from './steps/os.ts';
 import { packagesStep } from './steps/packages.ts';
-import { STEP_ORDER, type Step, type StepName } from './steps/step.ts';
+import { secretsStep } from './steps/secrets.ts';
+import { stackStep } from './steps/stack.ts';
+import {
+  type BootstrapPath,
+  STEP_NEEDS,
+  STEP_ORDER,
+  type Step,
+  type StepName,
+  type StepResult,
+} from './steps/step.ts';
 import { tailscaleStep } from './steps/tailscale.ts';
 import { unitsStep } from './steps/units.ts';
 
@@ -47,7 +58,9 @@ export function buildSteps(
     fstab: fstabStep,
     dirs: dirsStep,
     dalston: dalstonStep,
+    secrets: secretsStep,
     images: imagesStep,
+    stack: stackStep,
     tailscale: tailscaleStep,
     units: unitsStep(),
     ...overrides,
@@ -55,30 +68,49 @@ export function buildSteps(
   return names.map((n) => all[n]);
 }
 
-export interface BootstrapReport {
-  version: string;
-  startedAt: string;
-  finishedAt: string;
-  ok: boolean;
-  dryRun: boolean;
-  exitCode: number;
-  steps: StepRecord[];
+export type { BootstrapReport };
+
+/** Pure: the need of `step` that failed or was blocked in this run, if any. */
+export function blockingNeed(step: StepName, results: ReadonlyMap<string, StepResult>): StepName | undefined {
+  return STEP_NEEDS[step].find((n) => {
+    const r = results.get(n);
+    return r === 'failed' || r === 'blocked';
+  });
 }
 
 /**
- * Runs the steps in order and stops at the first failure (later steps build
- * on earlier ones). Returns the report and the exit code of the failure.
+ * Runs the steps in order. A failing step does not stop the run: the steps
+ * that build on it (STEP_NEEDS) are recorded as `blocked`, the independent
+ * ones still run, so one outside failure (a registry, an expired Tailscale
+ * key) costs only what depends on it. Returns the report and the first error:
+ * its exit code is the run's.
  */
 export async function runSteps(
   ctx: BootstrapContext,
   steps: readonly Step[],
   reporter: Reporter,
   preamble: StepRecord[] = [],
+  path: BootstrapPath | 'steps' = 'steps',
 ): Promise<{ report: BootstrapReport; error?: unknown }> {
   const startedAt = new Date().toISOString();
   const records: StepRecord[] = [...preamble];
+  const results = new Map<string, StepResult>();
+  const stepErrors = new Map<string, unknown>();
   let error: unknown;
   for (const step of steps) {
+    const blocker = blockingNeed(step.name, results);
+    if (blocker) {
+      const rec: StepRecord = {
+        name: step.name,
+        result: 'blocked',
+        detail: `not run: it needs ${blocker}, which ${results.get(blocker) === 'failed' ? 'failed' : 'did not run'}`,
+        durationMs: 0,
+      };
+      results.set(step.name, 'blocked');
+      records.push(rec);
+      reporter.step(rec);
+      continue;
+    }
     const t0 = performance.now();
     const c: BootstrapContext = { ...ctx, progress: (m) => reporter.progress(step.name, m) };
     try {
@@ -90,6 +122,7 @@ export async function runSteps(
         durationMs: Math.round(performance.now() - t0),
         ...(outcome.changes ? { changes: outcome.changes } : {}),
       };
+      results.set(step.name, outcome.result);
       records.push(rec);
       reporter.step(rec);
       for (const a of outcome.also ?? []) {
@@ -98,18 +131,20 @@ export async function runSteps(
         reporter.step(extra);
       }
     } catch (err) {
-      error = err;
+      error ??= err;
+      stepErrors.set(step.name, err);
       const rec: StepRecord = {
         name: step.name,
         result: 'failed',
         detail: err instanceof Error ? err.message : String(err),
         durationMs: Math.round(performance.now() - t0),
       };
+      results.set(step.name, 'failed');
       records.push(rec);
       reporter.step(rec);
-      break;
     }
   }
+  if (!ctx.dryRun) await recordVolumeRefusal(ctx.root, results, stepErrors);
   const report: BootstrapReport = {
     version: hostVersion().version,
     startedAt,
@@ -117,9 +152,42 @@ export async function runSteps(
     ok: error === undefined,
     dryRun: ctx.dryRun,
     exitCode: error === undefined ? ExitCode.ok : exitCodeFor(error),
+    path,
     steps: records,
   };
   return { report, error };
+}
+
+/** The steps whose refusal of a disk the agent must honour (shared/mount/volume-refusal.ts). */
+const VOLUME_STEPS = ['disk', 'mount'] as const;
+
+/**
+ * Tells the agent when this run refused the data volume (a disk or mount step
+ * failed as unsafe): systemd may have mounted something at dataDir from fstab
+ * regardless. A run that mounted the volume (or found it mounted) clears it.
+ */
+async function recordVolumeRefusal(
+  root: string,
+  results: ReadonlyMap<string, StepResult>,
+  errors: ReadonlyMap<string, unknown>,
+): Promise<void> {
+  const path = rooted(root, VOLUME_REFUSAL_FILE);
+  const refused = VOLUME_STEPS.find((s) => {
+    const err = errors.get(s);
+    return err !== undefined && exitCodeFor(err) === ExitCode.unsafeDisk;
+  });
+  if (refused) {
+    const err = errors.get(refused);
+    await mkdir(dirname(path), { recursive: true, mode: 0o755 });
+    await writeFileAtomic(
+      path,
+      `${JSON.stringify({ step: refused, message: err instanceof Error ? err.message : String(err), at: new Date().toISOString() })}\n`,
+      { mode: 0o644 },
+    );
+    return;
+  }
+  const mount = results.get('mount');
+  if (mount === 'done' || mount === 'unchanged') await rm(path, { force: true });
 }
 
 /** `<root>/var/lib/dalston/bootstrap.json`, written on success and on failure (never in a dry run). */
@@ -128,4 +196,30 @@ export async function writeReport(root: string, report: BootstrapReport): Promis
   await mkdir(dirname(path), { recursive: true, mode: 0o755 });
   await writeFileAtomic(path, `${JSON.stringify(report, null, 2)}\n`, { mode: 0o644 });
   return path;
+}
+
+/**
+ * `<root>/var/lib/dalston/bootstrap-complete`: written once a full run has
+ * succeeded on this host (its root disk); from then on every boot takes the
+ * quick path. On the root disk on purpose: packages and units live there, so a
+ * replaced instance starts without it and runs everything again.
+ */
+export async function bootstrapCompleted(root: string): Promise<boolean> {
+  try {
+    await stat(rooted(root, SystemPath.completeMarker));
+    return true;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
+    throw err;
+  }
+}
+
+export async function markBootstrapCompleted(root: string, report: BootstrapReport): Promise<void> {
+  const path = rooted(root, SystemPath.completeMarker);
+  await mkdir(dirname(path), { recursive: true, mode: 0o755 });
+  await writeFileAtomic(
+    path,
+    `${JSON.stringify({ version: report.version, completedAt: report.finishedAt })}\n`,
+    { mode: 0o644 },
+  );
 }

@@ -3,6 +3,7 @@ import { fileURLToPath } from 'node:url';
 import { ConfigError, UsageError } from '../shared/errors.ts';
 import type { Shell } from '../shared/shell.ts';
 import { DEFAULT_STATUS_PREFIX } from '../shared/status/s3-key.ts';
+import type { StopSchedule } from './stop-cause.ts';
 
 /** Where the CLI finds the deployment by default: the dev environment of this checkout. */
 export const DEFAULT_TF_DIR = fileURLToPath(new URL('../infra/terraform/environments/dev', import.meta.url));
@@ -29,7 +30,29 @@ export interface Deployment {
   tailscaleHostname: string | null;
   sshUser: string;
   dataVolumeId: string | null;
+  /** The backstop schedule (DALSTON_STOP_SCHEDULE, else output stop_schedule), or null: `status` names its stops. */
+  stopSchedule: StopSchedule | null;
   sources: Partial<Record<Key, Source>>;
+}
+
+/** `cron(0 2 * * ? *) Europe/London` (zone optional, UTC by default). */
+export function parseStopScheduleEnv(text: string): StopSchedule {
+  const m = /^(cron\([^()]+\))\s*(\S+)?$/.exec(text.trim());
+  if (!m) {
+    throw new ConfigError(
+      'DALSTON_STOP_SCHEDULE',
+      `DALSTON_STOP_SCHEDULE="${text}" is not a schedule: expected e.g. "cron(0 2 * * ? *) Europe/London"`,
+    );
+  }
+  return { expression: m[1]!, timezone: m[2] ?? 'UTC' };
+}
+
+function scheduleFromOutput(v: unknown): StopSchedule | null {
+  if (!v || typeof v !== 'object') return null;
+  const o = v as Record<string, unknown>;
+  return typeof o.expression === 'string' && typeof o.timezone === 'string'
+    ? { expression: o.expression, timezone: o.timezone }
+    : null;
 }
 
 type Key = 'instanceId' | 'region' | 'bucket' | 'tailscaleHostname';
@@ -175,8 +198,9 @@ export async function resolveDeployment(
       sources[key] = 'env';
       continue;
     }
-    // Terraform is slow to start: only asked for what is needed now.
-    if (!needs.includes(key)) continue;
+    // Terraform is slow to start: only asked for what is needed now (once read, its other
+    // values come free, e.g. the bucket `down` records the stop in).
+    if (!needs.includes(key) && tf === null) continue;
     let v = await fromTf(spec.output);
     // No region output: the availability zone (eu-west-2a) names it too.
     if (v === undefined && key === 'region') v = (await fromTf('availability_zone'))?.replace(/[a-z]$/, '');
@@ -225,6 +249,11 @@ export async function resolveDeployment(
     // Amazon Linux 2023's default login user.
     sshUser: sshUser ?? 'ec2-user',
     dataVolumeId: tf ? (str((tf as TerraformOutputs).values.data_volume_id) ?? null) : null,
+    stopSchedule: str(env.DALSTON_STOP_SCHEDULE)
+      ? parseStopScheduleEnv(env.DALSTON_STOP_SCHEDULE!)
+      : tf
+        ? scheduleFromOutput((tf as TerraformOutputs).values.stop_schedule)
+        : null,
     sources,
   };
 }

@@ -3,7 +3,9 @@ import { ZxShell } from '../shared/shell.ts';
 import { systemClock } from '../shared/time/clock.ts';
 import { hostVersion } from '../shared/version.ts';
 import { backupsCommand, backupsHelp } from './commands/backups.ts';
+import { costCommand, costHelp } from './commands/cost.ts';
 import { downCommand, downHelp } from './commands/down.ts';
+import { keepAwakeCommand, keepAwakeHelp } from './commands/keep-awake.ts';
 import { sshCommand, sshHelp } from './commands/ssh.ts';
 import { statusCommand, statusHelp } from './commands/status.ts';
 import { upCommand, upHelp } from './commands/up.ts';
@@ -23,12 +25,15 @@ export const mainHelp = `Usage: dalston-aws <command> [flags]
 Start, stop and watch a dalston-host instance from your laptop.
 
 Commands:
-  up       start the instance and wait until the stack is healthy
+  up       start the instance and wait until the stack is healthy (--for 4h: keep it awake that long)
   down     stop the instance (the data volume stays) and wait until stopped
-  status   one screen: instance, estimated cost, heartbeat, services (--json for scripts)
+  status   one screen: instance, cost, heartbeat, idle countdown, why it stopped, services (--json)
   wait     wait until the stack is healthy, showing progress
   ssh      open a shell on the host over Tailscale (or --ssm for Session Manager)
   backups  list the Postgres backups in the bucket (time, size, revision, age)
+  keep-awake DUR | --clear
+           keep a running host from stopping itself for DUR (30m, 4h, 1h30m)
+  cost     this month's cost from the recorded running hours, next to always-on
 
 Run \`dalston-aws <command> --help\` for its flags. The deployment is found from
 flags, then DALSTON_INSTANCE_ID / AWS_REGION / DALSTON_BUCKET / AWS_PROFILE,
@@ -46,6 +51,8 @@ export const COMMANDS: Record<string, Command> = {
   wait: { run: waitCommand, help: waitHelp },
   ssh: { run: sshCommand, help: sshHelp },
   backups: { run: backupsCommand, help: backupsHelp },
+  'keep-awake': { run: keepAwakeCommand, help: keepAwakeHelp },
+  cost: { run: costCommand, help: costHelp },
 };
 
 export function defaultContext(overrides: Partial<CliContext> = {}): CliContext {

@@ -1,13 +1,37 @@
 import { type BackupSummary, summarizeBackup } from '../shared/backup/backup-summary.ts';
 import type { MaintenanceLease } from '../shared/backup/maintenance-lease.ts';
+import type { IdleStatus } from '../shared/idle/idle-status.ts';
+import type { KeepAwakeRead } from '../shared/idle/keep-awake.ts';
 import { snapshotFreshness } from '../shared/status/heartbeat.ts';
 import { serviceIsUp } from '../shared/status/service-up.ts';
 import type { StatusSnapshot } from '../shared/status/snapshot.ts';
+import type { BootstrapRead } from './aws/bootstrap-reports.ts';
 import type { InstanceInfo } from './aws/ec2.ts';
 import type { SnapshotRead } from './aws/snapshots.ts';
+import { type BootstrapView, bootstrapView } from './bootstrap-view.ts';
+import type { LastStop } from './last-stop.ts';
 import { type CostEstimate, estimateMonthlyCost, type VolumeSpec } from './pricing.ts';
+import { explainStop, type StopCause, type StopSchedule } from './stop-cause.ts';
 
-export type HeartbeatStatus = 'fresh' | 'stale' | 'missing' | 'malformed' | 'error';
+/** `stopped`: the instance is not running, so the last snapshot is history, however young. */
+export type HeartbeatStatus = 'fresh' | 'stale' | 'stopped' | 'missing' | 'malformed' | 'error';
+
+/** The idle line: the agent's last idle decision, with the countdown judged at checkedAt. */
+export interface IdleReport {
+  state: IdleStatus['state'];
+  summary: string;
+  since: string | null;
+  stopAt: string | null;
+  /** Seconds from checkedAt to stopAt (0 when overdue); null without a stop time. */
+  stopInSeconds: number | null;
+  reasons: string[];
+}
+
+/** The keep-awake lease object as read now (it may be newer than the snapshot). */
+export type LeaseReport =
+  | { kind: 'none' }
+  | { kind: 'active' | 'expired'; until: string; by: string }
+  | { kind: 'malformed'; reason: string };
 
 /** The one object `dalston-aws status --json` prints; the text screen is rendered from it too. */
 export interface StatusReport {
@@ -55,6 +79,14 @@ export interface StatusReport {
   backup: BackupSummary | null;
   /** A restore's maintenance lease in force when the snapshot was taken. */
   maintenance: MaintenanceLease | null;
+  /** The host's last bootstrap result (`<prefix><instance>/bootstrap.json`). */
+  bootstrap: BootstrapView;
+  /** Only for a running instance with a current snapshot from an agent with idle stop. */
+  idle: IdleReport | null;
+  /** Null when the lease object could not be read. */
+  lease: LeaseReport | null;
+  /** Why a stopped (or stopping) instance stopped; null while running. */
+  stop: StopCause | null;
 }
 
 export interface StatusInputs {
@@ -66,6 +98,23 @@ export interface StatusInputs {
   volumeProblem?: string | undefined;
   location: string;
   snapshot: SnapshotRead | { kind: 'error'; key: string; reason: string };
+  bootstrap: BootstrapRead | { kind: 'error'; key: string; reason: string };
+  bootstrapLocation: string;
+  /** The keep-awake lease object judged now; null when it could not be read. */
+  lease?: KeepAwakeRead | null;
+  lastStop?: LastStop | null;
+  stopSchedule?: StopSchedule | null;
+}
+
+/** Pure: the serial console command, for a host that has reported nothing at all. */
+export function consoleOutputCommand(instanceId: string, region: string): string {
+  return `aws ec2 get-console-output --region ${region} --instance-id ${instanceId} --latest --output text`;
+}
+
+function leaseReport(r: KeepAwakeRead | null | undefined): LeaseReport | null {
+  if (!r) return null;
+  if (r.kind === 'none' || r.kind === 'malformed') return r;
+  return { kind: r.kind, until: r.lease.until, by: r.lease.by };
 }
 
 /** Pure: observed instance, volumes and snapshot → the report. */
@@ -105,10 +154,28 @@ export function buildStatusReport(i: StatusInputs): StatusReport {
     gateway: null,
     backup: null,
     maintenance: null,
+    bootstrap: bootstrapView(i.bootstrap, i.bootstrapLocation, launch),
+    idle: null,
+    lease: leaseReport(i.lease),
+    stop: null,
   };
   const s = i.snapshot;
+  const stopCause = () =>
+    explainStop({
+      instance: i.instance,
+      snapshot: s.kind === 'ok' ? s.snapshot : null,
+      lastStop: i.lastStop ?? null,
+      schedule: i.stopSchedule ?? null,
+    });
+  report.stop = stopCause();
   if (s.kind === 'missing') {
     report.heartbeat.problem = `no heartbeat yet: nothing at ${i.location}`;
+    if (report.bootstrap.status === 'missing' && live) {
+      // Nothing from the host at all: the first-boot script may have failed before the bootstrap ran.
+      report.bootstrap.next = [
+        `no bootstrap result either; the first-boot script's output is on the serial console: ${consoleOutputCommand(i.instance.id, i.region)}`,
+      ];
+    }
     return report;
   }
   if (s.kind === 'malformed' || s.kind === 'error') {
@@ -119,17 +186,45 @@ export function buildStatusReport(i: StatusInputs): StatusReport {
   }
   const snap = s.snapshot;
   const f = snapshotFreshness(snap, i.nowMs);
+  // A young snapshot of a stopped instance is its last word, not a live heartbeat.
+  const status: HeartbeatStatus = !live ? 'stopped' : f.stale ? 'stale' : 'fresh';
   report.heartbeat = {
-    status: f.stale ? 'stale' : 'fresh',
+    status,
     location: i.location,
     at: snap.generatedAt,
     ageSeconds: f.ageSeconds,
     heartbeatSeconds: snap.heartbeatSeconds,
     staleAfterSeconds: f.staleAfterSeconds,
-    problem: f.stale
-      ? `last heartbeat is older than ${f.staleAfterSeconds}s (2 intervals): not current`
-      : null,
+    problem:
+      status === 'stopped'
+        ? `the instance is ${i.instance.state}: the last heartbeat is from before the stop`
+        : f.stale
+          ? `last heartbeat is older than ${f.staleAfterSeconds}s (2 intervals): not current`
+          : null,
   };
+  if (!live) {
+    // Nothing runs on a stopped instance: no services, /data or gateway from the old snapshot.
+    report.stack = {
+      current: false,
+      state: snap.state,
+      servicesUp: snap.services.filter(serviceIsUp).length,
+      servicesTotal: snap.services.length,
+      agentVersion: snap.version,
+    };
+    report.backup = summarizeBackup(snap.backup, i.nowMs);
+    return report;
+  }
+  if (snap.idle && !f.stale) {
+    const stopAt = snap.idle.stopAt;
+    report.idle = {
+      state: snap.idle.state,
+      summary: snap.idle.summary,
+      since: snap.idle.since,
+      stopAt,
+      stopInSeconds: stopAt === null ? null : Math.max(0, Math.round((Date.parse(stopAt) - i.nowMs) / 1000)),
+      reasons: snap.idle.reasons,
+    };
+  }
   report.stack = {
     current: !f.stale,
     state: snap.state,

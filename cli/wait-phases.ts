@@ -3,8 +3,10 @@ import { snapshotFreshness } from '../shared/status/heartbeat.ts';
 import { serviceIsUp } from '../shared/status/service-up.ts';
 import type { StatusSnapshot } from '../shared/status/snapshot.ts';
 import type { Clock } from '../shared/time/clock.ts';
+import { readBootstrapReport } from './aws/bootstrap-reports.ts';
 import type { Ec2Api, InstanceInfo } from './aws/ec2.ts';
 import { type ObjectReader, readSnapshot } from './aws/snapshots.ts';
+import { type BootstrapView, bootstrapView, describeFailure } from './bootstrap-view.ts';
 import type { GatewayProbe } from './context.ts';
 import { formatDuration } from './render/format.ts';
 import type { Progress } from './render/progress.ts';
@@ -20,6 +22,17 @@ export interface WaitOptions {
   justStarted?: boolean;
   instancePollMs?: number;
   snapshotPollMs?: number;
+  /**
+   * After a failed bootstrap that left the stack unstarted is seen, how long a
+   * heartbeat may still take (the agent may already be starting) before waiting
+   * is given up as pointless.
+   */
+  bootstrapGraceMs?: number;
+}
+
+export interface WaitResult {
+  /** This start's bootstrap failed (the stack may still be healthy, e.g. only Tailscale failed). */
+  bootstrapFailure: BootstrapView | null;
 }
 
 export interface WaitDeps {
@@ -62,7 +75,7 @@ const GOAL: Record<string, string> = {
  * than the start → stack healthy → (optionally) gateway answering. Resolves
  * when all are reached; throws a HostError naming the phase it was stuck in.
  */
-export async function waitUntilHealthy(opts: WaitOptions, deps: WaitDeps): Promise<void> {
+export async function waitUntilHealthy(opts: WaitOptions, deps: WaitDeps): Promise<WaitResult> {
   const { clock, progress } = deps;
   const begin = clock.now();
   const deadline = begin + opts.timeoutMs;
@@ -71,6 +84,8 @@ export async function waitUntilHealthy(opts: WaitOptions, deps: WaitDeps): Promi
   let phase = 'instance';
   let detail = 'checking';
   let lastSnapshot: StatusSnapshot | null = null;
+  // Set inside checkBootstrap (a closure), so typed by hand: TS would narrow it to null here.
+  let bootFailure = null as { view: BootstrapView; seenAt: number } | null;
 
   const report = (p: string, d: string) => {
     phase = p;
@@ -83,7 +98,7 @@ export async function waitUntilHealthy(opts: WaitOptions, deps: WaitDeps): Promi
       progress.stop();
       throw new HostError(
         'failure',
-        `timed out after ${formatDuration(opts.timeoutMs / 1000)} waiting for ${GOAL[phase] ?? phase} (${phase}: ${detail})${unhealthyList(lastSnapshot)}`,
+        `timed out after ${formatDuration(opts.timeoutMs / 1000)} waiting for ${GOAL[phase] ?? phase} (${phase}: ${detail})${unhealthyList(lastSnapshot)}${bootFailure ? `; ${describeFailure(bootFailure.view)}` : ''}`,
       );
     }
     await clock.sleep(Math.min(ms, left));
@@ -114,6 +129,25 @@ export async function waitUntilHealthy(opts: WaitOptions, deps: WaitDeps): Promi
   // The start time: a heartbeat from before it belongs to the previous run.
   const since = inst.launchTime?.getTime() ?? begin;
 
+  // The host's bootstrap result: a failure of this start is shown once, with what to do next.
+  const grace = opts.bootstrapGraceMs ?? 60_000;
+  const checkBootstrap = async (): Promise<void> => {
+    if (bootFailure) return;
+    let read: Awaited<ReturnType<typeof readBootstrapReport>>;
+    try {
+      read = await readBootstrapReport(deps.objects, opts.bucket, opts.statusPrefix, opts.instanceId);
+    } catch (err) {
+      // Auxiliary: the snapshot read right before reports S3 trouble itself.
+      if (err instanceof HostError) return;
+      throw err;
+    }
+    const v = bootstrapView(read, `s3://${opts.bucket}/${read.key}`, new Date(since));
+    if (v.status !== 'failed' || !v.current) return;
+    bootFailure = { view: v, seenAt: clock.now() };
+    progress.note(`✘ ${describeFailure(v)}`);
+    for (const n of v.next) progress.note(`  next: ${n}`);
+  };
+
   // Phases 2 and 3: a heartbeat newer than the start, then a healthy stack.
   let heartbeatSeen = false;
   report('heartbeat', 'waiting for the agent’s first snapshot since the start');
@@ -129,6 +163,8 @@ export async function waitUntilHealthy(opts: WaitOptions, deps: WaitDeps): Promi
       }
       report(phase, `S3 not answering (${err.message})`);
     }
+    // Before the healthy check, so a healthy stack whose bootstrap partly failed is still said.
+    await checkBootstrap();
     if (read?.kind === 'ok') {
       const snap = read.snapshot;
       const at = Date.parse(snap.generatedAt);
@@ -164,6 +200,18 @@ export async function waitUntilHealthy(opts: WaitOptions, deps: WaitDeps): Promi
     } else if (read?.kind === 'malformed') {
       report(phase, `snapshot unreadable: ${read.reason}`);
     }
+    if (
+      bootFailure &&
+      bootFailure.view.stackStarted === false &&
+      !heartbeatSeen &&
+      clock.now() - bootFailure.seenAt >= grace
+    ) {
+      progress.stop();
+      throw new HostError(
+        'failure',
+        `${describeFailure(bootFailure.view)}; the stack was not started, so no heartbeat is coming. Next: ${bootFailure.view.next.join('; ')}`,
+      );
+    }
     await pause(snapshotPoll);
   }
 
@@ -178,6 +226,7 @@ export async function waitUntilHealthy(opts: WaitOptions, deps: WaitDeps): Promi
     progress.done(`gateway answers at ${opts.gatewayUrl}`);
   }
   progress.stop();
+  return { bootstrapFailure: bootFailure?.view ?? null };
 }
 
 /** Waits until EC2 reports `stopped` (or another target state). */

@@ -27,7 +27,8 @@ import { createStandinDalston, STANDIN_DALSTON_TAG } from './world/standin-dalst
 import { buildStandinTarball, STANDIN_IMAGE_TAG } from './world/standin-image.ts';
 
 const S3_PORT = 9444;
-const VOLUME_BYTES = 20 * 1024 ** 3;
+/** Every instance's data volume: a sparse file, so its size costs nothing until written. */
+export const VOLUME_BYTES = 20 * 1024 ** 3;
 
 export async function prepareWorld(ctx: RehearsalContext): Promise<World> {
   const { shell, runDir, cacheDir } = ctx;
@@ -58,11 +59,13 @@ export async function prepareWorld(ctx: RehearsalContext): Promise<World> {
   });
 
   let rootfs = '';
+  let rootfsCache = '';
   await ctx.must('machine rootfs ready (debootstrap, cached by recipe hash)', async () => {
     await ensureHostTools(shell, info);
     await ensureNspawnRuntimeDir(shell);
     const t0 = Date.now();
     const cache = await ensureRootfs(shell, cacheDir, ROOTFS_RECIPE, info);
+    rootfsCache = cache.dir;
     rootfs = path.join(runDir, 'rootfs');
     await cloneRootfs(shell, cache.dir, rootfs);
     return `recipe ${cache.hash} ${cache.built ? 'built' : 'from cache'}, copied for this run (${((Date.now() - t0) / 1000).toFixed(1)} s)`;
@@ -114,31 +117,56 @@ export async function prepareWorld(ctx: RehearsalContext): Promise<World> {
       });
       ctx.cleanup.add('stop the stand-in S3 server', () => s3.stop());
 
-      // host.json keys the rehearsal cannot take from Terraform as-is (see README).
-      const userData = patchHostJson(rendered!.userData, (h) => ({
-        ...h,
-        volume: { ...(h.volume as object), device: loop.device },
-        s3: { ...(h.s3 as object), endpoint: s3.endpoint },
-        dalston: { ...(h.dalston as object), repo: `file://${IN_MACHINE.dalstonRepo}` },
-      }));
-      await installMachineFiles(shell, {
-        rootfs,
+      const machineFiles: World['machineFiles'] = {
         nodeBinary: process.execPath,
         composePlugin,
         buildxPlugin,
-        userData,
         dalstonBareRepo: bare,
         standinTar: tarball,
         dbRootfs,
         images,
         s3Endpoint: s3.endpoint,
-      });
+      };
+      const userData = machineUserData(rendered!.userData, { device: loop.device, s3Endpoint: s3.endpoint });
+      await installMachineFiles(shell, { ...machineFiles, rootfs, userData });
       const udev = udevStandinDirs(path.join(runDir, 'udev'));
-      world = { release: release!, rendered: rendered!, services, rootfs, dbRootfs, loop, netns, s3, udev };
+      world = {
+        release: release!,
+        rendered: rendered!,
+        services,
+        rootfsCache,
+        machineFiles,
+        rootfs,
+        dbRootfs,
+        loop,
+        netns,
+        s3,
+        udev,
+      };
       return `EBS ${loop.device} (20 GiB sparse), S3 ${s3.endpoint} in netns ${netns.name}, Dalston ${STANDIN_DALSTON_TAG} (${commit.slice(0, 8)}), ${images.length} image names`;
     },
   );
   return world!;
+}
+
+/**
+ * Pure: the user-data Terraform rendered, with the host.json keys the rehearsal
+ * cannot take as they are (see README): the loop device for the EBS volume, the
+ * local S3 endpoint and Dalston repository; `patch` adds a scenario's own.
+ */
+export function machineUserData(
+  userData: string,
+  opts: { device: string; s3Endpoint: string },
+  patch: (h: Record<string, unknown>) => Record<string, unknown> = (h) => h,
+): string {
+  return patchHostJson(userData, (h) =>
+    patch({
+      ...h,
+      volume: { ...(h.volume as object), device: opts.device },
+      s3: { ...(h.s3 as object), endpoint: opts.s3Endpoint },
+      dalston: { ...(h.dalston as object), repo: `file://${IN_MACHINE.dalstonRepo}` },
+    }),
+  );
 }
 
 export interface ComposeConfigInputs {

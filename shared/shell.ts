@@ -38,8 +38,15 @@ export class ZxShell implements Shell {
       timeout: opts.timeoutMs,
       signal: opts.signal,
     });
+    const t0 = performance.now();
     const p = await sh`${cmd} ${args}`;
-    return { exitCode: p.exitCode ?? 1, stdout: p.stdout, stderr: p.stderr };
+    // zx kills the whole process tree at the limit and reports no exit code: say why it ended.
+    const timedOut =
+      opts.timeoutMs !== undefined && p.exitCode === null && performance.now() - t0 >= opts.timeoutMs;
+    const stderr = timedOut
+      ? `${p.stderr}${p.stderr ? '\n' : ''}timed out after ${opts.timeoutMs} ms`
+      : p.stderr;
+    return { exitCode: p.exitCode ?? 1, stdout: p.stdout, stderr };
   }
 }
 

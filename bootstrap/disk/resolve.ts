@@ -27,6 +27,11 @@ export async function nvmeBySerial(sysfsRoot: string, serial: string): Promise<s
   return undefined;
 }
 
+/** The udev by-id link name of an EBS volume on Nitro (60-persistent-storage: model + serial). */
+export function ebsByIdName(volumeId: string): string {
+  return `nvme-Amazon_Elastic_Block_Store_${nvmeSerialOf(volumeId)}`;
+}
+
 export interface Candidate {
   path: string;
   how: string;
@@ -40,9 +45,8 @@ export interface Candidate {
 export function staticCandidates(volume: { id?: string; device?: string }, devRoot: string): Candidate[] {
   if (volume.device) return [{ path: volume.device, how: 'volume.device' }];
   if (!volume.id) return [];
-  const serial = nvmeSerialOf(volume.id);
   return [
-    { path: join(devRoot, 'disk/by-id', `nvme-Amazon_Elastic_Block_Store_${serial}`), how: 'by-id link' },
+    { path: join(devRoot, 'disk/by-id', ebsByIdName(volume.id)), how: 'by-id link' },
     { path: join(devRoot, 'sdf'), how: 'API device name' },
     { path: join(devRoot, 'xvdf'), how: 'API device name' },
   ];

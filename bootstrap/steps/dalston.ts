@@ -4,6 +4,8 @@ import { dataPaths } from '../../shared/config/data-paths.ts';
 import { requireKey } from '../../shared/config/load.ts';
 import { HostError } from '../../shared/errors.ts';
 import { runChecked, type Shell } from '../../shared/shell.ts';
+import type { BootstrapContext } from '../context.ts';
+import { withRetry } from '../retry.ts';
 import { requireDataMounted } from './dirs.ts';
 import { done, planned, type Step, unchanged } from './step.ts';
 
@@ -28,6 +30,28 @@ const git = (shell: Shell, dir: string, args: string[]) =>
 const gitChecked = (shell: Shell, dir: string, args: string[]) =>
   runChecked(shell, 'git', ['-C', dir, ...args], { env: { GIT_TERMINAL_PROMPT: '0' } });
 
+/**
+ * git's environment for calls that reach the remote: never prompt, and give
+ * up on an HTTP transfer that stays under 1 KiB/s (a remote that accepted the
+ * connection and went silent). The shell's time limit covers every protocol.
+ */
+export function remoteGitEnv(stallSeconds: number): Record<string, string> {
+  return {
+    GIT_TERMINAL_PROMPT: '0',
+    GIT_HTTP_LOW_SPEED_LIMIT: '1024',
+    GIT_HTTP_LOW_SPEED_TIME: String(stallSeconds),
+  };
+}
+
+/** A call to the remote: time-limited per attempt, retried with the bootstrap's backoff. */
+function remote(ctx: BootstrapContext, what: string, fn: () => Promise<string>): Promise<string> {
+  return withRetry(ctx.clock, fn, {
+    attempts: ctx.limits.attempts,
+    onRetry: (err, attempt) =>
+      ctx.progress(`${what} failed (attempt ${attempt}), retrying: ${(err as Error).message}`),
+  });
+}
+
 async function exists(path: string): Promise<boolean> {
   try {
     await lstat(path);
@@ -51,12 +75,16 @@ async function head(shell: Shell, dir: string): Promise<string> {
 }
 
 /** Fetches the ref (a tag, branch or commit) and checks it out detached; returns the commit. */
-async function checkoutRef(shell: Shell, dir: string, ref: string): Promise<string> {
-  await gitChecked(shell, dir, ['fetch', '--tags', 'origin']);
+async function checkoutRef(ctx: BootstrapContext, dir: string, ref: string): Promise<string> {
+  const shell = ctx.shell;
+  const opts = { env: remoteGitEnv(ctx.limits.gitStallSeconds), timeoutMs: ctx.limits.gitFetchMs };
+  await remote(ctx, 'git fetch', () =>
+    runChecked(shell, 'git', ['-C', dir, 'fetch', '--tags', 'origin'], opts),
+  );
   let commit = await resolveRef(shell, dir, ref);
   if (!commit) {
-    // A commit not on any fetched branch: ask for it by name (GitHub allows this).
-    const r = await git(shell, dir, ['fetch', 'origin', ref]);
+    // A commit not on any fetched branch: ask for it by name (GitHub allows this); best effort, not retried.
+    const r = await shell.run('git', ['-C', dir, 'fetch', 'origin', ref], opts);
     if (r.exitCode === 0) commit = await resolveRef(shell, dir, isCommitRef(ref) ? ref : 'FETCH_HEAD');
   }
   if (!commit) {
@@ -150,7 +178,7 @@ export const dalstonStep: Step = {
         return planned([...changes, `point ${link} at ${name}`]);
       }
       if (!headMatches(ref, h, resolved)) {
-        const commit = await checkoutRef(shell, dir, ref);
+        const commit = await checkoutRef(ctx, dir, ref);
         await verifyHead(shell, dir, ref, commit);
       }
       await swapSymlink(link, name);
@@ -165,11 +193,14 @@ export const dalstonStep: Step = {
     const temp = `${dir}.partial-${process.pid}`;
     await rm(temp, { recursive: true, force: true });
     try {
-      await runChecked(shell, 'git', ['clone', '--quiet', '--no-checkout', repo, temp], {
-        env: { GIT_TERMINAL_PROMPT: '0' },
-        timeoutMs: 15 * 60_000,
+      await remote(ctx, 'git clone', async () => {
+        await rm(temp, { recursive: true, force: true });
+        return runChecked(shell, 'git', ['clone', '--quiet', '--no-checkout', repo, temp], {
+          env: remoteGitEnv(ctx.limits.gitStallSeconds),
+          timeoutMs: ctx.limits.gitCloneMs,
+        });
       });
-      const commit = await checkoutRef(shell, temp, ref);
+      const commit = await checkoutRef(ctx, temp, ref);
       await verifyHead(shell, temp, ref, commit);
       await rename(temp, dir);
     } catch (err) {

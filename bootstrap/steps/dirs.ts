@@ -17,6 +17,8 @@ import { done, planned, type Step, unchanged } from './step.ts';
  * | models    | 0:0      | 0755 | Dalston's engine Dockerfiles set no USER, so engines run as root; HF_HOME/NEMO_CACHE cache |
  * | dalston   | 0:0      | 0755 | Dalston source checkouts, written by this bootstrap (root) |
  * | backups   | 0:0      | 0700 | database dumps: root only |
+ * | secrets   | 0:0      | 0700 | the host's generated secrets (the Postgres password): root only |
+ * | tailscale | 0:0      | 0700 | tailscaled's state (node key): bound at /var/lib/tailscale, root only |
  *
  * Ownership is only set on a directory that is new or empty: a populated
  * Postgres directory is never re-chowned (the image's entrypoint manages it,
@@ -28,6 +30,8 @@ export const DATA_DIRS = [
   { name: 'models', uid: 0, gid: 0, mode: 0o755 },
   { name: 'dalston', uid: 0, gid: 0, mode: 0o755 },
   { name: 'backups', uid: 0, gid: 0, mode: 0o700 },
+  { name: 'secrets', uid: 0, gid: 0, mode: 0o700 },
+  { name: 'tailscale', uid: 0, gid: 0, mode: 0o700 },
 ] as const satisfies readonly { name: DataSubdir; uid: number; gid: number; mode: number }[];
 
 export interface DirObservation {

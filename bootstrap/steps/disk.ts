@@ -2,7 +2,9 @@ import { requireKey } from '../../shared/config/load.ts';
 import { HostError } from '../../shared/errors.ts';
 import { runChecked } from '../../shared/shell.ts';
 import type { BootstrapContext, VolumeState } from '../context.ts';
+import { decideMount, observeDataDir } from '../disk/data-dir.ts';
 import { mkfsCommand, readUuid, settleUdev } from '../disk/format.ts';
+import { refuseCopies } from '../disk/identity.ts';
 import { type DiskContents, inspectDisk } from '../disk/probe.ts';
 import { waitForVolume } from '../disk/resolve.ts';
 import { isRootDisk } from '../disk/root-disk.ts';
@@ -27,9 +29,11 @@ export function decideDisk(device: string, contents: DiskContents, fsType: strin
 }
 
 /**
- * Finds the volume, refuses the root disk and anything not provably ours or
- * blank. With `allowFormat` a blank device is formatted (or, in a dry run,
- * planned); the result is cached for mount and fstab.
+ * Finds the volume, refuses the root disk, anything not provably ours or
+ * blank, and a filesystem whose UUID another device carries too (a snapshot
+ * copy). With `allowFormat` a blank device is formatted (or, in a dry run,
+ * planned) — only after checking that nothing is in the way at dataDir, so a
+ * refusal changes nothing. The result is cached for mount and fstab.
  */
 export async function ensureVolume(ctx: BootstrapContext, allowFormat: boolean): Promise<VolumeState> {
   if (ctx.state.volume) return ctx.state.volume;
@@ -43,16 +47,29 @@ export async function ensureVolume(ctx: BootstrapContext, allowFormat: boolean):
       `${device} is the root disk (it backs /): refusing to use it as the data volume`,
     );
   }
+  const majorMinor = await ctx.host.deviceNumber(device);
+  if (!majorMinor) throw new HostError('failure', `${device} is no longer a block device`);
   const contents = await inspectDisk(ctx.shell, device, volume.fsType);
   const decision = decideDisk(device, contents, volume.fsType);
   if (decision.action === 'refuse') throw new HostError('unsafeDisk', decision.message);
-  const base = { device, how: found.how, fsType: volume.fsType };
+  const base = { device, majorMinor, how: found.how, fsType: volume.fsType };
   if (decision.action === 'use') {
+    await refuseCopies(ctx.shell, ctx.host, { device, majorMinor, uuid: decision.uuid });
     ctx.state.volume = { ...base, uuid: decision.uuid, label: decision.label, formatted: false };
     return ctx.state.volume;
   }
   if (!allowFormat) {
     throw new HostError('failure', `${device} is blank: run the disk step first to format it`);
+  }
+  // Before anything is written: what mount would refuse later (another device at dataDir,
+  // content on the root disk under it) is refused now, with the device still blank.
+  const atDataDir = decideMount(
+    { device, majorMinor, uuid: undefined },
+    ctx.config.dataDir,
+    await observeDataDir(ctx),
+  );
+  if (atDataDir.action === 'refuse') {
+    throw new HostError('unsafeDisk', `${atDataDir.message} (${device} is blank and was not formatted)`);
   }
   if (ctx.dryRun) {
     ctx.state.volume = { ...base, uuid: undefined, label: volume.label, formatted: true };

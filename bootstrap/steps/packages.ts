@@ -294,7 +294,9 @@ export const packagesStep: Step = {
     const actions = planPackages(platform, obs, ctx.config.docker);
     const running = ctx.host.systemdRunning();
     const dockerActive =
-      running && (await ctx.shell.run('systemctl', ['is-active', '--quiet', 'docker'])).exitCode === 0;
+      running &&
+      (await ctx.shell.run('systemctl', ['is-active', '--quiet', 'docker'], { timeoutMs: 60_000 }))
+        .exitCode === 0;
     const enable = running && (!dockerActive || actions.length > 0);
     if (ctx.dryRun) {
       const changes = actions.map((a) => describeAction(a, ctx.root));
@@ -308,7 +310,11 @@ export const packagesStep: Step = {
       ctx.progress(describeAction(a, ctx.root));
       await apply(ctx, a);
     }
-    if (enable) await runChecked(ctx.shell, 'systemctl', ['enable', '--now', 'docker']);
+    // --now waits for dockerd to start; bounded, so a stuck start ends the step instead of the boot.
+    if (enable)
+      await runChecked(ctx.shell, 'systemctl', ['enable', '--now', 'docker'], {
+        timeoutMs: ctx.limits.systemctlMs,
+      });
     // Verify what we have now, whatever installed it.
     const c = await ctx.shell.run('docker', ['compose', 'version', '--short']);
     const compose = c.exitCode === 0 ? c.stdout.trim() : '';

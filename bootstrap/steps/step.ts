@@ -1,32 +1,95 @@
 import type { BootstrapContext } from '../context.ts';
 
+/**
+ * The order steps run in. `units` comes right after `os`: it needs nothing but
+ * host.json, and once it has run the every-boot unit exists, so a later failure
+ * for an outside reason (a late volume, a package mirror, a registry, an expired
+ * Tailscale key) is retried at the next boot instead of leaving a host with no
+ * units. `packages` follows the data volume (Docker may be ordered after its
+ * mount). `stack` starts dalston.service once the checkout and images are in
+ * place; `tailscale` is last, so it can never keep the stack from starting.
+ */
 export const STEP_ORDER = [
   'os',
+  'units',
+  'disk',
+  'mount',
+  'fstab',
+  'dirs',
   'packages',
+  'dalston',
+  'secrets',
+  'images',
+  'stack',
+  'tailscale',
+] as const;
+export type StepName = (typeof STEP_ORDER)[number];
+
+/**
+ * What each step builds on. A step whose need failed (or was itself blocked)
+ * in the same run is not run and is recorded as `blocked`; independent steps
+ * still run (a failed image build does not keep Tailscale, the operator's way
+ * in, from being set up). A need that was not selected is not checked here:
+ * the step checks its own preconditions.
+ */
+export const STEP_NEEDS: Readonly<Record<StepName, readonly StepName[]>> = {
+  os: [],
+  units: [],
+  disk: [],
+  mount: ['disk'],
+  fstab: ['mount'],
+  dirs: ['mount'],
+  packages: ['os'],
+  dalston: ['dirs'],
+  secrets: ['dirs'],
+  images: ['packages', 'dalston'],
+  stack: ['units', 'packages', 'dalston', 'secrets', 'images'],
+  // tailscaled's state lives on the data volume.
+  tailscale: ['os', 'dirs'],
+};
+
+/**
+ * Steps of the quick path: what every boot after a completed bootstrap checks
+ * (data volume, mount, fstab, directories, checkout, the per-host secrets). dalston-bootstrap.service's
+ * ExecStartPost starts the stack after it.
+ */
+export const QUICK_STEPS: readonly StepName[] = [
+  'os',
   'disk',
   'mount',
   'fstab',
   'dirs',
   'dalston',
-  'images',
-  'tailscale',
-  'units',
-] as const;
-export type StepName = (typeof STEP_ORDER)[number];
+  'secrets',
+];
 
-/** Steps that install software (or build images); the every-boot unit runs without them. */
-export const INSTALL_STEPS: readonly StepName[] = ['packages', 'images', 'tailscale', 'units'];
+export type BootstrapPath = 'full' | 'quick';
 
-export type StepResult = 'done' | 'unchanged' | 'skipped' | 'planned' | 'failed';
+/**
+ * Pure: which steps a boot runs (`bootstrap --boot`, from dalston-bootstrap.service).
+ * Until a full bootstrap has succeeded once on this host (its marker file), every
+ * boot runs all of them again: a first boot that failed for an outside reason is
+ * retried, not left half-done. After that, only the quick path.
+ */
+export function bootPlan(completed: boolean): { path: BootstrapPath; steps: StepName[] } {
+  return completed ? { path: 'quick', steps: [...QUICK_STEPS] } : { path: 'full', steps: [...STEP_ORDER] };
+}
+
+/** Pure: a run that selects every step is a full run (only its success writes the marker). */
+export function isFullRun(names: readonly StepName[]): boolean {
+  return STEP_ORDER.every((s) => names.includes(s));
+}
+
+export type StepResult = 'done' | 'unchanged' | 'skipped' | 'planned' | 'failed' | 'blocked';
 
 export interface StepOutcome {
-  result: Exclude<StepResult, 'failed'>;
+  result: Exclude<StepResult, 'failed' | 'blocked'>;
   /** One line for the operator: what was found or done. */
   detail: string;
   /** In a dry run: every change the step would make. */
   changes?: string[];
-  /** Extra lines for parts of the step that did not happen, e.g. `units:start` skipped offline. */
-  also?: { name: string; result: Exclude<StepResult, 'failed'>; detail: string }[];
+  /** Extra lines for parts of the step that did not happen. */
+  also?: { name: string; result: Exclude<StepResult, 'failed' | 'blocked'>; detail: string }[];
 }
 
 export interface Step {

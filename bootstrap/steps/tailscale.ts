@@ -9,6 +9,7 @@ import type { BootstrapContext } from '../context.ts';
 import type { Platform } from '../os-release.ts';
 import { rooted, SystemPath } from '../paths.ts';
 import { withRetry } from '../retry.ts';
+import { ensureTailscaleStateOnVolume } from '../tailscale-state.ts';
 import { requirePlatform } from './os.ts';
 import { APT_LOCK } from './packages.ts';
 import { done, planned, type Step, skipped, unchanged } from './step.ts';
@@ -51,6 +52,22 @@ export function tailscaleRepo(p: Platform): {
   };
 }
 
+/** Pure: curl's argv for the keyring: bounded connect and total time, curl's own retries for transient errors. */
+export function keyringDownloadArgs(path: string, url: string, maxMs: number): string[] {
+  return [
+    '-fsSL',
+    '--retry',
+    '3',
+    '--connect-timeout',
+    '30',
+    '--max-time',
+    String(Math.ceil(maxMs / 1000)),
+    '-o',
+    path,
+    url,
+  ];
+}
+
 /** Pure: `tailscale status --json` → is this node up? */
 export function tailscaleRunning(exitCode: number, stdout: string): boolean {
   if (exitCode !== 0) return false;
@@ -84,29 +101,76 @@ export function gatewayServed(exitCode: number, stdout: string): boolean {
   }
 }
 
+/** The tailscale CLI talks to tailscaled, which can hang: every call has a time limit. */
+const tailscale = (ctx: BootstrapContext, args: string[]) =>
+  ctx.shell.run('tailscale', args, { timeoutMs: ctx.limits.tailscaleCliMs });
+
 async function serveGateway(ctx: BootstrapContext): Promise<boolean> {
-  const status = await ctx.shell.run('tailscale', ['serve', 'status', '--json']);
+  const status = await tailscale(ctx, ['serve', 'status', '--json']);
   if (gatewayServed(status.exitCode, status.stdout)) return false;
-  await runChecked(ctx.shell, 'tailscale', GATEWAY_SERVE_ARGS);
+  await runChecked(ctx.shell, 'tailscale', GATEWAY_SERVE_ARGS, { timeoutMs: ctx.limits.tailscaleCliMs });
+  return true;
+}
+
+/**
+ * Pure: is an SSM error worth another attempt? Timeouts, dropped connections
+ * and server errors are; a missing parameter or a denied read is not (it fails
+ * the same way until someone fixes it, and the next boot tries again).
+ */
+export function ssmRetryable(err: unknown): boolean {
+  const e = err as { name?: string; $metadata?: { httpStatusCode?: number } };
+  const status = e?.$metadata?.httpStatusCode;
+  if (status !== undefined) return status >= 500 || status === 429;
   return true;
 }
 
 async function readAuthKey(ctx: BootstrapContext, name: string): Promise<string> {
   let out: GetParameterCommandOutput;
   try {
-    out = (await ctx
-      .ssm()
-      .send(new GetParameterCommand({ Name: name, WithDecryption: true }))) as GetParameterCommandOutput;
+    out = await withRetry(
+      ctx.clock,
+      async () => {
+        try {
+          return (await ctx.ssm().send(new GetParameterCommand({ Name: name, WithDecryption: true }), {
+            abortSignal: AbortSignal.timeout(ctx.limits.ssmMs),
+          })) as GetParameterCommandOutput;
+        } catch (err) {
+          if (!ssmRetryable(err)) throw new NotRetried(err);
+          throw err;
+        }
+      },
+      {
+        attempts: ctx.limits.attempts,
+        onRetry: (err, attempt) =>
+          ctx.progress(
+            `reading SSM parameter ${name} failed (attempt ${attempt}), retrying: ${describeAws(err)}`,
+          ),
+        retryIf: (err) => !(err instanceof NotRetried),
+      },
+    );
   } catch (err) {
-    const e = err as { name?: string; message?: string };
+    const cause = err instanceof NotRetried ? err.cause : err;
     throw new HostError(
       'failure',
-      `cannot read SSM parameter ${name} (tailscale.authKeyParameter): ${e.name ?? ''} ${e.message ?? ''}`.trim(),
+      `cannot read SSM parameter ${name} (tailscale.authKeyParameter): ${describeAws(cause)}`,
     );
   }
   const value = out.Parameter?.Value;
   if (!value) throw new HostError('failure', `SSM parameter ${name} (tailscale.authKeyParameter) is empty`);
   return value.trim();
+}
+
+/** Marks an error the retry must pass through at once. */
+class NotRetried extends Error {
+  constructor(cause: unknown) {
+    super('not retried', { cause });
+  }
+}
+
+function describeAws(err: unknown): string {
+  const e = err as { name?: string; message?: string };
+  if (e?.name === 'TimeoutError' || e?.name === 'AbortError') return `${e.name}: no answer in time`;
+  return `${e?.name ?? ''} ${e?.message ?? String(err)}`.trim();
 }
 
 export const tailscaleStep: Step = {
@@ -115,21 +179,26 @@ export const tailscaleStep: Step = {
     const param = ctx.config.tailscale.authKeyParameter;
     if (!param) return skipped('tailscale.authKeyParameter not set');
     const hostname = ctx.config.tailscale.hostname;
-    const status = await ctx.shell.run('tailscale', ['status', '--json']);
+    // Before tailscaled is installed, started or asked anything: its state goes on the data volume.
+    const stateChanges = await ensureTailscaleStateOnVolume(ctx);
+    const stateNote =
+      stateChanges.length > 0 && !ctx.dryRun ? "tailscaled's state now on the data volume; " : '';
+    const status = await tailscale(ctx, ['status', '--json']);
     if (tailscaleRunning(status.exitCode, status.stdout)) {
       if (ctx.dryRun)
         return planned([
+          ...stateChanges,
           `ensure the gateway is served on the tailnet: tailscale ${GATEWAY_SERVE_ARGS.join(' ')}`,
         ]);
-      return (await serveGateway(ctx))
-        ? done('tailscale is Running; gateway now served on the tailnet at :8000')
+      return (await serveGateway(ctx)) || stateNote
+        ? done(`${stateNote}tailscale is Running; gateway served on the tailnet at :8000`)
         : unchanged('tailscale is Running; gateway served on the tailnet at :8000');
     }
-    const installed = (await ctx.shell.run('tailscale', ['version'])).exitCode === 0;
+    const installed = (await tailscale(ctx, ['version'])).exitCode === 0;
     const platform = installed ? undefined : await requirePlatform(ctx, 'installing Tailscale');
     const repo = platform ? tailscaleRepo(platform) : undefined;
     if (ctx.dryRun) {
-      const changes: string[] = [];
+      const changes: string[] = [...stateChanges];
       if (repo && platform) {
         if (repo.keyring)
           changes.push(`download ${repo.keyring.url} to ${rooted(ctx.root, repo.keyring.path)}`);
@@ -147,8 +216,19 @@ export const tailscaleStep: Step = {
       if (repo.keyring) {
         const keyPath = rooted(ctx.root, repo.keyring.path);
         await mkdir(join(keyPath, '..'), { recursive: true });
-        await withRetry(ctx.clock, () =>
-          runChecked(ctx.shell, 'curl', ['-fsSL', '--retry', '3', '-o', keyPath, repo.keyring!.url]),
+        await withRetry(
+          ctx.clock,
+          () =>
+            runChecked(
+              ctx.shell,
+              'curl',
+              keyringDownloadArgs(keyPath, repo.keyring!.url, ctx.limits.downloadMs),
+              {
+                // curl's own --max-time ends it first; this one catches a curl that does not.
+                timeoutMs: ctx.limits.downloadMs + 30_000,
+              },
+            ),
+          { attempts: ctx.limits.attempts },
         );
       }
       for (const f of repo.files) {
@@ -162,7 +242,9 @@ export const tailscaleStep: Step = {
         );
       } else {
         const env = { DEBIAN_FRONTEND: 'noninteractive' };
-        await withRetry(ctx.clock, () => runChecked(ctx.shell, 'apt-get', [...APT_LOCK, 'update'], { env }));
+        await withRetry(ctx.clock, () =>
+          runChecked(ctx.shell, 'apt-get', [...APT_LOCK, 'update'], { env, timeoutMs: 20 * 60_000 }),
+        );
         await withRetry(ctx.clock, () =>
           runChecked(ctx.shell, 'apt-get', [...APT_LOCK, 'install', '-y', 'tailscale'], {
             env,
@@ -172,30 +254,44 @@ export const tailscaleStep: Step = {
       }
     }
     if (ctx.host.systemdRunning())
-      await runChecked(ctx.shell, 'systemctl', ['enable', '--now', 'tailscaled']);
+      await runChecked(ctx.shell, 'systemctl', ['enable', '--now', 'tailscaled'], {
+        timeoutMs: ctx.limits.systemctlMs,
+      });
     const key = await readAuthKey(ctx, param);
     // The key goes to a 0600 file in a private 0700 dir, removed whatever happens.
     const dir = await mkdtemp(join(tmpdir(), 'dalston-tailscale-'));
     try {
       const file = join(dir, 'authkey');
       await writeFile(file, key, { mode: 0o600 });
-      const r = await ctx.shell.run('tailscale', tailscaleUpArgs(file, hostname), { timeoutMs: 120_000 });
-      if (r.exitCode !== 0) {
-        const detail = (r.stderr || r.stdout)
-          .split(key)
-          .join('[redacted]')
-          .trim()
-          .split('\n')
-          .slice(-3)
-          .join(' | ');
-        throw new HostError('failure', `tailscale up failed (exit ${r.exitCode}): ${detail}`);
-      }
+      // One retry: a coordination-server hiccup passes; a bad key fails again at once (the next boot retries).
+      await withRetry(
+        ctx.clock,
+        async () => {
+          const r = await ctx.shell.run('tailscale', tailscaleUpArgs(file, hostname), {
+            timeoutMs: ctx.limits.tailscaleUpMs,
+          });
+          if (r.exitCode !== 0) {
+            const detail = (r.stderr || r.stdout)
+              .split(key)
+              .join('[redacted]')
+              .trim()
+              .split('\n')
+              .slice(-3)
+              .join(' | ');
+            throw new HostError('failure', `tailscale up failed (exit ${r.exitCode}): ${detail}`);
+          }
+        },
+        {
+          attempts: 2,
+          onRetry: (err) => ctx.progress(`retrying after: ${(err as Error).message}`),
+        },
+      );
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
     await serveGateway(ctx);
     return done(
-      `${repo ? 'installed tailscale; ' : ''}joined the tailnet as ${hostname}; gateway served at :8000`,
+      `${stateNote}${repo ? 'installed tailscale; ' : ''}joined the tailnet as ${hostname}; gateway served at :8000`,
     );
   },
 };

@@ -14,15 +14,17 @@ export const UNIT_FILES = [
   'dalston-backup.timer',
 ] as const;
 export type UnitName = (typeof UNIT_FILES)[number];
-/** The unit that runs the stack; the bootstrap unit is only enabled (it is what runs us at boot). */
+/** The unit that runs the stack (started by the stack step); the bootstrap unit is only enabled (it is what runs us at boot). */
 export const STACK_UNIT = 'dalston.service';
 const BOOTSTRAP_UNIT = 'dalston-bootstrap.service';
 /** Starts dalston-backup.service nightly; enabling alone would arm it only from the next boot. */
 export const BACKUP_TIMER = 'dalston-backup.timer';
+/** Docker's own unit (the distribution's): we only add a drop-in to it, never restart it. */
+export const DOCKER_UNIT = 'docker.service';
 
 /** A file the units step keeps under /etc/systemd/system, and the unit it configures. */
 export interface UnitFile {
-  unit: UnitName;
+  unit: UnitName | typeof DOCKER_UNIT;
   /** Relative to /etc/systemd/system. */
   path: string;
   text: string;
@@ -41,26 +43,26 @@ export type SystemctlCall = string[];
 
 /**
  * Pure: the systemctl calls after installing units. Running systemd:
- * daemon-reload when any unit changed, enable unless already enabled, start
- * dalston.service unless active, restart it only when its own file changed (a
- * restart stops the stack). `--no-block`: dalston.service is Type=notify and
- * sends READY=1 only after the first `compose up`, which may pull and build
- * images for longer than a boot script should wait; the agent reports its own
- * progress. Offline (no systemd as PID 1): enable with --root when needed, never start.
+ * daemon-reload when any unit or drop-in changed, enable ours unless already
+ * enabled, start the backup timer unless active (restart it when its schedule
+ * changed). docker.service's drop-in only needs the reload: it orders docker's
+ * next start, and a restart would stop the stack. Offline (no systemd as PID 1):
+ * enable with --root when needed. The stack is not started here: the units go
+ * in first, before any step that can fail for an outside reason, so the
+ * every-boot unit exists whatever happens next; the stack step starts
+ * dalston.service once the checkout and images are in place.
  */
 export function planSystemctl(
   changed: readonly string[],
   systemdRunning: boolean,
   root: string,
-  now: { enabled: boolean; active: boolean } = { enabled: false, active: false },
+  now: { enabled: boolean } = { enabled: false },
 ): SystemctlCall[] {
-  const enable = changed.length > 0 || !now.enabled;
+  const enable = changed.some((u) => (UNIT_FILES as readonly string[]).includes(u)) || !now.enabled;
   if (!systemdRunning) return enable ? [[`--root=${root}`, 'enable', ...UNIT_FILES]] : [];
   const calls: SystemctlCall[] = [];
   if (changed.length > 0) calls.push(['daemon-reload']);
   if (enable) calls.push(['enable', ...UNIT_FILES]);
-  if (changed.includes(STACK_UNIT) && now.active) calls.push(['--no-block', 'restart', STACK_UNIT]);
-  else if (!now.active) calls.push(['--no-block', 'start', STACK_UNIT]);
   return calls;
 }
 
@@ -125,6 +127,7 @@ export function unitPathWord(path: string): string {
  */
 export function dataDirDropIns(dataDir: string): UnitFile[] {
   const header = "# Written by `dalston-host bootstrap` (units step) from host.json's dataDir.\n";
+  const mount = mountUnitName(dataDir);
   return [
     {
       unit: STACK_UNIT,
@@ -143,7 +146,20 @@ export function dataDirDropIns(dataDir: string): UnitFile[] {
         "# The fstab line is nofail, so the data volume's mount is not part of local-fs.target:\n" +
         "# order after it explicitly, or the bootstrap may mount the volume while systemd's own\n" +
         '# mount job is still waiting for it (and then fails with "already mounted").\n' +
-        `[Unit]\nAfter=${mountUnitName(dataDir)}\n`,
+        `[Unit]\nAfter=${mount}\n`,
+    },
+    {
+      unit: DOCKER_UNIT,
+      path: `${DOCKER_UNIT}.d/dalston-data-mount.conf`,
+      text:
+        header +
+        '# At its start dockerd restarts the containers of an unclean stop (restart policies),\n' +
+        '# before dalston.service runs. So it starts only once systemd has tried to mount the data\n' +
+        '# volume: mounted, or given up after the fstab device timeout (a late volume is waited\n' +
+        '# for). Ordering only, no Requires=: without the volume dockerd still starts and the host\n' +
+        '# stays debuggable, while the overlay binds (create_host_path: false) keep every\n' +
+        '# container with a bind under dataDir from starting on the root disk.\n' +
+        `[Unit]\nWants=${mount}\nAfter=${mount}\n`,
     },
   ];
 }
@@ -161,39 +177,26 @@ export function unitsStep(source: (name: string) => string = (n) => assetPath(`s
       const changedFiles: UnitFile[] = [];
       for (const f of files) if ((await readOrUndefined(join(dir, f.path))) !== f.text) changedFiles.push(f);
       // A changed drop-in changes its unit (dalston.service's restarts the stack, as its own file does).
-      const changedUnits = UNIT_FILES.filter((u) => changedFiles.some((f) => f.unit === u));
+      const changedUnits = [...new Set(changedFiles.map((f) => f.unit))];
+      // The stack step restarts dalston.service when its unit changed (a restart stops the stack).
+      ctx.state.unitsChanged = changedUnits;
       const running = ctx.host.systemdRunning();
       const rootArgs = running ? [] : [`--root=${ctx.root}`];
-      const enabled =
-        (await ctx.shell.run('systemctl', [...rootArgs, 'is-enabled', '--quiet', ...UNIT_FILES])).exitCode ===
-        0;
-      const active =
-        running && (await ctx.shell.run('systemctl', ['is-active', '--quiet', STACK_UNIT])).exitCode === 0;
-      const timerActive =
-        running && (await ctx.shell.run('systemctl', ['is-active', '--quiet', BACKUP_TIMER])).exitCode === 0;
+      const systemctl = (args: string[]) => ctx.shell.run('systemctl', args, { timeoutMs: 60_000 });
+      const enabled = (await systemctl([...rootArgs, 'is-enabled', '--quiet', ...UNIT_FILES])).exitCode === 0;
+      const timerActive = running && (await systemctl(['is-active', '--quiet', BACKUP_TIMER])).exitCode === 0;
       const calls = [
-        ...planSystemctl(changedUnits, running, ctx.root, { enabled, active }),
+        ...planSystemctl(changedUnits, running, ctx.root, { enabled }),
         ...planBackupTimer(changedUnits, running, timerActive),
       ];
-      // Without systemd there is nothing to start; say so on its own line rather than pretend.
-      const also = running
-        ? undefined
-        : [
-            {
-              name: 'units:start',
-              result: 'skipped' as const,
-              detail: `${STACK_UNIT} not started: systemd is not running (PID 1)`,
-            },
-          ];
       const changes = [
         ...changedFiles.map((f) => `install ${join(dir, f.path)}`),
         ...calls.map((c) => `systemctl ${c.join(' ')}`),
       ];
       if (changes.length === 0) {
-        const state = running ? `enabled, ${STACK_UNIT} active` : `enabled under --root=${ctx.root}`;
-        return { ...unchanged(`units up to date, ${state}`), ...(also ? { also } : {}) };
+        return unchanged(`units up to date, ${running ? 'enabled' : `enabled under --root=${ctx.root}`}`);
       }
-      if (ctx.dryRun) return { ...planned(changes), ...(also ? { also } : {}) };
+      if (ctx.dryRun) return planned(changes);
       for (const f of changedFiles) {
         await mkdir(dirname(join(dir, f.path)), { recursive: true, mode: 0o755 });
         await writeFileAtomic(join(dir, f.path), f.text, { mode: 0o644 });
@@ -206,7 +209,7 @@ export function unitsStep(source: (name: string) => string = (n) => assetPath(`s
           ? `installed ${changedFiles.map((f) => f.path).join(', ')}`
           : 'units unchanged';
       const ran = calls.map((c) => `systemctl ${c.join(' ')}`).join('; ');
-      return { ...done(ran ? `${what}; ${ran}` : what), ...(also ? { also } : {}) };
+      return done(ran ? `${what}; ${ran}` : what);
     },
   };
 }

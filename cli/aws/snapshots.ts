@@ -1,10 +1,21 @@
-import { GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
+import {
+  DeleteObjectCommand,
+  GetObjectCommand,
+  HeadObjectCommand,
+  ListObjectsV2Command,
+  PutObjectCommand,
+  S3Client,
+} from '@aws-sdk/client-s3';
 import { statusKey } from '../../shared/status/s3-key.ts';
 import { parseSnapshot as parseSnapshotBody, type StatusSnapshot } from '../../shared/status/snapshot.ts';
 import { mapAwsError } from '../errors.ts';
 import type { AwsClientOptions } from './ec2.ts';
 
-/** Raw object access; the seam that unit tests fake and integration tests run against s3rver. */
+/**
+ * Raw object access; the seam that unit tests fake and integration tests run against s3rver.
+ * The CLI writes only its own small objects beside the snapshot (the keep-awake lease,
+ * the record of a `down`).
+ */
 export interface ObjectReader {
   /** Null when the key does not exist; throws a HostError for everything else. */
   getText(bucket: string, key: string): Promise<{ body: string; lastModified: Date | null } | null>;
@@ -12,6 +23,10 @@ export interface ObjectReader {
   list(bucket: string, prefix: string): Promise<ListedObject[]>;
   /** An object's user metadata (`x-amz-meta-*`); null when the key does not exist. */
   metadata(bucket: string, key: string): Promise<Record<string, string> | null>;
+  /** Writes a small JSON object; throws a HostError naming s3:PutObject on failure. */
+  putText(bucket: string, key: string, body: string): Promise<void>;
+  /** Deletes an object (absent is fine); throws a HostError naming s3:DeleteObject on failure. */
+  delete(bucket: string, key: string): Promise<void>;
 }
 
 export interface ListedObject {
@@ -96,6 +111,35 @@ export class S3ObjectReader implements ObjectReader {
       if (name === 'NoSuchKey' || name === 'NotFound') return null;
       throw mapAwsError(err, {
         action: 's3:GetObject',
+        resource: `s3://${bucket}/${key}`,
+        profile: this.opts.profile,
+      });
+    }
+  }
+
+  async putText(bucket: string, key: string, body: string): Promise<void> {
+    try {
+      await this.client.send(
+        new PutObjectCommand({ Bucket: bucket, Key: key, Body: body, ContentType: 'application/json' }),
+        { abortSignal: AbortSignal.timeout(this.timeoutMs) },
+      );
+    } catch (err) {
+      throw mapAwsError(err, {
+        action: 's3:PutObject',
+        resource: `s3://${bucket}/${key}`,
+        profile: this.opts.profile,
+      });
+    }
+  }
+
+  async delete(bucket: string, key: string): Promise<void> {
+    try {
+      await this.client.send(new DeleteObjectCommand({ Bucket: bucket, Key: key }), {
+        abortSignal: AbortSignal.timeout(this.timeoutMs),
+      });
+    } catch (err) {
+      throw mapAwsError(err, {
+        action: 's3:DeleteObject',
         resource: `s3://${bucket}/${key}`,
         profile: this.opts.profile,
       });

@@ -1,8 +1,10 @@
 import type { parseCommandArgs } from '../../shared/cli-args.ts';
 import { UsageError } from '../../shared/errors.ts';
+import { describeFailure } from '../bootstrap-view.ts';
 import type { CliContext } from '../context.ts';
 import { type Deployment, type Need, resolveDeployment } from '../deployment.ts';
 import { parseDuration } from '../render/format.ts';
+import type { WaitResult } from '../wait-phases.ts';
 
 /** Flags every command accepts: where the deployment is. */
 export const deploymentFlags = {
@@ -65,4 +67,13 @@ export function gatewayToCheck(
 ): string | null {
   if (!values['check-gateway']) return null;
   return values['gateway-url'] ?? gatewayUrlFor(d.tailscaleHostname!);
+}
+
+/** Healthy, but this start's bootstrap failed (say, only Tailscale): said last, so it is not missed. */
+export function warnBootstrapFailure(ctx: CliContext, result: WaitResult): void {
+  const f = result.bootstrapFailure;
+  if (!f) return;
+  ctx.stderr.write(
+    `dalston-aws: warning: the stack is healthy, but this start's ${describeFailure(f)}; next: ${f.next[0] ?? ''}\n`,
+  );
 }

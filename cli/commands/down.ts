@@ -1,6 +1,8 @@
 import { parseCommandArgs } from '../../shared/cli-args.ts';
 import { HostError } from '../../shared/errors.ts';
 import type { CliContext } from '../context.ts';
+import { operatorName } from '../keep-awake.ts';
+import { type LastStop, lastStopKey } from '../last-stop.ts';
 import { createProgress } from '../render/progress.ts';
 import { waitForInstanceState } from '../wait-phases.ts';
 import { DEPLOYMENT_HELP, deploymentFlags, deploymentFrom, timeoutFlag } from './common.ts';
@@ -9,7 +11,8 @@ export const downHelp = `Usage: dalston-aws down [--no-wait] [--timeout 10m] [de
 
 Stops the instance (the agent on it stops the stack gracefully first) and
 waits until EC2 reports it stopped. The data volume stays; only storage is
-billed while stopped.
+billed while stopped. Leaves status/<instance-id>/last-stop.json in the bucket
+so \`dalston-aws status\` can say the stop was yours.
 
   --no-wait          return once StopInstances is accepted
   --timeout DUR      how long to wait for \`stopped\` (default 10m)
@@ -41,6 +44,23 @@ export async function downCommand(args: readonly string[], ctx: CliContext): Pro
     throw new HostError('failure', `instance ${d.instanceId} is ${inst.state}: nothing to stop`);
   }
   if (inst.state !== 'stopping') {
+    // Recorded before the call, so it exists even with --no-wait or Ctrl-C. Stopping matters
+    // more than the record: a failed write is a warning, never a reason not to stop.
+    const record: LastStop = {
+      by: 'dalston-aws down',
+      operator: operatorName(ctx.env),
+      at: new Date(ctx.clock.now()).toISOString(),
+    };
+    try {
+      await ctx
+        .objects(d)
+        .putText(d.bucket!, lastStopKey(d.statusPrefix, d.instanceId), `${JSON.stringify(record)}\n`);
+    } catch (err) {
+      if (!(err instanceof HostError)) throw err;
+      progress.note(
+        `warning: could not record the stop (${err.message}); status will not know it was \`down\``,
+      );
+    }
     const now = await ec2.stopInstance(d.instanceId);
     progress.note(`stopping ${d.instanceId}: ${now}`);
   }

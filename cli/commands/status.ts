@@ -1,8 +1,12 @@
 import { parseCommandArgs } from '../../shared/cli-args.ts';
 import { HostError } from '../../shared/errors.ts';
+import { judgeKeepAwake, type KeepAwakeRead, keepAwakeKey } from '../../shared/idle/keep-awake.ts';
+import { bootstrapReportKey } from '../../shared/status/bootstrap-report.ts';
 import { statusKey } from '../../shared/status/s3-key.ts';
+import { readBootstrapReport } from '../aws/bootstrap-reports.ts';
 import { readSnapshot } from '../aws/snapshots.ts';
 import type { CliContext } from '../context.ts';
+import { type LastStop, readLastStop } from '../last-stop.ts';
 import type { VolumeSpec } from '../pricing.ts';
 import { ansi, plain } from '../render/format.ts';
 import { renderStatus } from '../render/status.ts';
@@ -13,7 +17,11 @@ export const statusHelp = `Usage: dalston-aws status [--json] [deployment flags]
 
 One screen: instance state, type and uptime, an estimated monthly cost running
 vs stopped, the agent's last heartbeat from S3 and its age (stale after two
-heartbeat intervals), the services, /data usage and the agent version.
+heartbeat intervals), the host's last bootstrap result (a failed step, its
+message and what to do next), the idle stop (idle time, countdown, what holds
+it), the keep-awake lease, the services, /data usage and the agent version. For
+a stopped instance: why it stopped (idle, \`down\`, the backstop schedule, or
+something else).
 
   --json             print one JSON object instead (for scripts)
 
@@ -52,6 +60,33 @@ export async function statusCommand(args: readonly string[], ctx: CliContext): P
     snapshot = { kind: 'error', key, reason: err.message };
   }
 
+  const bootstrapKey = bootstrapReportKey(d.statusPrefix, d.instanceId);
+  let bootstrap: StatusInputs['bootstrap'];
+  try {
+    bootstrap = await readBootstrapReport(ctx.objects(d), bucket, d.statusPrefix, d.instanceId);
+  } catch (err) {
+    if (!(err instanceof HostError)) throw err;
+    // The snapshot's read reports the same problem (and sets the exit code); this row just says so.
+    bootstrap = { kind: 'error', key: bootstrapKey, reason: err.message };
+  }
+
+  // The lease and the record of a `down` are extras: the screen is worth showing without them.
+  const objects = ctx.objects(d);
+  let lease: KeepAwakeRead | null = null;
+  try {
+    const obj = await objects.getText(bucket, keepAwakeKey(d.statusPrefix, d.instanceId));
+    lease = judgeKeepAwake(obj?.body ?? null, ctx.clock.now());
+  } catch (err) {
+    if (!(err instanceof HostError)) throw err;
+  }
+  let lastStop: LastStop | null = null;
+  if (instance.state === 'stopped' || instance.state === 'stopping') {
+    lastStop = await readLastStop(objects, bucket, d.statusPrefix, d.instanceId).catch((err) => {
+      if (err instanceof HostError) return null;
+      throw err;
+    });
+  }
+
   const report = buildStatusReport({
     nowMs: ctx.clock.now(),
     region: d.region,
@@ -60,6 +95,11 @@ export async function statusCommand(args: readonly string[], ctx: CliContext): P
     volumeProblem,
     location: `s3://${bucket}/${key}`,
     snapshot,
+    bootstrap,
+    bootstrapLocation: `s3://${bucket}/${bootstrapKey}`,
+    lease,
+    lastStop,
+    stopSchedule: d.stopSchedule,
   });
   if (values.json) {
     ctx.stdout.write(`${JSON.stringify(report, null, 2)}\n`);

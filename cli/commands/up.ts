@@ -1,15 +1,26 @@
 import { parseCommandArgs } from '../../shared/cli-args.ts';
 import { HostError } from '../../shared/errors.ts';
 import type { CliContext } from '../context.ts';
+import { buildLease, operatorName, parseLeaseDuration, writeLease } from '../keep-awake.ts';
+import { formatTime } from '../render/format.ts';
 import { createProgress } from '../render/progress.ts';
 import { waitForInstanceState, waitUntilHealthy } from '../wait-phases.ts';
-import { DEPLOYMENT_HELP, deploymentFlags, deploymentFrom, gatewayToCheck, timeoutFlag } from './common.ts';
+import {
+  DEPLOYMENT_HELP,
+  deploymentFlags,
+  deploymentFrom,
+  gatewayToCheck,
+  timeoutFlag,
+  warnBootstrapFailure,
+} from './common.ts';
 
-export const upHelp = `Usage: dalston-aws up [--timeout 10m] [--check-gateway] [--no-wait] [deployment flags]
+export const upHelp = `Usage: dalston-aws up [--for 4h] [--timeout 10m] [--check-gateway] [--no-wait] [deployment flags]
 
 Starts the instance (nothing to do when it is running), then waits like
 \`dalston-aws wait\`: instance running, agent heartbeat, stack healthy.
 
+  --for DUR          keep the host awake at least this long (30m, 4h, 1h30m): writes the
+                     keep-awake lease before starting, so the idle stop waits for it
   --timeout DUR      how long to wait for a healthy stack (default 10m)
   --check-gateway    also wait for the gateway's /health over Tailscale
   --host NAME        Tailscale host name (DALSTON_TAILSCALE_HOST; output tailscale_hostname)
@@ -21,6 +32,7 @@ ${DEPLOYMENT_HELP}
 
 export const upFlags = {
   ...deploymentFlags,
+  for: { type: 'string' as const },
   timeout: { type: 'string' as const },
   'check-gateway': { type: 'boolean' as const },
   host: { type: 'string' as const },
@@ -35,12 +47,14 @@ export async function upCommand(args: readonly string[], ctx: CliContext): Promi
     return 0;
   }
   const timeoutMs = timeoutFlag(values.timeout, 10 * 60_000);
+  // Parsed before any AWS call: a typo must not start an instance without its lease.
+  const leaseMs = values.for === undefined ? null : parseLeaseDuration(values.for, '--for');
   const noWait = values['no-wait'] === true;
   const wantsHost = values['check-gateway'] && !values['gateway-url'];
   const d = await deploymentFrom(values, ctx, [
     'instanceId',
     'region',
-    ...(noWait ? [] : (['bucket'] as const)),
+    ...(noWait && leaseMs === null ? [] : (['bucket'] as const)),
     ...(wantsHost && !noWait ? (['tailscaleHostname'] as const) : []),
   ]);
   const ec2 = ctx.ec2(d);
@@ -54,17 +68,35 @@ export async function upCommand(args: readonly string[], ctx: CliContext): Promi
     // StartInstances is refused while stopping: let the stop finish first.
     inst = await waitForInstanceState(ec2, d.instanceId, 'stopped', { timeoutMs }, ctx.clock, progress);
   }
+  const what = `${d.instanceId}${inst.name ? ` (${inst.name})` : ''}, ${inst.type}, release ${inst.release ?? 'unknown'}`;
+  let leaseLine = '';
+  if (leaseMs !== null) {
+    // The lease goes first, so the agent's very first idle poll already sees it.
+    const lease = buildLease(
+      ctx.clock.now(),
+      leaseMs,
+      `dalston-aws up --for ${values.for} (${operatorName(ctx.env)})`,
+    );
+    const key = await writeLease(
+      ctx.objects(d),
+      { bucket: d.bucket!, statusPrefix: d.statusPrefix, instanceId: d.instanceId },
+      lease,
+    );
+    leaseLine = `, kept awake until ${formatTime(lease.until)} (s3://${d.bucket}/${key})`;
+  }
   let justStarted = false;
   if (inst.state === 'stopped') {
     const now = await ec2.startInstance(d.instanceId);
     justStarted = true;
-    progress.note(`starting ${d.instanceId} (${inst.type}): ${now}`);
+    progress.note(`waking ${what}${leaseLine}: ${now}`);
   } else {
-    progress.note(`${d.instanceId} is already ${inst.state}`);
+    progress.note(
+      `${d.instanceId} is already ${inst.state} (release ${inst.release ?? 'unknown'})${leaseLine}`,
+    );
   }
   if (noWait) return 0;
 
-  await waitUntilHealthy(
+  const result = await waitUntilHealthy(
     {
       instanceId: d.instanceId,
       bucket: d.bucket!,
@@ -76,5 +108,6 @@ export async function upCommand(args: readonly string[], ctx: CliContext): Promi
     { ec2, objects: ctx.objects(d), clock: ctx.clock, progress, gateway: ctx.gateway },
   );
   ctx.stdout.write(`dalston is up on ${d.instanceId}\n`);
+  warnBootstrapFailure(ctx, result);
   return 0;
 }

@@ -2,7 +2,14 @@ import { parseCommandArgs } from '../../shared/cli-args.ts';
 import type { CliContext } from '../context.ts';
 import { createProgress } from '../render/progress.ts';
 import { waitUntilHealthy } from '../wait-phases.ts';
-import { DEPLOYMENT_HELP, deploymentFlags, deploymentFrom, gatewayToCheck, timeoutFlag } from './common.ts';
+import {
+  DEPLOYMENT_HELP,
+  deploymentFlags,
+  deploymentFrom,
+  gatewayToCheck,
+  timeoutFlag,
+  warnBootstrapFailure,
+} from './common.ts';
 
 export const waitHelp = `Usage: dalston-aws wait [--timeout 10m] [--check-gateway] [deployment flags]
 
@@ -41,7 +48,7 @@ export async function waitCommand(args: readonly string[], ctx: CliContext): Pro
     ...(wantsHost ? (['tailscaleHostname'] as const) : []),
   ]);
   const progress = createProgress(ctx.stderr, ctx.clock);
-  await waitUntilHealthy(
+  const result = await waitUntilHealthy(
     {
       instanceId: d.instanceId,
       bucket: d.bucket!,
@@ -52,5 +59,6 @@ export async function waitCommand(args: readonly string[], ctx: CliContext): Pro
     { ec2: ctx.ec2(d), objects: ctx.objects(d), clock: ctx.clock, progress, gateway: ctx.gateway },
   );
   ctx.stdout.write(`dalston is healthy on ${d.instanceId}\n`);
+  warnBootstrapFailure(ctx, result);
   return 0;
 }

@@ -1,5 +1,5 @@
 import { formatBytes } from '../../shared/format-bytes.ts';
-import type { StatusReport } from '../status-report.ts';
+import type { IdleReport, StatusReport } from '../status-report.ts';
 import { formatDuration, formatTime, formatUsd, type Styler } from './format.ts';
 
 function pad(s: string, width: number, visible = s.length): string {
@@ -37,6 +37,11 @@ export function renderStatus(r: StatusReport, style: Styler): string {
       `${style.red('STALE')}  last seen ${formatDuration(h.ageSeconds)} ago (${formatTime(h.at)}), ` +
         `expected every ${formatDuration(h.heartbeatSeconds ?? 0)} — what follows is not current`,
     );
+  } else if (h.status === 'stopped' && h.at && h.ageSeconds !== null) {
+    row(
+      'heartbeat',
+      `${style.dim('last')}  ${formatDuration(h.ageSeconds)} ago (${formatTime(h.at)}), from before the stop — not current`,
+    );
   } else if (h.status === 'missing') {
     row('heartbeat', `${style.yellow('none yet')}  no snapshot at ${h.location}`);
   } else {
@@ -46,6 +51,9 @@ export function renderStatus(r: StatusReport, style: Styler): string {
     );
   }
 
+  renderBootstrap(r, style, row);
+  if (r.stop) row('stopped', r.stop.kind === 'other' ? style.yellow(r.stop.text) : r.stop.text);
+
   const s = r.stack;
   if (s) {
     const stColor = s.state === 'healthy' ? style.green : s.state === 'degraded' ? style.red : style.yellow;
@@ -54,8 +62,20 @@ export function renderStatus(r: StatusReport, style: Styler): string {
       'stack',
       s.current
         ? `${stColor(s.state)}  ${counts}  agent ${s.agentVersion}`
-        : `${style.dim('unknown')} (last known: ${s.state}, ${counts})  agent ${s.agentVersion}`,
+        : h.status === 'stopped'
+          ? `${style.dim('not running')} (before the stop: ${s.state}, ${counts})  agent ${s.agentVersion}`
+          : `${style.dim('unknown')} (last known: ${s.state}, ${counts})  agent ${s.agentVersion}`,
     );
+  }
+  if (r.idle) row('idle', renderIdle(r.idle, style));
+  if (r.lease) {
+    const l = r.lease;
+    if (l.kind === 'active')
+      row('awake', `${style.green('kept awake')} until ${formatTime(l.until)}  by ${l.by}`);
+    else if (l.kind === 'expired')
+      row('awake', style.dim(`lease expired ${formatTime(l.until)} (by ${l.by})`));
+    else if (l.kind === 'malformed')
+      row('awake', `${style.red('lease unreadable')}: ${l.reason} — it holds nothing`);
   }
   const lastKnown = s && !s.current ? style.dim('  (last known)') : '';
   if (r.data) {
@@ -124,4 +144,48 @@ export function renderStatus(r: StatusReport, style: Styler): string {
     }
   }
   return `${out.join('\n')}\n`;
+}
+
+function renderBootstrap(r: StatusReport, style: Styler, row: (label: string, value: string) => void): void {
+  const b = r.bootstrap;
+  const when = b.finishedAt ? formatTime(b.finishedAt) : '';
+  const run = b.path === 'quick' ? 'quick run' : b.path === 'steps' ? 'chosen steps' : 'full run';
+  if (b.status === 'ok' && b.current) {
+    row('bootstrap', `${style.green('ok')}  ${run}, ${when}`);
+  } else if (b.status === 'failed' && b.current) {
+    row('bootstrap', `${style.red('FAILED')}  at step ${b.failedStep ?? '?'}, ${when} (${run})`);
+    row('', b.message ?? '');
+    if (b.blocked.length > 0) row('', `not run because of it: ${b.blocked.join(', ')}`);
+    if (b.stackStarted === false) row('', style.yellow('the stack was not started by this run'));
+  } else if (b.status === 'ok' || b.status === 'failed') {
+    const what = b.status === 'ok' ? 'ok' : `failed at step ${b.failedStep ?? '?'}`;
+    row('bootstrap', style.dim(`none since this start (before it: ${what}, ${when})`));
+  } else if (b.status === 'missing') {
+    if (b.next.length > 0) row('bootstrap', `${style.yellow('none yet')}  no result at ${b.location}`);
+  } else {
+    row('bootstrap', `${style.red('unreadable')}  ${b.problem ?? ''}`);
+  }
+  for (const [i, n] of b.next.entries()) row(i === 0 ? 'next' : '', n);
+}
+
+/** `idle 12m 00s — stops 2026-… (in 48m 00s); held by: boot grace`, or why it is busy. */
+export function renderIdle(idle: IdleReport, style: Styler): string {
+  const reasons = idle.reasons.length > 0 ? idle.reasons.join('; ') : '';
+  const countdown =
+    idle.stopAt === null
+      ? ''
+      : ` — stops at ${formatTime(idle.stopAt)} (in ${formatDuration(idle.stopInSeconds ?? 0)})`;
+  const since = idle.since ? `idle since ${formatTime(idle.since)}` : 'idle';
+  switch (idle.state) {
+    case 'disabled':
+      return style.dim('idle stop off (idle_stop_after_minutes = 0)');
+    case 'busy':
+      return `${style.green('busy')}  ${reasons || idle.summary}`;
+    case 'idle':
+      return `${since}${countdown}${reasons ? `  held by: ${reasons}` : ''}`;
+    case 'announce':
+      return `${style.yellow('STOP ANNOUNCED')}  ${since}${countdown}`;
+    case 'stopping':
+      return `${style.yellow('stopping now')}  ${since}`;
+  }
 }

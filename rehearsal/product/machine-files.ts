@@ -17,6 +17,8 @@ export const IN_MACHINE = {
   imagesList: '/var/lib/rehearsal/images.txt',
   s3Endpoint: '/etc/rehearsal/s3-endpoint',
   userDataUnit: 'rehearsal-user-data.service',
+  /** The EC2 serial console's stand-in: a directory bound from the host (rehearsal/context.ts boot). */
+  serialConsoleDir: '/run/rehearsal-serial',
   imagesUnit: 'rehearsal-images.service',
 } as const;
 
@@ -69,6 +71,9 @@ ConditionPathExists=!${IN_MACHINE.userDataSemaphore}
 [Service]
 Type=oneshot
 RemainAfterExit=yes
+# The user-data writes its output to the serial console (/dev/console on EC2); a
+# container has none nspawn can hand back, so it goes to a file the host reads.
+Environment=DALSTON_USER_DATA_CONSOLE=${IN_MACHINE.serialConsoleDir}/console
 # Like cloud-init: marked as run before it runs, so a failed user-data is not retried at the next boot.
 ExecStart=/bin/sh -c 'mkdir -p ${path.dirname(IN_MACHINE.userDataSemaphore)} && touch ${IN_MACHINE.userDataSemaphore} && exec /bin/bash ${IN_MACHINE.userData}'
 TimeoutStartSec=15min
@@ -93,10 +98,23 @@ ExecStart=/usr/local/lib/rehearsal/load-images.sh
 WantedBy=multi-user.target
 `;
 
-/** Instance-role stand-in: credentials the local S3 server accepts, for the agent's status uploads. */
+/**
+ * Instance-role stand-in: credentials the local S3 server accepts. On EC2 every
+ * process gets the role's credentials from IMDS; here the units that call AWS
+ * get them: the agent (status snapshots) and the bootstrap wherever it runs
+ * (the user-data, its re-run unit, the every-boot unit: the bootstrap result upload).
+ */
 export const INSTANCE_ROLE_DROPIN = `[Service]
 Environment=AWS_ACCESS_KEY_ID=S3RVER AWS_SECRET_ACCESS_KEY=S3RVER
 `;
+
+/** The units whose processes call AWS (see INSTANCE_ROLE_DROPIN). */
+export const AWS_CALLING_UNITS = [
+  'dalston.service',
+  'dalston-bootstrap.service',
+  'dalston-user-data.service',
+  IN_MACHINE.userDataUnit,
+] as const;
 
 export interface MachineFiles {
   rootfs: string;
@@ -157,7 +175,8 @@ export async function installMachineFiles(shell: Shell, f: MachineFiles): Promis
   await runChecked(shell, 'cp', ['-a', f.dalstonBareRepo, path.join(r, IN_MACHINE.dalstonRepo)]);
   await put(r, `etc/systemd/system/${IN_MACHINE.userDataUnit}`, USER_DATA_UNIT);
   await put(r, `etc/systemd/system/${IN_MACHINE.imagesUnit}`, IMAGES_UNIT);
-  await put(r, 'etc/systemd/system/dalston.service.d/rehearsal-instance-role.conf', INSTANCE_ROLE_DROPIN);
+  for (const unit of AWS_CALLING_UNITS)
+    await put(r, `etc/systemd/system/${unit}.d/rehearsal-instance-role.conf`, INSTANCE_ROLE_DROPIN);
   // A persistent journal, as on Amazon Linux 2023: the second boot reads how the first one ended.
   await mkdir(path.join(r, 'var/log/journal'), { recursive: true });
   await enable(r, IN_MACHINE.userDataUnit);

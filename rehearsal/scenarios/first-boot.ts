@@ -65,6 +65,31 @@ export const firstBoot: Scenario = {
     });
     await ctx.check('first boot: Postgres writes to /data/postgres on the data volume', async () => {
       const pg = await containerOf(m, PROJECT, 'postgres');
+      // "healthy" (pg_isready) also holds while the entrypoint's socket-only init server still runs,
+      // before it has created POSTGRES_DB: wait for the database itself (a loaded machine is slow there).
+      let last = '';
+      await waitFor(
+        'the dalston database to exist',
+        180_000,
+        async () => {
+          const r = await m.exec('docker', [
+            'exec',
+            pg.id,
+            'psql',
+            '-U',
+            'dalston',
+            '-d',
+            'dalston',
+            '-At',
+            '-c',
+            'SELECT 1',
+          ]);
+          last = (r.stderr || r.stdout).trim();
+          return r.exitCode === 0 ? true : undefined;
+        },
+        () => last,
+        1000,
+      );
       await psqlIn(m, pg.id, writeMarksSql(ctx.nonce));
       const marks = parseMarks(await psqlIn(m, pg.id, READ_MARKS_SQL));
       if (marks.count !== MARK_ROWS || marks.digest !== expectedMarksDigest(ctx.nonce))

@@ -3,10 +3,10 @@
  * stays up while Dalston has a queue entry waiting, and powers itself off
  * once everything is idle: the agent announces, stops the stack (Postgres
  * shuts down cleanly), writes the final heartbeat saying why, then runs
- * `systemctl poweroff`. Needs the machine powered off; leaves it powered off,
- * with the shortened window in host.json, so it runs last.
+ * `systemctl poweroff`. Needs the main machine powered off; leaves it powered
+ * off, with the shortened window in its host.json (no later scenario boots it).
  */
-import { readdir, readFile, writeFile } from 'node:fs/promises';
+import { readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parseSnapshot } from '../../shared/status/snapshot.ts';
 import { clusterState } from '../../test/harness/postgres-state.ts';
@@ -30,12 +30,19 @@ const TABLES_SQL =
   'CREATE TABLE IF NOT EXISTS jobs (id serial primary key, status text not null); CREATE TABLE IF NOT EXISTS tasks (id serial primary key, job_id int, status text not null)';
 const SHUT_DOWN = /database system is shut down/g;
 
-/** The S3 stand-in's copy of `<prefix><instance>/latest.json` (s3rver keeps `<key>._S3rver_object`). */
+/**
+ * The S3 stand-in's newest `<prefix><instance>/latest.json` (s3rver keeps `<key>._S3rver_object`):
+ * the instance that just powered itself off wrote last (other scenarios' instances share the bucket).
+ */
 async function latestSnapshotFile(dir: string): Promise<string | null> {
+  let newest: { file: string; mtime: number } | null = null;
   for (const e of await readdir(dir, { recursive: true, withFileTypes: true })) {
-    if (e.isFile() && e.name === 'latest.json._S3rver_object') return path.join(e.parentPath, e.name);
+    if (!e.isFile() || e.name !== 'latest.json._S3rver_object') continue;
+    const file = path.join(e.parentPath, e.name);
+    const mtime = (await stat(file)).mtimeMs;
+    if (!newest || mtime > newest.mtime) newest = { file, mtime };
   }
-  return null;
+  return newest?.file ?? null;
 }
 
 export const idleStop: Scenario = {

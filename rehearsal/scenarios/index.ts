@@ -1,18 +1,23 @@
 import type { Scenario } from '../context.ts';
+import { duplicateUuid } from './duplicate-uuid.ts';
 import { faults } from './faults.ts';
 import { firstBoot } from './first-boot.ts';
 import { idleStop } from './idle-stop.ts';
 import { missingVolume } from './missing-volume.ts';
 import { secondBoot } from './second-boot.ts';
 import { stop } from './stop.ts';
+import { tailscaleFails } from './tailscale-fails.ts';
+import { uncleanStop } from './unclean-stop.ts';
 import { volumePulled } from './volume-pulled.ts';
 
 /**
  * The scenarios in the order they run. Each may rely on the state the one
  * before left: faults and stop use the machine the first boot left running,
- * volume-pulled leaves it running and healthy again, the missing-volume boot
- * needs it powered off, and idle stop runs last (it boots from powered off,
- * shortens the idle window in host.json and leaves the machine powered off). A new scenario is a file in
+ * volume-pulled leaves it running and healthy again, the unclean-stop,
+ * duplicate-UUID and missing-volume boots need it powered off; idle stop boots
+ * it from powered off, shortens the idle window in its host.json and leaves it
+ * powered off. The Tailscale failure boots an instance of its own, once the
+ * main one is off. A new scenario is a file in
  * this directory and one line here.
  */
 export const SCENARIOS: readonly Scenario[] = [
@@ -21,6 +26,9 @@ export const SCENARIOS: readonly Scenario[] = [
   volumePulled,
   stop,
   secondBoot,
+  uncleanStop,
+  duplicateUuid,
   missingVolume,
   idleStop,
+  tailscaleFails,
 ];

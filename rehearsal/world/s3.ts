@@ -1,7 +1,6 @@
-import { type ChildProcess, spawn } from 'node:child_process';
-import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { startNetnsServer } from './netns-server.ts';
 
 export interface S3StandIn {
   endpoint: string;
@@ -20,52 +19,24 @@ export async function startS3StandIn(opts: {
   bucket: string;
   put: Record<string, string>;
 }): Promise<S3StandIn> {
-  const tsx = createRequire(import.meta.url).resolve('tsx');
-  const args = [
-    'netns',
-    'exec',
-    opts.netns,
-    process.execPath,
-    '--import',
-    tsx,
-    path.join(here, 's3-server.ts'),
-    '--dir',
-    opts.dir,
-    '--port',
-    String(opts.port),
-    '--bucket',
-    opts.bucket,
-    ...Object.entries(opts.put).flatMap(([k, f]) => ['--put', `${k}=${f}`]),
-  ];
-  const child: ChildProcess = spawn('ip', args, { stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  let err = '';
-  child.stdout?.on('data', (d: Buffer) => {
-    out += d.toString();
+  const server = await startNetnsServer({
+    netns: opts.netns,
+    script: path.join(here, 's3-server.ts'),
+    args: [
+      '--dir',
+      opts.dir,
+      '--port',
+      String(opts.port),
+      '--bucket',
+      opts.bucket,
+      ...Object.entries(opts.put).flatMap(([k, f]) => ['--put', `${k}=${f}`]),
+    ],
+    what: 'the stand-in S3 server',
   });
-  child.stderr?.on('data', (d: Buffer) => {
-    err += d.toString();
-  });
-  const exited = new Promise<number | null>((r) => child.on('exit', (c) => r(c)));
-  const deadline = Date.now() + 60_000;
-  while (!out.includes('"ready":true')) {
-    const done = await Promise.race([exited, new Promise((r) => setTimeout(() => r('wait'), 100))]);
-    if (done !== 'wait')
-      throw new Error(`the stand-in S3 server exited (${done}): ${err.trim().slice(-500)}`);
-    if (Date.now() > deadline) {
-      child.kill('SIGKILL');
-      throw new Error(`the stand-in S3 server did not start within 60 s: ${err.trim().slice(-500)}`);
-    }
-  }
-  return {
-    endpoint: `http://127.0.0.1:${opts.port}`,
-    dir: opts.dir,
-    async stop() {
-      if (child.exitCode !== null) return;
-      child.kill('SIGTERM');
-      const t = setTimeout(() => child.kill('SIGKILL'), 5_000);
-      await exited;
-      clearTimeout(t);
-    },
-  };
+  return { endpoint: `http://127.0.0.1:${opts.port}`, dir: opts.dir, stop: () => server.stop() };
+}
+
+/** Pure: where s3rver keeps an object's body under its directory. */
+export function s3rverObjectPath(dir: string, bucket: string, key: string): string {
+  return path.join(dir, bucket, `${key}._S3rver_object`);
 }

@@ -8,7 +8,15 @@ import { posix } from 'node:path';
  */
 
 /** Directories on the data volume, by name (their owners are in bootstrap/steps/dirs.ts). */
-export const DATA_SUBDIRS = ['postgres', 'redis', 'models', 'dalston', 'backups'] as const;
+export const DATA_SUBDIRS = [
+  'postgres',
+  'redis',
+  'models',
+  'dalston',
+  'backups',
+  'secrets',
+  'tailscale',
+] as const;
 export type DataSubdir = (typeof DATA_SUBDIRS)[number];
 
 /** Name of the symlink in `dalstonCheckouts` that points at the checkout in use. */
@@ -22,6 +30,15 @@ export interface DataPaths {
   dalstonCheckouts: string;
   /** The checkout in use (a symlink), the default `compose.workingDir`: `<dataDir>/dalston/current`. */
   dalstonCurrent: string;
+  /**
+   * The host's generated secrets as a compose env file (root, 0600): `<dataDir>/secrets/compose.env`.
+   * On the data volume, so they stay with the database they protect when the instance is replaced.
+   */
+  secretsEnv: string;
+  /** A generated password not yet set on an existing database (the secrets step's crash-safe hand-over). */
+  pendingPostgresPassword: string;
+  /** tailscaled's state directory (bound at /var/lib/tailscale): the node keeps its identity and name. */
+  tailscaleState: string;
 }
 
 /** Pure: the paths under `dataDir` (posix paths; a trailing slash is normalised away). */
@@ -33,6 +50,9 @@ export function dataPaths(dataDir: string): DataPaths {
     subdirs,
     dalstonCheckouts: subdirs.dalston,
     dalstonCurrent: under('dalston', CURRENT_CHECKOUT),
+    secretsEnv: under('secrets', 'compose.env'),
+    pendingPostgresPassword: under('secrets', 'postgres-password.pending'),
+    tailscaleState: subdirs.tailscale,
   };
 }
 

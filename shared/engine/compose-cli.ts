@@ -1,3 +1,4 @@
+import { dataPaths } from '../config/data-paths.ts';
 import type { HostConfig } from '../config/schema.ts';
 import type { Shell } from '../shell.ts';
 
@@ -11,15 +12,23 @@ export interface ComposeTarget {
   envFiles: string[];
 }
 
-/** The compose project as host.json names it: the agent and the bootstrap's images step use the same. */
-export function composeTarget(config: HostConfig): ComposeTarget {
+/**
+ * The compose project as host.json names it: the agent and the bootstrap's images step use the same.
+ * The host's generated secrets (`<dataDir>/secrets/compose.env`: the Postgres password Dalston's
+ * compose file interpolates) come last, so they win over host.json's env files. The file is
+ * required: compose fails loudly without it rather than let Postgres fall back to Dalston's
+ * default password. `withSecrets: false` is only for the bootstrap's secrets step, which runs the
+ * stack as it was before those secrets existed.
+ */
+export function composeTarget(config: HostConfig, opts: { withSecrets?: boolean } = {}): ComposeTarget {
   const c = config.compose;
+  const secrets = opts.withSecrets === false ? [] : [dataPaths(config.dataDir).secretsEnv];
   return {
     project: c.project,
     workingDir: c.workingDir,
     files: c.files,
     profiles: c.profiles,
-    envFiles: c.envFiles,
+    envFiles: [...c.envFiles, ...secrets],
   };
 }
 

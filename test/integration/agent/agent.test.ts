@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ZxShell } from '../../../shared/shell.ts';
 import type { StatusSnapshot } from '../../../shared/status/snapshot.ts';
 import { dockerFromEnv, removeComposeProject, uniqueProjectName } from '../../harness/docker.ts';
+import { writeHostSecrets } from '../../harness/host-secrets.ts';
 import { createLoopDevice, type LoopDevice } from '../../harness/loop-device.ts';
 import { requireCommand, requireEnv } from '../../harness/require.ts';
 import { AgentProcess, eventually } from './agent-process.ts';
@@ -84,6 +85,7 @@ beforeAll(async () => {
     if (r.exitCode !== 0) throw new Error(`${cmd} failed: ${r.stderr}`);
   }
   mounted = true;
+  await writeHostSecrets(dataDir);
 
   gateway = createServer((_req, res) => res.end('ok'));
   await new Promise<void>((r) => gateway.listen(0, '127.0.0.1', r));

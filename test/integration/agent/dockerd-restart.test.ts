@@ -9,6 +9,7 @@ import Docker from 'dockerode';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ZxShell } from '../../../shared/shell.ts';
 import type { StatusSnapshot } from '../../../shared/status/snapshot.ts';
+import { writeHostSecrets } from '../../harness/host-secrets.ts';
 import { requireCommand, requireEnv } from '../../harness/require.ts';
 import { AgentProcess, eventually } from './agent-process.ts';
 
@@ -110,6 +111,7 @@ beforeAll(async () => {
   );
   gateway = createServer((_q, r) => r.end('ok'));
   await new Promise<void>((r) => gateway.listen(0, '127.0.0.1', r));
+  await writeHostSecrets(dir);
   const config = join(dir, 'host.json');
   await writeFile(
     config,

@@ -92,7 +92,7 @@ afterAll(async () => {
 
 describe(`a dataDir other than /data`, () => {
   it('the bootstrap prepares the directories and the checkout under it', async () => {
-    const run = await runBootstrap(['--root', root, '--steps', 'dirs,dalston']);
+    const run = await runBootstrap(['--root', root, '--steps', 'dirs,dalston,secrets']);
     expect(run.stderr).toBe('');
     expect(run.code).toBe(0);
     expect(run.steps.dirs?.result).toBe('done');

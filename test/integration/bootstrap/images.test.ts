@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import type Docker from 'dockerode';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { dockerFromEnv, uniqueProjectName } from '../../harness/docker.ts';
+import { writeHostSecrets } from '../../harness/host-secrets.ts';
 import { ENV } from '../../harness/paths.ts';
 import { requireEnv } from '../../harness/require.ts';
 import { makeRoot, runBootstrap } from './bootstrap-process.ts';
@@ -41,6 +42,7 @@ beforeAll(async () => {
   baseImage = `${project}-base:latest`;
   engineImage = `${project}-engine:ref1-cpu`;
   s = await makeRoot(() => ({}));
+  await writeHostSecrets(s.dataDir);
   const dir = join(s.dir, 'project');
   await mkdir(join(dir, 'base'), { recursive: true });
   await mkdir(join(dir, 'engine'), { recursive: true });

@@ -12,6 +12,8 @@ export interface FakeInstance {
   state: string;
   launchTime: string;
   volumes: Array<{ id: string; sizeGiB: number; type: string }>;
+  /** EC2's StateTransitionReason (`<reason>`), e.g. `User initiated (2026-12-01 02:00:03 GMT)`. */
+  reason?: string;
 }
 
 export interface FakeEc2 {
@@ -66,7 +68,7 @@ export async function startFakeEc2(instance: FakeInstance): Promise<FakeEc2> {
         case 'DescribeInstances':
           return reply(
             200,
-            `<?xml version="1.0" encoding="UTF-8"?>\n<DescribeInstancesResponse xmlns="${NS}"><requestId>r1</requestId><reservationSet><item><reservationId>r-1</reservationId><ownerId>123456789012</ownerId><instancesSet><item><instanceId>${i.id}</instanceId><instanceType>${i.type}</instanceType><launchTime>${i.launchTime}</launchTime><instanceState>${stateXml(i.state)}</instanceState><blockDeviceMapping>${i.volumes
+            `<?xml version="1.0" encoding="UTF-8"?>\n<DescribeInstancesResponse xmlns="${NS}"><requestId>r1</requestId><reservationSet><item><reservationId>r-1</reservationId><ownerId>123456789012</ownerId><instancesSet><item><instanceId>${i.id}</instanceId><instanceType>${i.type}</instanceType><launchTime>${i.launchTime}</launchTime><instanceState>${stateXml(i.state)}</instanceState><reason>${i.reason ?? ''}</reason><blockDeviceMapping>${i.volumes
               .map(
                 (v, n) =>
                   `<item><deviceName>/dev/sd${String.fromCharCode(97 + n)}</deviceName><ebs><volumeId>${v.id}</volumeId><status>attached</status></ebs></item>`,

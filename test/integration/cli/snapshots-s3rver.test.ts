@@ -5,8 +5,16 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CreateBucketCommand, DeleteObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { bootstrapCommand } from '../../../bootstrap/command.ts';
+import type { Step, StepName } from '../../../bootstrap/steps/step.ts';
+import { readBootstrapReport } from '../../../cli/aws/bootstrap-reports.ts';
 import { readSnapshot, S3ObjectReader } from '../../../cli/aws/snapshots.ts';
+import { nextSteps } from '../../../cli/bootstrap-view.ts';
+import { S3ObjectStore } from '../../../shared/aws/s3-object-store.ts';
+import { HostError } from '../../../shared/errors.ts';
+import { ZxShell } from '../../../shared/shell.ts';
 import { snapshotFreshness } from '../../../shared/status/heartbeat.ts';
 import { requireCommand } from '../../harness/require.ts';
 import { type FakeEc2, startFakeEc2 } from './fake-ec2-server.ts';
@@ -301,11 +309,95 @@ describe('bin/dalston-aws.mjs end to end (real SDK → s3rver and a local EC2 Qu
     expect(r.stdout).toBe(`dalston is healthy on ${INSTANCE}\n`);
   });
 
+  it('a failed bootstrap, uploaded by the host, is shown by status and by wait with what to do next', async () => {
+    // The real bootstrap command and uploader (S3 adapter → s3rver); only the steps that need a
+    // real disk, network or package manager are stand-ins, and Tailscale fails as with an expired key.
+    const root = path.join(dir, 'host-root');
+    mkdirSync(path.join(root, 'etc/dalston'), { recursive: true });
+    writeFileSync(
+      path.join(root, 'etc/dalston/host.json'),
+      JSON.stringify({
+        dalston: { ref: 'v1' },
+        tailscale: { authKeyParameter: '/dalston/ts' },
+        s3: { bucket: BUCKET, endpoint, region: 'us-east-1' },
+      }),
+    );
+    const fine = (name: StepName): Step => ({
+      name,
+      run: async () => ({ result: 'done', detail: `${name} (stand-in)` }),
+    });
+    const steps: Partial<Record<StepName, Step>> = {};
+    for (const n of [
+      'os',
+      'disk',
+      'mount',
+      'fstab',
+      'dirs',
+      'packages',
+      'dalston',
+      'secrets',
+      'images',
+      'stack',
+    ] as const)
+      steps[n] = fine(n);
+    steps.tailscale = {
+      name: 'tailscale',
+      run: async () => {
+        throw new HostError(
+          'failure',
+          'tailscale up failed (exit 1): backend error: invalid key: API key not valid',
+        );
+      },
+    };
+    const quiet = { write: () => true };
+    const code = await bootstrapCommand(['--root', root], {
+      shell: new ZxShell(),
+      log: pino({ level: 'silent' }),
+      stdout: quiet,
+      stderr: quiet,
+      steps,
+      upload: {
+        store: async (c) =>
+          new S3ObjectStore({
+            bucket: c.s3.bucket!,
+            endpoint: c.s3.endpoint,
+            region: 'us-east-1',
+            credentials: CREDS,
+          }),
+        instanceName: async () => INSTANCE,
+      },
+    });
+    expect(code).toBe(1);
+    const read = await readBootstrapReport(new S3ObjectReader(s3), BUCKET, 'status/', INSTANCE);
+    expect(read).toMatchObject({ kind: 'ok', report: { ok: false, instance: INSTANCE, path: 'full' } });
+
+    const st = await run(['status']);
+    expect(st.code).toBe(0);
+    expect(st.stdout).toMatch(/\n {2}bootstrap {2}FAILED {2}at step tailscale, \S+ \S+ UTC \(full run\)\n/);
+    expect(st.stdout).toContain(
+      '             tailscale up failed (exit 1): backend error: invalid key: API key not valid\n',
+    );
+    expect(st.stdout).toContain(`  next       ${nextSteps('tailscale')[0]}\n`);
+
+    await put(KEY, snapshotAgo(5));
+    const w = await run(['wait', '--timeout', '30s']);
+    expect(w.code).toBe(0);
+    expect(w.stderr).toContain(
+      '✘ bootstrap failed at step tailscale: tailscale up failed (exit 1): backend error: invalid key: API key not valid',
+    );
+    expect(w.stderr.trim().split('\n').at(-1)).toMatch(
+      /^dalston-aws: warning: the stack is healthy, but this start's bootstrap failed at step tailscale/,
+    );
+    await s3.send(new DeleteObjectCommand({ Bucket: BUCKET, Key: `status/${INSTANCE}/bootstrap.json` }));
+  });
+
   it('up --no-wait sends StartInstances for the instance', async () => {
     ec2!.instance.state = 'stopped';
     ec2!.calls.length = 0;
     const r = await run(['up', '--no-wait']);
-    expect(r.stderr).toMatch(/starting i-0e2e0000000000001 \(t3.xlarge\): pending/);
+    expect(r.stderr).toMatch(
+      /waking i-0e2e0000000000001 \(dalston-e2e\), t3\.xlarge, release unknown: pending/,
+    );
     expect(r.code).toBe(0);
     expect(ec2!.calls.map((c) => [c.action, c.params['InstanceId.1']])).toEqual([
       ['DescribeInstances', INSTANCE],

@@ -435,6 +435,25 @@ describe('environments/dev planned on the mocked provider', () => {
     }
   });
 
+  it('the instance role reads the keep-awake lease beside its snapshot, and cannot delete it or the running-hours record', async () => {
+    const { inline } = instanceRole(await plan('defaults'));
+    // The agent honours status/<id>/keep-awake.json (written from the laptop) and keeps
+    // status/<id>/running/<month>.json; it never removes either.
+    expect(allows(inline, 's3:GetObject', obj('status/i-0123456789abcdef0/keep-awake.json'))).toBe(true);
+    expect(allows(inline, 's3:PutObject', obj('status/i-0123456789abcdef0/running/2026-12.json'))).toBe(true);
+    for (const key of [
+      'status/i-0123456789abcdef0/keep-awake.json',
+      'status/i-0123456789abcdef0/running/2026-12.json',
+    ]) {
+      expect(allows(inline, 's3:DeleteObject', obj(key)), `DeleteObject ${key}`).toBe(false);
+    }
+    // No EC2 API on the host: the lease is an object, not an instance tag.
+    for (const action of ['ec2:DescribeTags', 'ec2:DescribeInstances', 'ec2:StopInstances']) {
+      expect(allows(inline, action, '*'), action).toBe(false);
+      expect(allows(inline, action, INSTANCE_ARN), action).toBe(false);
+    }
+  });
+
   it('the instance role cannot delete under backups/ (explicit deny), nor any object version', async () => {
     const { inline } = instanceRole(await plan('defaults'));
     expect(decide(inline, 's3:DeleteObject', obj('backups/2026-01-01/db.dump'))).toBe('explicit-deny');

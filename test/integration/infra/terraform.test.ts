@@ -31,6 +31,7 @@ beforeAll(async () => {
   requireCommand('shellcheck', 'apt-get install -y shellcheck');
   requireCommand('bash', 'apt-get install -y bash');
   requireCommand('xz', 'apt-get install -y xz-utils');
+  requireCommand('systemd-analyze', 'apt-get install -y systemd');
   ws = await createWorkspace();
   rendered = await ws.render(al2023, 'al2023');
 });
@@ -139,6 +140,17 @@ describe('host.json rendered by terraform', () => {
     expect(cfg.tailscale.authKeyParameter).toBeUndefined();
   });
 
+  it('idle_stop_after_minutes: the default (60) is the schema default, so it is left out; other values land in idle.stopAfterMinutes', async () => {
+    // Default: no idle block, and the schema fills in the same 60 Terraform documents.
+    expect(JSON.parse(rendered.hostJson)).not.toHaveProperty('idle');
+    expect(parseConfig(JSON.parse(rendered.hostJson), 'terraform host.json').idle.stopAfterMinutes).toBe(60);
+    const short = await ws.render({ ...al2023, idle_stop_after_minutes: 20 }, 'idle-20');
+    expect(JSON.parse(short.hostJson).idle).toEqual({ stopAfterMinutes: 20 });
+    expect(parseConfig(JSON.parse(short.hostJson), 'terraform host.json').idle.stopAfterMinutes).toBe(20);
+    const off = await ws.render({ ...al2023, idle_stop_after_minutes: 0 }, 'idle-off');
+    expect(parseConfig(JSON.parse(off.hostJson), 'terraform host.json').idle.stopAfterMinutes).toBe(0);
+  });
+
   it('the schema would reject a drifted key, so the check above is meaningful', () => {
     const raw = JSON.parse(rendered.hostJson) as Record<string, Record<string, unknown>>;
     raw.s3!.bucketName = 'x';
@@ -218,6 +230,64 @@ describe('user-data sandbox run (AL2023)', () => {
     expect(await readFile(path.join(run.root, 'etc/dalston/compose.env'), 'utf8')).toBe(rendered.composeEnv);
 
     expect(run.log).toContain('dalston-host 0.1.0 user-data start');
+    expect(run.log).toContain('dalston-host 0.1.0 user-data done');
+    // Everything, the bootstrap's own output included, reached the serial console too, in full.
+    expect(run.log).toContain('bootstrap stand-in: a line of output');
+    expect(run.console).toBe(run.log);
+  });
+
+  it('before any download, installs a unit that runs it again at boot until the bootstrap has its own', async () => {
+    const run = await runUserData(rendered.userData, { awsFails: true, awsPreinstalled: true });
+    runs.push(run);
+    expect(run.exitCode).not.toBe(0);
+    const units = path.join(run.root, 'etc/systemd/system');
+    const unit = await readFile(path.join(units, 'dalston-user-data.service'), 'utf8');
+    expect(unit).toMatch(/^ConditionPathExists=!\/etc\/systemd\/system\/dalston-bootstrap\.service$/m);
+    expect(unit).toMatch(/^ExecStart=\/bin\/bash \/var\/lib\/dalston\/user-data\.sh$/m);
+    expect(await readlink(path.join(units, 'multi-user.target.wants/dalston-user-data.service'))).toBe(
+      '/etc/systemd/system/dalston-user-data.service',
+    );
+    // The copy it runs is this very script, private to root.
+    const copy = path.join(run.root, 'var/lib/dalston/user-data.sh');
+    expect(await readFile(copy, 'utf8')).toBe(rendered.userData);
+    expect((await stat(copy)).mode & 0o777).toBe(0o700);
+    // Valid for systemd as written.
+    const dir = await mkdtemp(path.join(ws.dir, 'rerun-unit-'));
+    await writeFile(path.join(dir, 'dalston-user-data.service'), unit);
+    const v = await shell.run('systemd-analyze', ['verify', path.join(dir, 'dalston-user-data.service')], {
+      env: { SYSTEMD_LOG_COLOR: '0' },
+    });
+    // verify exits 0 on some parse warnings: its output must be empty too.
+    expect((v.stdout + v.stderr).trim()).toBe('');
+    expect(v.exitCode).toBe(0);
+    // The console saw the failure as it happened.
+    expect(run.console).toContain('giving up after 5 attempts: aws s3 cp');
+  });
+
+  it('a failing bootstrap fails the script with its exit code and says where its result and retry are', async () => {
+    const run = await runUserData(rendered.userData, {
+      s3: { [key]: ws.bundle.good },
+      awsPreinstalled: true,
+      nodeExit: 69,
+    });
+    runs.push(run);
+    expect(run.exitCode).toBe(69);
+    expect(run.log).toContain(
+      'FATAL: dalston-host bootstrap failed (exit 69); its steps: /var/lib/dalston/bootstrap.json, also s3://dalston-artifacts-123456789012/status/<instance-id>/bootstrap.json (`dalston-aws status`). Every boot runs it again until one run succeeds.',
+    );
+    expect(run.log).not.toContain('user-data done');
+    expect(run.console).toBe(run.log);
+  });
+
+  it('without a console it still logs everything to its file', async () => {
+    const run = await runUserData(rendered.userData, {
+      s3: { [key]: ws.bundle.good },
+      awsPreinstalled: true,
+      noConsole: true,
+    });
+    runs.push(run);
+    expect(run.exitCode, run.log + run.stderr).toBe(0);
+    expect(run.console).toBe('');
     expect(run.log).toContain('dalston-host 0.1.0 user-data done');
   });
 

@@ -32,6 +32,7 @@ const realTools = [
   'gzip',
   'xz',
   'env',
+  'tee',
 ];
 
 export interface SandboxOptions {
@@ -43,6 +44,10 @@ export interface SandboxOptions {
   awsPreinstalled?: boolean;
   /** File the curl stand-in returns for the nodejs.org tarball. */
   nodeTarball?: string;
+  /** Exit code of the node stand-in (the bootstrap); 0 by default. */
+  nodeExit?: number;
+  /** No console: DALSTON_USER_DATA_CONSOLE points at a path that cannot be opened. */
+  noConsole?: boolean;
 }
 
 export interface SandboxRun extends ShellResult {
@@ -51,11 +56,15 @@ export interface SandboxRun extends ShellResult {
   calls: string[];
   /** Content of <root>/var/log/dalston-user-data.log. */
   log: string;
+  /** What reached the stand-in serial console (DALSTON_USER_DATA_CONSOLE). */
+  console: string;
 }
 
 const standins: Record<string, string> = {
   node: `#!/bin/bash
 echo "node $*" >>"$SANDBOX_LOG"
+echo "bootstrap stand-in: a line of output"
+exit "\${FAKE_NODE_EXIT:-0}"
 `,
   dnf: `#!/bin/bash
 echo "dnf $*" >>"$SANDBOX_LOG"
@@ -136,6 +145,9 @@ export async function runUserData(script: string, opts: SandboxOptions = {}): Pr
       await cp(file, path.join(s3Dir, key));
     }
 
+    const consoleFile = opts.noConsole
+      ? path.join(base, 'no-such-dir', 'console')
+      : path.join(base, 'console');
     const scriptFile = path.join(base, 'user-data.sh');
     await writeFile(scriptFile, script);
     await chmod(scriptFile, 0o755);
@@ -152,13 +164,16 @@ export async function runUserData(script: string, opts: SandboxOptions = {}): Pr
         FAKE_S3_DIR: s3Dir,
         FAKE_AWS_FAIL: opts.awsFails ? '1' : '',
         FAKE_NODE_TARBALL: opts.nodeTarball ?? '',
+        FAKE_NODE_EXIT: String(opts.nodeExit ?? 0),
+        DALSTON_USER_DATA_CONSOLE: consoleFile,
       },
       timeoutMs: 60_000,
     });
     const calls = (await readFile(logFile, 'utf8')).split('\n').filter(Boolean);
     const log = await readFile(path.join(root, 'var/log/dalston-user-data.log'), 'utf8').catch(() => '');
+    const console = await readFile(consoleFile, 'utf8').catch(() => '');
     // Keep the root for assertions: the caller removes it through removeSandbox.
-    return { ...r, root, calls, log };
+    return { ...r, root, calls, log, console };
   } catch (err) {
     await rm(base, { recursive: true, force: true });
     throw err;

@@ -57,6 +57,28 @@ describe('preflight', () => {
     expect(docker.calls).toEqual([]);
   });
 
+  it('exits 65 when the bootstrap refused the data volume, even though something is mounted at dataDir', async () => {
+    const docker = new FakeDocker();
+    const err = await preflight({
+      docker,
+      compose: compose('2.26.1'),
+      dataDir: '/data',
+      requireDataMount: true,
+      composeMinVersion: '2.24.4',
+      mounts: probe(),
+      volumeRefusal: async () => ({
+        step: 'disk',
+        message: 'two disks carry the data filesystem UUID 1234',
+        at: '2026-12-02T05:00:00Z',
+      }),
+      logger: memoryLogger().logger,
+    }).catch((e) => e);
+    expect(err).toBeInstanceOf(HostError);
+    expect(err.exitCode).toBe(ExitCode.unsafeDisk);
+    expect(err.message).toMatch(/refused the data volume at this boot \(disk step: two disks carry/);
+    expect(docker.calls).toEqual([]);
+  });
+
   it('skips the mount check when requireDataMount is false (and says so)', async () => {
     const { logger, lines } = memoryLogger();
     await preflight({

@@ -1,5 +1,6 @@
 import { pino } from 'pino';
 import type { BootstrapContext, HostFacts } from '../../../bootstrap/context.ts';
+import { NETWORK_LIMITS } from '../../../bootstrap/network-limits.ts';
 import { parseConfig } from '../../../shared/config/load.ts';
 import type { HostConfigInput } from '../../../shared/config/schema.ts';
 import type { RunOptions, Shell, ShellResult } from '../../../shared/shell.ts';
@@ -45,11 +46,23 @@ export const when =
 
 export { FakeClock };
 
-export function fakeHost(opts: Partial<HostFacts> & { blockDevices?: Set<string> } = {}): HostFacts {
+/** Block devices get distinct device numbers in the order listed (259:10, 259:11, …) unless given. */
+export function fakeHost(
+  opts: Partial<HostFacts> & {
+    blockDevices?: Set<string>;
+    deviceNumbers?: Record<string, string>;
+    /** Directory contents by path; any other directory is empty or absent. */
+    dirs?: Record<string, string[]>;
+  } = {},
+): HostFacts {
   const blocks = opts.blockDevices ?? new Set<string>();
+  const numbers: Record<string, string> = Object.fromEntries([...blocks].map((b, i) => [b, `259:${10 + i}`]));
+  Object.assign(numbers, opts.deviceNumbers);
   return {
     isBlockDevice: opts.isBlockDevice ?? (async (p) => blocks.has(p)),
     realpath: opts.realpath ?? (async (p) => (blocks.has(p) || p.startsWith('/') ? p : undefined)),
+    deviceNumber: opts.deviceNumber ?? (async (p) => numbers[p]),
+    listDir: opts.listDir ?? (async (p) => [...(opts.dirs?.[p] ?? [])].sort()),
     systemdRunning: opts.systemdRunning ?? (() => false),
     udevRunning: opts.udevRunning ?? (() => false),
   };
@@ -76,6 +89,7 @@ export function fakeContext(
     ssm: () => {
       throw new Error('no SSM in this test');
     },
+    limits: NETWORK_LIMITS,
     state: {},
     ...over,
   } as BootstrapContext & { shell: FakeShell; clock: FakeClock };

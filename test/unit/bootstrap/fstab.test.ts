@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { FSTAB_MARKER, fstabEntry, mergeFstab, parseVerify, splitLines } from '../../../bootstrap/fstab.ts';
 import { HostError } from '../../../shared/errors.ts';
 
-const vol = { uuid: '11111111-2222-3333-4444-555555555555', dataDir: '/data', fsType: 'ext4' };
+const vol = { source: 'UUID=11111111-2222-3333-4444-555555555555', dataDir: '/data', fsType: 'ext4' };
 const LINE =
   'UUID=11111111-2222-3333-4444-555555555555 /data ext4 defaults,nofail,x-systemd.device-timeout=90s 0 2';
 
@@ -10,6 +10,12 @@ describe('fstab merge', () => {
   it('renders the owned line exactly', () => {
     expect(fstabEntry(vol)).toBe(LINE);
     expect(fstabEntry({ ...vol, dataDir: '/mnt/my data' })).toContain(' /mnt/my\\040data ext4 ');
+    // On AWS the source is the volume's by-id link, which a snapshot copy cannot carry.
+    expect(
+      fstabEntry({ ...vol, source: '/dev/disk/by-id/nvme-Amazon_Elastic_Block_Store_vol0123456789abcdef0' }),
+    ).toBe(
+      '/dev/disk/by-id/nvme-Amazon_Elastic_Block_Store_vol0123456789abcdef0 /data ext4 defaults,nofail,x-systemd.device-timeout=90s 0 2',
+    );
   });
 
   it('appends marker + line, keeps other lines byte-for-byte, and is a no-op the second time', () => {
@@ -50,6 +56,23 @@ describe('fstab merge', () => {
     const merged = mergeFstab(dup, vol);
     expect(merged.text).toBe(`${FSTAB_MARKER}\n${LINE}\nx /x ext4 defaults 0 0\n`);
     expect(splitLines(merged.text).filter((l) => l.content.includes('/data')).length).toBe(1);
+  });
+
+  it('keeps a foreign line next to the marker byte-for-byte: only marker + our mount point is ours', () => {
+    // Someone added their own line right under our marker (or deleted ours and kept the marker).
+    const foreign = '/dev/xvdg\t/srv/scratch  xfs   noatime,nofail 0 0  ';
+    const current = `proc /proc proc defaults 0 0\n${FSTAB_MARKER}\n${foreign}\n# tail\n`;
+    const merged = mergeFstab(current, vol);
+    expect(merged.action).toBe('added');
+    expect(merged.text).toBe(`proc /proc proc defaults 0 0\n${FSTAB_MARKER}\n${LINE}\n${foreign}\n# tail\n`);
+    expect(mergeFstab(merged.text, vol)).toEqual({ action: 'unchanged', text: merged.text });
+    // The same under a duplicate marker: the marker goes, the foreign line stays.
+    const dup = `${FSTAB_MARKER}\n${LINE}\n${FSTAB_MARKER}\n${foreign}`;
+    expect(mergeFstab(dup, vol).text).toBe(`${FSTAB_MARKER}\n${LINE}\n${foreign}`);
+    // A marker on the last line without a newline, foreign line above it: nothing of it is lost.
+    expect(mergeFstab(`${foreign}\n${FSTAB_MARKER}`, vol).text).toBe(
+      `${foreign}\n${FSTAB_MARKER}\n${LINE}\n`,
+    );
   });
 
   it('refuses (exit 65) when an unmanaged line already mounts dataDir, instead of adding a duplicate', () => {

@@ -73,7 +73,8 @@ describe('images step (fake shell)', () => {
       services: ['postgres', 'gateway', 'stt-transcribe-faster-whisper'],
     },
   });
-  const P = `compose -p dalston --project-directory ${'DIR'} -f docker-compose.yml -f /opt/overlay.yml --env-file /etc/dalston/compose.env`;
+  // The host's generated secrets come last (dataDir is the default /data here).
+  const P = `compose -p dalston --project-directory ${'DIR'} -f docker-compose.yml -f /opt/overlay.yml --env-file /etc/dalston/compose.env --env-file /data/secrets/compose.env`;
   const project = () => P.replace('DIR', dir);
 
   /** A fake docker: `config` answers JSON, `image inspect` from `present`, `build` adds images. */

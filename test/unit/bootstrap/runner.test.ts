@@ -29,19 +29,21 @@ describe('--steps', () => {
   it('defaults to all, in order; keeps canonical order; rejects unknown (exit 2)', () => {
     expect(parseSteps(undefined)).toEqual([
       'os',
-      'packages',
+      'units',
       'disk',
       'mount',
       'fstab',
       'dirs',
+      'packages',
       'dalston',
+      'secrets',
       'images',
+      'stack',
       'tailscale',
-      'units',
     ]);
     expect(parseSteps('fstab, disk,mount')).toEqual(['disk', 'mount', 'fstab']);
     expect(() => parseSteps('disk,format')).toThrow(UsageError);
-    expect(() => parseSteps('disk,format')).toThrow('unknown step format; steps are os,packages');
+    expect(() => parseSteps('disk,format')).toThrow('unknown step format; steps are os,units');
     expect(() => parseSteps(',')).toThrow(/--steps is empty/);
   });
 });
@@ -163,7 +165,7 @@ describe('bootstrapCommand', () => {
     expect(existsSync(resultFile())).toBe(false);
   });
 
-  it('a step error maps to its exit code, stops later steps and is recorded', async () => {
+  it('a step error maps to its exit code, blocks the steps that need it and is recorded', async () => {
     await writeFile(join(root, 'etc/dalston/host.json'), '{}');
     const ran: string[] = [];
     const step = (
@@ -200,9 +202,13 @@ describe('bootstrapCommand', () => {
           result: 'failed',
           detail: 'data volume not found: volume.device /dev/x did not appear',
         },
+        { name: 'mount', result: 'blocked', detail: 'not run: it needs disk, which failed' },
       ],
     });
     expect(typeof report.steps[1].durationMs).toBe('number');
+    expect(d.stderr.text).toBe(
+      'dalston-host bootstrap: data volume not found: volume.device /dev/x did not appear\n',
+    );
   });
 
   it('an unexpected error is exit 1; success is 0 with the result file', async () => {

@@ -16,23 +16,38 @@ import { fakeMounts } from '../shared/fake-mounts.ts';
 import { fakeContext, fakeHost, ok, when } from './fakes.ts';
 
 describe('mount decisions', () => {
-  const vol = { device: '/dev/nvme1n1', uuid: 'u1' };
-  it('nothing mounted → mount; same device or same UUID → nothing', () => {
-    expect(decideMount(vol, '/data', undefined, '/dev/nvme1n1')).toEqual({ action: 'mount' });
-    const same = { source: '/dev/nvme1n1', realSource: '/dev/nvme1n1', uuid: 'u1' };
-    expect(decideMount(vol, '/data', same, '/dev/nvme1n1')).toEqual({ action: 'none' });
-    const byLink = { source: '/dev/disk/by-uuid/u1', realSource: '/dev/nvme9n1', uuid: 'u1' };
-    expect(decideMount(vol, '/data', byLink, '/dev/nvme1n1')).toEqual({ action: 'none' });
+  const vol = { device: '/dev/nvme1n1', majorMinor: '259:3', uuid: 'u1' };
+  const nothing = { mounted: undefined, entries: [] };
+  const at = (source: string, majorMinor: string | null, uuid?: string) => ({
+    mounted: { source, majorMinor, uuid },
+    entries: [],
   });
-  it('another device at dataDir → refuse naming both', () => {
-    const other = { source: '/dev/loop7', realSource: '/dev/loop7', uuid: 'u2' };
-    expect(decideMount(vol, '/data', other, '/dev/nvme1n1')).toEqual({
+  it('nothing mounted and nothing there → mount; the same device, under any name → nothing', () => {
+    expect(decideMount(vol, '/data', nothing)).toEqual({ action: 'mount' });
+    expect(decideMount(vol, '/data', at('/dev/nvme1n1', '259:3', 'u1'))).toEqual({ action: 'none' });
+    // systemd mounted it from fstab by a link: the device number is what counts.
+    expect(decideMount(vol, '/data', at('/dev/disk/by-uuid/u1', '259:3', 'u1'))).toEqual({ action: 'none' });
+  });
+  it('another device at dataDir → refuse naming both, even with the same UUID (a snapshot copy)', () => {
+    expect(decideMount(vol, '/data', at('/dev/loop7', '7:7', 'u2'))).toEqual({
       action: 'refuse',
       message:
-        '/data already has /dev/loop7 (UUID u2) mounted, not the data volume /dev/nvme1n1 (UUID u1): unmount it first',
+        '/data already has /dev/loop7 (7:7) (UUID u2) mounted, not the data volume /dev/nvme1n1 (259:3) (UUID u1): unmount it first',
     });
-    const tmpfs = { source: 'tmpfs', realSource: undefined, uuid: undefined };
-    expect(decideMount(vol, '/data', tmpfs, '/dev/nvme1n1').action).toBe('refuse');
+    const copy = decideMount(vol, '/data', at('/dev/nvme2n1', '259:5', 'u1'));
+    expect(copy.action).toBe('refuse');
+    expect(copy.action === 'refuse' && copy.message).toContain('same filesystem UUID on another device');
+    expect(decideMount(vol, '/data', at('tmpfs', '0:52')).action).toBe('refuse');
+  });
+  it('nothing mounted but dataDir holds entries on the root disk → refuse, listing a few', () => {
+    const d = decideMount(vol, '/data', {
+      mounted: undefined,
+      entries: ['a', 'b', 'c', 'd', 'e', 'postgres'],
+    });
+    expect(d.action).toBe('refuse');
+    expect(d.action === 'refuse' && d.message).toContain(
+      '/data is not mounted but already holds 6 entries on the root disk (a, b, c, d, e, …)',
+    );
   });
   it('mount step refuses with exit 65 when another device is mounted', async () => {
     const ctx = fakeContext(
@@ -44,6 +59,7 @@ describe('mount decisions', () => {
     );
     ctx.state.volume = {
       device: '/dev/nvme1n1',
+      majorMinor: '259:10',
       how: 'x',
       fsType: 'ext4',
       uuid: 'u1',
@@ -59,6 +75,7 @@ describe('mount decisions', () => {
     const ctx = fakeContext({ dataDir: '/data', volume: { device: '/dev/nvme1n1' } }, { dryRun: true });
     ctx.state.volume = {
       device: '/dev/nvme1n1',
+      majorMinor: '259:10',
       how: 'x',
       fsType: 'ext4',
       uuid: undefined,
@@ -83,6 +100,8 @@ describe('data directories', () => {
       ['models', 0, 0],
       ['dalston', 0, 0],
       ['backups', 0, 0],
+      ['secrets', 0, 0],
+      ['tailscale', 0, 0],
     ]);
     // One owner per directory the data volume holds (shared/config/data-paths.ts names them).
     expect(DATA_DIRS.map((d) => d.name)).toEqual([...DATA_SUBDIRS]);
@@ -123,33 +142,23 @@ describe('units systemctl plan', () => {
     'dalston-backup.service',
     'dalston-backup.timer',
   ];
-  it('running systemd: reload when a unit changed, restart only when dalston.service changed, never blocking', () => {
-    expect(planSystemctl(['dalston.service'], true, '/', { enabled: true, active: true })).toEqual([
-      ['daemon-reload'],
-      ['enable', ...units],
-      ['--no-block', 'restart', 'dalston.service'],
-    ]);
-    // Only the bootstrap unit changed: reload, but do not stop the stack for it.
-    expect(planSystemctl(['dalston-bootstrap.service'], true, '/', { enabled: true, active: true })).toEqual([
+  it('running systemd: reload when a unit changed, enable when needed, and never start anything', () => {
+    expect(planSystemctl(['dalston.service'], true, '/', { enabled: true })).toEqual([
       ['daemon-reload'],
       ['enable', ...units],
     ]);
-    expect(planSystemctl(['dalston.service'], true, '/', { enabled: false, active: false })).toEqual([
+    expect(planSystemctl(['dalston-bootstrap.service'], true, '/', { enabled: true })).toEqual([
       ['daemon-reload'],
       ['enable', ...units],
-      ['--no-block', 'start', 'dalston.service'],
     ]);
-    expect(planSystemctl([], true, '/', { enabled: false, active: false })).toEqual([
-      ['enable', ...units],
-      ['--no-block', 'start', 'dalston.service'],
-    ]);
-    expect(planSystemctl([], true, '/', { enabled: true, active: false })).toEqual([
-      ['--no-block', 'start', 'dalston.service'],
-    ]);
-    expect(planSystemctl([], true, '/', { enabled: true, active: true })).toEqual([]);
+    expect(planSystemctl([], true, '/', { enabled: false })).toEqual([['enable', ...units]]);
+    expect(planSystemctl([], true, '/', { enabled: true })).toEqual([]);
+    // docker.service's drop-in: a reload orders its next start; never a docker restart (it would stop the stack).
+    expect(planSystemctl(['docker.service'], true, '/', { enabled: true })).toEqual([['daemon-reload']]);
+    expect(planSystemctl(['docker.service'], false, '/srv/img', { enabled: true })).toEqual([]);
   });
   it("drop-ins tie the units to this host's dataDir (the shipped units name no path)", () => {
-    const [stack, boot] = dataDirDropIns('/srv/dalston-data');
+    const [stack, boot, docker] = dataDirDropIns('/srv/dalston-data');
     expect(stack).toMatchObject({ unit: 'dalston.service', path: 'dalston.service.d/data-dir.conf' });
     expect(stack!.text).toMatch(/\n\[Unit\]\nRequiresMountsFor=\/srv\/dalston-data\n$/);
     expect(boot).toMatchObject({
@@ -157,8 +166,18 @@ describe('units systemctl plan', () => {
       path: 'dalston-bootstrap.service.d/data-dir.conf',
     });
     expect(boot!.text).toMatch(/\n\[Unit\]\nAfter=srv-dalston\\x2ddata\.mount\n$/);
+    // dockerd waits until the mount has been tried, but does not need it (no Requires=/BindsTo=).
+    expect(docker).toMatchObject({
+      unit: 'docker.service',
+      path: 'docker.service.d/dalston-data-mount.conf',
+    });
+    expect(docker!.text).toMatch(
+      /\n\[Unit\]\nWants=srv-dalston\\x2ddata\.mount\nAfter=srv-dalston\\x2ddata\.mount\n$/,
+    );
+    expect(docker!.text).not.toMatch(/^(Requires|BindsTo|RequiresMountsFor)=/m);
     expect(dataDirDropIns('/data').map((d) => d.text.split('\n').at(-2))).toEqual([
       'RequiresMountsFor=/data',
+      'After=data.mount',
       'After=data.mount',
     ]);
     expect(mountUnitName('/data')).toBe('data.mount');
@@ -168,14 +187,14 @@ describe('units systemctl plan', () => {
     expect(unitPathWord('/var/lib/my data')).toBe('/var/lib/my\\ data');
     expect(unitPathWord('/srv/100%')).toBe('/srv/100%%');
   });
-  it('no systemd: offline enable under --root when needed, never start', () => {
-    expect(planSystemctl(['dalston.service'], false, '/srv/img', { enabled: true, active: false })).toEqual([
+  it('no systemd: offline enable under --root when needed', () => {
+    expect(planSystemctl(['dalston.service'], false, '/srv/img', { enabled: true })).toEqual([
       ['--root=/srv/img', 'enable', ...units],
     ]);
-    expect(planSystemctl([], false, '/srv/img', { enabled: false, active: false })).toEqual([
+    expect(planSystemctl([], false, '/srv/img', { enabled: false })).toEqual([
       ['--root=/srv/img', 'enable', ...units],
     ]);
-    expect(planSystemctl([], false, '/srv/img', { enabled: true, active: false })).toEqual([]);
+    expect(planSystemctl([], false, '/srv/img', { enabled: true })).toEqual([]);
   });
   it('arms the backup timer now, and restarts it only when it changed', () => {
     expect(planBackupTimer([], true, false)).toEqual([['start', 'dalston-backup.timer']]);
@@ -203,7 +222,7 @@ describe('units systemctl plan', () => {
 
 describe('units step (fake systemctl, --root temp dir)', () => {
   const UNITS = 'dalston-bootstrap.service dalston.service dalston-backup.service dalston-backup.timer';
-  it('installs changed units, reloads, enables and restarts; then changes nothing', async () => {
+  it('installs changed units, reloads and enables (no start); records what changed; then changes nothing', async () => {
     const { mkdtemp, readFile, rm, writeFile } = await import('node:fs/promises');
     const { tmpdir } = await import('node:os');
     const { join } = await import('node:path');
@@ -224,19 +243,24 @@ describe('units step (fake systemctl, --root temp dir)', () => {
       expect(out.result).toBe('done');
       expect(ctx.shell.lines()).toEqual([
         `systemctl is-enabled --quiet ${UNITS}`,
-        'systemctl is-active --quiet dalston.service',
         'systemctl is-active --quiet dalston-backup.timer',
         'systemctl daemon-reload',
         `systemctl enable ${UNITS}`,
-        'systemctl --no-block start dalston.service',
         'systemctl start dalston-backup.timer',
+      ]);
+      expect(ctx.state.unitsChanged).toEqual([
+        'dalston-bootstrap.service',
+        'dalston.service',
+        'dalston-backup.service',
+        'dalston-backup.timer',
+        'docker.service',
       ]);
       expect(await readFile(join(root, 'etc/systemd/system/dalston.service'), 'utf8')).toContain('/bin/true');
       expect(
         await readFile(join(root, 'etc/systemd/system/dalston.service.d/data-dir.conf'), 'utf8'),
       ).toContain('RequiresMountsFor=/data\n');
       expect(out.detail).toMatch(
-        /^installed dalston-bootstrap\.service, dalston\.service, dalston-backup\.service, dalston-backup\.timer, dalston\.service\.d\/data-dir\.conf, dalston-bootstrap\.service\.d\/data-dir\.conf, dalston-backup\.timer\.d\/schedule\.conf;/,
+        /^installed dalston-bootstrap\.service, dalston\.service, dalston-backup\.service, dalston-backup\.timer, dalston\.service\.d\/data-dir\.conf, dalston-bootstrap\.service\.d\/data-dir\.conf, docker\.service\.d\/dalston-data-mount\.conf, dalston-backup\.timer\.d\/schedule\.conf;/,
       );
       expect(
         await readFile(join(root, 'etc/systemd/system/dalston-backup.timer.d/schedule.conf'), 'utf8'),
@@ -244,29 +268,27 @@ describe('units step (fake systemctl, --root temp dir)', () => {
 
       const again = fakeContext({}, { root, host: fakeHost({ systemdRunning: () => true }) });
       const out2 = await step.run(again);
-      expect(out2).toEqual({
-        result: 'unchanged',
-        detail: 'units up to date, enabled, dalston.service active',
-      });
+      expect(out2).toEqual({ result: 'unchanged', detail: 'units up to date, enabled' });
       expect(again.shell.lines()).toEqual([
         `systemctl is-enabled --quiet ${UNITS}`,
-        'systemctl is-active --quiet dalston.service',
         'systemctl is-active --quiet dalston-backup.timer',
       ]);
+      expect(again.state.unitsChanged).toEqual([]);
 
-      // Another dataDir changes only the drop-ins: reload, and restart the stack (as a changed unit file would).
+      // Another dataDir changes only the drop-ins: reload; both units count as changed (the stack step restarts).
       const moved = fakeContext(
         { dataDir: '/srv/data' },
         { root, host: fakeHost({ systemdRunning: () => true }) },
       );
       const out3 = await step.run(moved);
       expect(out3.detail).toMatch(
-        /^installed dalston\.service\.d\/data-dir\.conf, dalston-bootstrap\.service\.d\/data-dir\.conf;/,
+        /^installed dalston\.service\.d\/data-dir\.conf, dalston-bootstrap\.service\.d\/data-dir\.conf, docker\.service\.d\/dalston-data-mount\.conf;/,
       );
-      expect(moved.shell.lines().slice(3)).toEqual([
-        'systemctl daemon-reload',
-        `systemctl enable ${UNITS}`,
-        'systemctl --no-block restart dalston.service',
+      expect(moved.shell.lines().slice(2)).toEqual(['systemctl daemon-reload', `systemctl enable ${UNITS}`]);
+      expect(moved.state.unitsChanged).toEqual([
+        'dalston.service',
+        'dalston-bootstrap.service',
+        'docker.service',
       ]);
       // Another backup time changes only the timer's drop-in: reload and re-arm the timer, the stack untouched.
       const rescheduled = fakeContext(
@@ -275,7 +297,7 @@ describe('units step (fake systemctl, --root temp dir)', () => {
       );
       const out4 = await step.run(rescheduled);
       expect(out4.detail).toMatch(/^installed dalston-backup\.timer\.d\/schedule\.conf;/);
-      expect(rescheduled.shell.lines().slice(3)).toEqual([
+      expect(rescheduled.shell.lines().slice(2)).toEqual([
         'systemctl daemon-reload',
         `systemctl enable ${UNITS}`,
         'systemctl restart dalston-backup.timer',

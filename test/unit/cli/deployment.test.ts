@@ -204,3 +204,47 @@ describe('deployment resolution: flags > environment > terraform output', () => 
     expect(e).toMatchObject({ sshUser: 'me', statusPrefix: 'x/' });
   });
 });
+
+describe('deployment resolution: what comes free once terraform was read', () => {
+  it('a value not needed is still taken from terraform once it ran (the bucket `down` records in)', async () => {
+    const shell = new FakeShell(TF);
+    const d = await resolveDeployment({ tfDir }, {}, shell, ['instanceId', 'region']);
+    expect(d).toMatchObject({ instanceId: 'i-0ffffffffffffffff', bucket: 'tf-bucket', stopSchedule: null });
+    expect(shell.calls).toHaveLength(1);
+  });
+
+  it('without terraform, an unneeded value stays unknown and terraform is not run', async () => {
+    const shell = new FakeShell(TF);
+    const d = await resolveDeployment(
+      { instanceId: 'i-0aaaaaaaaaaaaaaaa', region: 'eu-west-2', tfDir },
+      {},
+      shell,
+      ['instanceId', 'region'],
+    );
+    expect(d.bucket).toBeNull();
+    expect(shell.calls).toEqual([]);
+  });
+
+  it('the backstop schedule: terraform output stop_schedule, or DALSTON_STOP_SCHEDULE first', async () => {
+    const answer = tfOutputs({ instance_id: 'i-0ffffffffffffffff', region: 'us-east-1' });
+    const withSchedule = JSON.parse(answer.stdout);
+    withSchedule.stop_schedule = {
+      sensitive: false,
+      type: ['object', {}],
+      value: { expression: 'cron(0 2 * * ? *)', timezone: 'Europe/London' },
+    };
+    const shell = new FakeShell({ ...answer, stdout: JSON.stringify(withSchedule) });
+    const fromTf = await resolveDeployment({ tfDir }, {}, shell, ['instanceId', 'region']);
+    expect(fromTf.stopSchedule).toEqual({ expression: 'cron(0 2 * * ? *)', timezone: 'Europe/London' });
+    const fromEnv = await resolveDeployment(
+      { tfDir },
+      { DALSTON_STOP_SCHEDULE: 'cron(30 1 * * ? *) UTC' },
+      shell,
+      ['instanceId', 'region'],
+    );
+    expect(fromEnv.stopSchedule).toEqual({ expression: 'cron(30 1 * * ? *)', timezone: 'UTC' });
+    await expect(
+      resolveDeployment({ tfDir }, { DALSTON_STOP_SCHEDULE: 'daily' }, shell, ['instanceId', 'region']),
+    ).rejects.toBeInstanceOf(ConfigError);
+  });
+});

@@ -70,6 +70,30 @@ describe('SdkEc2 over a mocked EC2Client', () => {
       launchTime: new Date(T0),
       volumeIds: ['vol-0aaaaaaaaaaaaaaaa'],
       name: 'dalston-dev',
+      release: null,
+      stateTransitionReason: null,
+      stateReasonCode: null,
+    });
+  });
+
+  it('reads the release tag and why EC2 last changed the state', async () => {
+    const d = described('stopped');
+    Object.assign(d.Reservations[0]!.Instances[0]!, {
+      StateTransitionReason: 'User initiated (2026-12-01 02:00:03 GMT)',
+      StateReason: {
+        Code: 'Client.UserInitiatedShutdown',
+        Message: 'Client.UserInitiatedShutdown: User initiated shutdown',
+      },
+    });
+    d.Reservations[0]!.Instances[0]!.Tags.push({
+      Key: 'DalstonHostRelease',
+      Value: 'releases/dalston-host-0.3.1.tgz@"0a1b2c"',
+    });
+    ec2Mock.on(DescribeInstancesCommand).resolves(d);
+    expect(await ec2().describeInstance(INSTANCE)).toMatchObject({
+      release: '0.3.1',
+      stateTransitionReason: 'User initiated (2026-12-01 02:00:03 GMT)',
+      stateReasonCode: 'Client.UserInitiatedShutdown',
     });
   });
 
@@ -169,7 +193,7 @@ describe('dalston-aws up / down / wait (EC2 mocked, fake clock, non-TTY progress
     expect(ctx.stderr.text).not.toContain('\x1b');
     expect(ctx.stderr.text).not.toContain('\r');
     expect(ctx.stderr.text.split('\n')).toEqual([
-      `[0:00] starting ${INSTANCE} (t3.xlarge): pending`,
+      `[0:00] waking ${INSTANCE} (dalston-dev), t3.xlarge, release unknown: pending`,
       '[0:00] instance: pending → running',
       '[0:10] ✔ instance running (t3.xlarge)',
       '[0:10] heartbeat: waiting for the agent’s first snapshot since the start',
@@ -250,9 +274,23 @@ describe('dalston-aws up / down / wait (EC2 mocked, fake clock, non-TTY progress
     ec2Mock
       .on(StopInstancesCommand)
       .resolves({ StoppingInstances: [{ CurrentState: { Name: 'stopping' } }] });
-    const ctx = testContext({ clock });
-    expect(await dalstonAwsMain(['down', '--instance-id', INSTANCE, '--region', 'eu-west-2'], ctx)).toBe(0);
+    const objects = new FakeObjects();
+    let writesBeforeStop = -1;
+    ec2Mock.on(StopInstancesCommand).callsFake(() => {
+      writesBeforeStop = objects.writes.length;
+      return { StoppingInstances: [{ CurrentState: { Name: 'stopping' } }] };
+    });
+    const ctx = testContext({ clock, objects: () => objects, env: { USER: 'alice' } });
+    expect(await dalstonAwsMain(['down', ...DEPLOY], ctx)).toBe(0);
     expect(ec2Mock.commandCalls(StopInstancesCommand)[0]!.args[0].input).toEqual({ InstanceIds: [INSTANCE] });
+    // The record of the stop is written first, so status can name `down` even after Ctrl-C.
+    expect(writesBeforeStop).toBe(1);
+    expect(objects.writes[0]!.key).toBe(`status/${INSTANCE}/last-stop.json`);
+    expect(JSON.parse(objects.writes[0]!.body!)).toEqual({
+      by: 'dalston-aws down',
+      operator: expect.stringMatching(/^alice@/),
+      at: new Date(T0).toISOString(),
+    });
     expect(ctx.stderr.text.split('\n')).toEqual([
       `[0:00] stopping ${INSTANCE}: stopping`,
       '[0:00] instance: stopping → stopped',

@@ -62,6 +62,20 @@ export class FakeObjects implements ObjectReader {
   async metadata(_bucket: string, key: string) {
     return this.listed.find((o) => o.key === key)?.metadata ?? null;
   }
+  /** Writes and deletes in order; a written object is readable afterwards. */
+  writes: Array<{ op: 'put' | 'delete'; key: string; body?: string }> = [];
+  /** Set to make the next write fail with this error (e.g. a mapped AccessDenied). */
+  failWrites: Error | null = null;
+  async putText(_bucket: string, key: string, body: string) {
+    if (this.failWrites) throw this.failWrites;
+    this.writes.push({ op: 'put', key, body });
+    this.objects[key] = body;
+  }
+  async delete(_bucket: string, key: string) {
+    if (this.failWrites) throw this.failWrites;
+    this.writes.push({ op: 'delete', key });
+    this.objects[key] = null;
+  }
 }
 
 export const INSTANCE = 'i-0123456789abcdef0';

@@ -149,7 +149,7 @@ describe('dalston-aws status against fixtures (frozen clock)', () => {
             'bucket missing: dalston-test-bucket does not exist (check --bucket / DALSTON_BUCKET)',
           );
         };
-        return { getText: missing, list: missing, metadata: missing };
+        return { getText: missing, list: missing, metadata: missing, putText: missing, delete: missing };
       },
     });
     expect(await dalstonAwsMain(['status', ...DEPLOY], ctx)).toBe(78);
@@ -182,7 +182,7 @@ describe('dalston-aws status against fixtures (frozen clock)', () => {
     );
     expect(j.instance).toMatchObject({ state: 'stopped', uptimeSeconds: null });
     expect(j.cost.monthlyStoppedUsd).toBe(10.4);
-    expect(j.heartbeat.status).toBe('stale');
+    expect(j.heartbeat.status).toBe('stopped');
   });
 });
 

@@ -81,7 +81,11 @@ describe('paths derived from dataDir', () => {
       models: '/srv/data/models',
       dalston: '/srv/data/dalston',
       backups: '/srv/data/backups',
+      secrets: '/srv/data/secrets',
+      tailscale: '/srv/data/tailscale',
     });
+    expect(p.secretsEnv).toBe('/srv/data/secrets/compose.env');
+    expect(p.tailscaleState).toBe('/srv/data/tailscale');
   });
 
   it('the default dataDir gives the default layout', () => {

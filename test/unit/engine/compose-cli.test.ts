@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { ComposeCli, ComposeError } from '../../../shared/engine/compose-cli.ts';
+import { parseConfig } from '../../../shared/config/load.ts';
+import { ComposeCli, ComposeError, composeTarget } from '../../../shared/engine/compose-cli.ts';
 import type { RunOptions, Shell, ShellResult } from '../../../shared/shell.ts';
 
 class FakeShell implements Shell {
@@ -18,6 +19,18 @@ const target = {
   profiles: ['gpu'],
   envFiles: ['.env'],
 };
+
+describe('composeTarget', () => {
+  it("adds the host's secrets env file from dataDir last, so it wins over host.json's env files", () => {
+    const config = parseConfig({ dataDir: '/srv/ebs', compose: { envFiles: ['/etc/dalston/compose.env'] } });
+    expect(composeTarget(config).envFiles).toEqual([
+      '/etc/dalston/compose.env',
+      '/srv/ebs/secrets/compose.env',
+    ]);
+    // Only the secrets step runs the stack as it was before the secrets existed.
+    expect(composeTarget(config, { withSecrets: false }).envFiles).toEqual(['/etc/dalston/compose.env']);
+  });
+});
 
 describe('ComposeCli', () => {
   it('brings services up with project, files, profiles and env files', async () => {

@@ -35,8 +35,11 @@ describe('scenario list', () => {
       'volume pulled',
       'stop',
       'second boot',
+      'unclean stop',
+      'duplicate UUID',
       'missing volume',
       'idle stop',
+      'tailscale fails',
     ]);
   });
 });

@@ -38,10 +38,15 @@ describe('the status contract (shared/status): one definition for the agent and 
         launchTime: null,
         volumeIds: [],
         name: null,
+        release: null,
+        stateTransitionReason: null,
+        stateReasonCode: null,
       },
       volumes: [],
       location: 's3://b/k',
       snapshot: { kind: 'ok', snapshot: snap, key: 'k' },
+      bootstrap: { kind: 'missing', key: 'b' },
+      bootstrapLocation: 's3://b/b',
     });
     expect(report.stack).toMatchObject({ servicesUp: 1, servicesTotal: 2 });
   });

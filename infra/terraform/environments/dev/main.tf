@@ -27,8 +27,7 @@ module "host_config" {
   tailscale_auth_key_parameter = var.tailscale_auth_key_parameter
   tailscale_hostname           = var.tailscale_hostname
   publish_gateway_on_vpc       = length(var.allowed_security_group_ids) > 0
-  # var.idle_stop_after_minutes becomes host.json idle.stopAfterMinutes here once the
-  # module renders that key.
+  idle_stop_after_minutes      = var.idle_stop_after_minutes
 }
 
 module "artifacts" {

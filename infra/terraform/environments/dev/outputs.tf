@@ -28,6 +28,11 @@ output "stop_schedule_arn" {
   value       = one(module.stop_schedule[*].schedule_arn)
 }
 
+output "stop_schedule" {
+  description = "The backstop's cron() expression and time zone (null unless stop_schedule_enabled); dalston-aws status names a stop at that time as the schedule's."
+  value       = var.stop_schedule_enabled ? { expression = var.stop_schedule_expression, timezone = var.stop_schedule_timezone } : null
+}
+
 output "bucket_name" {
   description = "Artifacts bucket (jobs, releases, status snapshots, backups)."
   value       = module.artifacts.bucket_name

@@ -176,12 +176,23 @@ variable "stop_schedule_expression" {
   description = "When the backstop stops the instance: a Scheduler cron() expression read in stop_schedule_timezone."
   type        = string
   default     = "cron(0 2 * * ? *)"
+
+  # Checked here too, so a bad value is named by its environment variable, not the module's.
+  validation {
+    condition     = can(regex("^cron\\([^()]+\\)$", var.stop_schedule_expression))
+    error_message = "stop_schedule_expression must be a cron(...) expression such as cron(0 2 * * ? *) (minutes hours day-of-month month day-of-week year)."
+  }
 }
 
 variable "stop_schedule_timezone" {
   description = "IANA time zone of stop_schedule_expression (e.g. Europe/London: 02:00 local, summer time included)."
   type        = string
   default     = "Europe/London"
+
+  validation {
+    condition     = can(regex("^([A-Z][A-Za-z_+-]*(/[A-Za-z0-9_+-]+)*|UTC)$", var.stop_schedule_timezone))
+    error_message = "stop_schedule_timezone must be an IANA time zone name such as Europe/London or UTC."
+  }
 }
 
 variable "associate_public_ip_address" {

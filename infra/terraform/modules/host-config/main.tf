@@ -14,6 +14,8 @@ locals {
 
   compose_env = "/etc/dalston/compose.env"
 
+  idle_stop_default = 60
+
   # Only what differs from the schema defaults (shared/config/schema.ts), so each default is
   # defined once: dataDir, compose.project, compose.files (Dalston's two files, then our overlay
   # from the release) and compose.workingDir (derived from dataDir) are left to the schema.
@@ -41,6 +43,9 @@ locals {
       )
     },
     length(local.tailscale_config) == 0 ? {} : { tailscale = local.tailscale_config },
+    # 60 is the schema's default for idle.stopAfterMinutes (shared/config/schema.ts);
+    # a test parses this host.json with the schema, so the two cannot drift unnoticed.
+    var.idle_stop_after_minutes == local.idle_stop_default ? {} : { idle = { stopAfterMinutes = var.idle_stop_after_minutes } },
   )
 
   host_json = jsonencode(local.host_config)

@@ -181,3 +181,14 @@ variable "publish_gateway_on_vpc" {
   type        = bool
   default     = false
 }
+
+variable "idle_stop_after_minutes" {
+  description = "Minutes Dalston must be idle before the agent powers the host off (host.json idle.stopAfterMinutes); 0 disables the idle stop. Written to host.json only when it differs from the schema default (60)."
+  type        = number
+  default     = 60
+
+  validation {
+    condition     = var.idle_stop_after_minutes >= 0 && floor(var.idle_stop_after_minutes) == var.idle_stop_after_minutes
+    error_message = "idle_stop_after_minutes must be a whole number of minutes, 0 or more (0 disables the idle stop)."
+  }
+}

@@ -79,7 +79,7 @@ run "defaults" {
     error_message = "the data volume must be snapshotted by default"
   }
   assert {
-    condition     = output.stop_schedule_arn == null
+    condition     = output.stop_schedule_arn == null && output.stop_schedule == null
     error_message = "the backstop stop schedule must be off by default"
   }
   assert {
@@ -109,6 +109,10 @@ run "all_options" {
   assert {
     condition     = output.stop_schedule_arn != null
     error_message = "stop_schedule_enabled must create the schedule"
+  }
+  assert {
+    condition     = output.stop_schedule == { expression = "cron(30 1 * * ? *)", timezone = "Europe/Berlin" }
+    error_message = "the stop_schedule output must tell dalston-aws when the backstop fires"
   }
 }
 
@@ -165,4 +169,33 @@ run "idle_stop_zero_disables" {
     condition     = var.idle_stop_after_minutes == 0
     error_message = "0 (idle stop off) must be accepted"
   }
+}
+
+run "idle_stop_in_host_json" {
+  command = plan
+  variables {
+    idle_stop_after_minutes = 25
+  }
+  assert {
+    condition     = strcontains(module.host_config.host_json, "\"idle\":{\"stopAfterMinutes\":25}")
+    error_message = "idle_stop_after_minutes must reach host.json idle.stopAfterMinutes"
+  }
+}
+
+run "stop_schedule_rate_refused" {
+  command = plan
+  variables {
+    stop_schedule_enabled    = true
+    stop_schedule_expression = "rate(1 day)"
+  }
+  expect_failures = [var.stop_schedule_expression]
+}
+
+run "stop_schedule_bad_timezone_refused" {
+  command = plan
+  variables {
+    stop_schedule_enabled  = true
+    stop_schedule_timezone = "London time"
+  }
+  expect_failures = [var.stop_schedule_timezone]
 }

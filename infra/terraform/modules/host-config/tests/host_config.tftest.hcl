@@ -128,6 +128,14 @@ run "user_data_al2023" {
     error_message = "user-data must log to /var/log/dalston-user-data.log"
   }
   assert {
+    condition     = strcontains(output.user_data, "/dev/console")
+    error_message = "user-data output must also reach the serial console (aws ec2 get-console-output)"
+  }
+  assert {
+    condition     = strcontains(output.user_data, "ConditionPathExists=!/etc/systemd/system/dalston-bootstrap.service")
+    error_message = "user-data must install its re-run unit, so a failed first boot is retried at the next boot"
+  }
+  assert {
     condition     = !strcontains(output.user_data, "DALSTON_VPC_IP")
     error_message = "the gateway stays on loopback unless publish_gateway_on_vpc"
   }
@@ -309,4 +317,50 @@ run "bad_tailscale_hostname" {
     tailscale_hostname = "Dalston Box"
   }
   expect_failures = [var.tailscale_hostname]
+}
+
+run "idle_stop_default_left_to_schema" {
+  command = plan
+  assert {
+    condition     = !contains(keys(jsondecode(output.host_json)), "idle")
+    error_message = "the default idle window (60) is the schema's: host.json must not restate it"
+  }
+}
+
+run "idle_stop_in_host_json" {
+  command = plan
+  variables {
+    idle_stop_after_minutes = 20
+  }
+  assert {
+    condition     = jsondecode(output.host_json).idle == { stopAfterMinutes = 20 }
+    error_message = "idle_stop_after_minutes must become host.json idle.stopAfterMinutes"
+  }
+}
+
+run "idle_stop_off_in_host_json" {
+  command = plan
+  variables {
+    idle_stop_after_minutes = 0
+  }
+  assert {
+    condition     = jsondecode(output.host_json).idle == { stopAfterMinutes = 0 }
+    error_message = "0 (idle stop off) must be written, not dropped"
+  }
+}
+
+run "idle_stop_negative_refused" {
+  command = plan
+  variables {
+    idle_stop_after_minutes = -5
+  }
+  expect_failures = [var.idle_stop_after_minutes]
+}
+
+run "idle_stop_fraction_refused" {
+  command = plan
+  variables {
+    idle_stop_after_minutes = 0.5
+  }
+  expect_failures = [var.idle_stop_after_minutes]
 }

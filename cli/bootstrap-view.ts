@@ -1,0 +1,104 @@
+/**
+ * What `dalston-aws status` and `wait` make of the host's bootstrap result:
+ * whether it belongs to this start of the instance, the failed step and its
+ * message, and what the operator can do next. Pure.
+ */
+import { firstFailure, stackStartedBy } from '../shared/status/bootstrap-report.ts';
+import type { BootstrapRead } from './aws/bootstrap-reports.ts';
+
+export interface BootstrapView {
+  status: 'ok' | 'failed' | 'missing' | 'malformed' | 'error';
+  location: string;
+  /** From the instance's current start (its last one, when stopped); null without a result. */
+  current: boolean | null;
+  finishedAt: string | null;
+  /** full, quick or steps (see shared/status/bootstrap-report.ts). */
+  path: string | null;
+  failedStep: string | null;
+  message: string | null;
+  /** Steps that did not run because of the failure. */
+  blocked: string[];
+  /** False when this run left the stack unstarted: no heartbeat will come until someone acts. */
+  stackStarted: boolean | null;
+  /** What to do next, when it failed. */
+  next: string[];
+  /** Why the result could not be read. */
+  problem: string | null;
+}
+
+/** What each step's failure usually means, for the first line of advice. */
+const STEP_HINT: Record<string, string> = {
+  config: 'fix /etc/dalston/host.json on the host (the message names the key)',
+  os: 'this OS is not supported for installing packages (Amazon Linux 2023, Ubuntu 22.04/24.04, Debian 12 are)',
+  units: 'systemd refused the units: see the message',
+  disk: 'is the data volume attached to this instance? (`aws ec2 describe-volumes`, Terraform output data_volume_id)',
+  mount: 'the data volume could not be mounted at dataDir: see the message',
+  fstab: 'the fstab line for the data volume could not be written: see the message',
+  dirs: 'the data directories could not be created on the data volume: see the message',
+  packages: 'a package or plugin download failed (mirror or network): it is retried at the next boot',
+  dalston: 'fetching Dalston failed: check dalston.repo and dalston.ref and the instance’s outbound network',
+  images: 'building the local images failed: see the build output in the journal',
+  stack: 'dalston.service could not be started: `systemctl status dalston` on the host',
+  tailscale:
+    'joining the tailnet failed: is the auth key in SSM (tailscale.authKeyParameter) expired or already used? Store a new one; the stack itself is not affected',
+};
+
+/** Pure: the next steps after a failed bootstrap, the step's own hint first. */
+export function nextSteps(step: string): string[] {
+  return [
+    STEP_HINT[step] ?? 'see the message',
+    'look on the host: `dalston-aws ssh --ssm`, then `sudo journalctl -b -u dalston-bootstrap` ' +
+      '(first boot: `sudo cat /var/log/dalston-user-data.log`)',
+    'run it again: `sudo dalston-host bootstrap` on the host, or restart the instance ' +
+      '(`dalston-aws down && dalston-aws up`): every boot runs the whole bootstrap until one run succeeds',
+  ];
+}
+
+/** Pure: the read result (or its error), placed against the instance's last start. */
+export function bootstrapView(
+  read: BootstrapRead | { kind: 'error'; key: string; reason: string },
+  location: string,
+  launchTime: Date | null,
+): BootstrapView {
+  const view: BootstrapView = {
+    status: 'missing',
+    location,
+    current: null,
+    finishedAt: null,
+    path: null,
+    failedStep: null,
+    message: null,
+    blocked: [],
+    stackStarted: null,
+    next: [],
+    problem: null,
+  };
+  if (read.kind === 'missing') return view;
+  if (read.kind !== 'ok') {
+    view.status = read.kind;
+    view.problem = read.kind === 'malformed' ? `${location} is malformed: ${read.reason}` : read.reason;
+    return view;
+  }
+  const r = read.report;
+  const failed = firstFailure(r);
+  view.status = r.ok ? 'ok' : 'failed';
+  // EC2's LaunchTime is the last start: a result from before it belongs to an earlier boot.
+  view.current = launchTime === null || Date.parse(r.finishedAt) >= launchTime.getTime();
+  view.finishedAt = r.finishedAt;
+  view.path = r.path ?? null;
+  view.stackStarted = stackStartedBy(r);
+  if (!r.ok) {
+    view.failedStep = failed?.name ?? null;
+    view.message = failed?.detail ?? `exit ${r.exitCode}`;
+    view.blocked = r.steps.filter((s) => s.result === 'blocked').map((s) => s.name);
+    // Advice only for this start's result: an older failure may long be fixed.
+    if (view.current) view.next = nextSteps(failed?.name ?? '');
+  }
+  return view;
+}
+
+/** Pure: one line for progress and error messages: `bootstrap failed at tailscale: …`. */
+export function describeFailure(v: BootstrapView): string {
+  const blocked = v.blocked.length > 0 ? ` (not run because of it: ${v.blocked.join(', ')})` : '';
+  return `bootstrap failed at step ${v.failedStep ?? '?'}: ${v.message ?? ''}${blocked}`;
+}

@@ -8,7 +8,7 @@
  * the extra is the difference to the agent with idle stop off.
  * Target: < 0.2 % of a core and < 3 MB at the default poll interval.
  */
-import { readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import os from 'node:os';
 import { join } from 'node:path';
@@ -60,6 +60,9 @@ async function main() {
   const stack = await startBackupStack('idle-bench');
   try {
     const bundle = buildRelease();
+    // The agent's compose calls read the host's generated secrets; this stack needs none, only the file.
+    await mkdir(join(stack.dir, 'data', 'secrets'), { recursive: true });
+    await writeFile(join(stack.dir, 'data', 'secrets', 'compose.env'), '', { mode: 0o600 });
     // Dalston-shaped state to read every poll: two engine streams with their group, a finished
     // entry, an engine heartbeat; jobs and tasks tables with finished rows.
     const r = (...a: (string | number)[]) => commandOk(redisBox.redis, a);

@@ -1,4 +1,4 @@
-import { readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type Docker from 'dockerode';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -59,6 +59,10 @@ beforeAll(async () => {
     },
   });
   marker = path.join(stack.dir, 'poweroff.log');
+  // The agent's compose calls read the host's generated secrets (shared/engine/compose-cli.ts); this
+  // stack's Postgres has its password in the compose file, so the file only has to exist.
+  await mkdir(path.join(stack.dir, 'data', 'secrets'), { recursive: true });
+  await writeFile(path.join(stack.dir, 'data', 'secrets', 'compose.env'), '', { mode: 0o600 });
   // The power-off: record the S3 heartbeat as stored right now, once per call.
   const cfg = JSON.parse(await readFile(stack.configFile, 'utf8'));
   cfg.idle.powerOffCommand = [
@@ -144,7 +148,7 @@ describe('idle stop with the real agent, Redis, Postgres and compose', () => {
       agent.exit,
       new Promise<never>((_, rej) => setTimeout(() => rej(new Error('agent did not stop itself')), 180_000)),
     ]);
-    expect(exit).toEqual({ code: 0, signal: null });
+    expect(exit, agent.tail(15)).toEqual({ code: 0, signal: null });
 
     // Powered off exactly once, and by then the heartbeat in S3 said why.
     const log = await readFile(marker, 'utf8');

@@ -9,6 +9,9 @@ import { componentLogger, createLogger } from '../shared/logger.ts';
 import { ProcessShell } from '../shared/process-shell.ts';
 import { hostVersion } from '../shared/version.ts';
 import { probeGateway } from './gateway-probe.ts';
+import { PostgresIdleSignals } from './idle/postgres-signals.ts';
+import { RedisIdleSignals } from './idle/redis-signals.ts';
+import { type SmallObjects, smallObjects } from './idle/small-objects.ts';
 import { systemMountProbe } from './preflight.ts';
 import { createHostProbe } from './report/host-probe.ts';
 import { startStatusServer } from './report/http-server.ts';
@@ -36,7 +39,8 @@ export async function agentCommand(args: string[]): Promise<number> {
   const onSignal = (sig: NodeJS.Signals) => {
     if (ac.signal.aborted) return;
     logger.info({ signal: sig }, 'signal received');
-    ac.abort();
+    // The reason names the signal in the final snapshot's `shutdown.detail`.
+    ac.abort(sig);
   };
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
@@ -52,6 +56,7 @@ export async function agentCommand(args: string[]): Promise<number> {
   // The AWS SDK is loaded only when S3 reporting is on: it is most of the agent's memory otherwise.
   let instance = hostname();
   let s3: Reporting['s3'] = null;
+  let objects: SmallObjects | null = null;
   if (config.s3.bucket) {
     const [{ resolveInstanceName }, { S3ObjectStore }, { createS3StatusReporter }] = await Promise.all([
       import('../shared/aws/instance-identity.ts'),
@@ -59,17 +64,22 @@ export async function agentCommand(args: string[]): Promise<number> {
       import('./report/s3-status.ts'),
     ]);
     instance = await resolveInstanceName({ logger: s3Log, timeoutMs: 1_000 });
+    const store = new S3ObjectStore({
+      bucket: config.s3.bucket,
+      region: config.s3.region,
+      endpoint: config.s3.endpoint,
+    });
+    objects = smallObjects(store);
     s3 = createS3StatusReporter({
-      store: new S3ObjectStore({
-        bucket: config.s3.bucket,
-        region: config.s3.region,
-        endpoint: config.s3.endpoint,
-      }),
+      store,
       prefix: config.s3.statusPrefix,
       instance,
       logger: s3Log,
     });
   }
+  const [redisHost = '127.0.0.1', redisPort = '6379'] = config.idle.redis.split(':');
+  const shell = new ProcessShell();
+  const [powerOffCmd, ...powerOffArgs] = config.idle.powerOffCommand;
   try {
     return await runAgent({
       config,
@@ -85,6 +95,34 @@ export async function agentCommand(args: string[]): Promise<number> {
         leaseFile: leaseFile(config.backup.runDir),
         logger: componentLogger(logger, 'backup'),
       }),
+      idle: {
+        sources: [
+          {
+            name: 'redis',
+            source: new RedisIdleSignals(
+              { host: redisHost, port: Number(redisPort) },
+              config.idle.stuckPendingMinutes * 60_000,
+            ),
+          },
+          {
+            name: 'database',
+            source: new PostgresIdleSignals(docker, {
+              project: config.compose.project,
+              service: config.backup.postgresService,
+              database: config.backup.database,
+              user: config.backup.user,
+            }),
+          },
+        ],
+        objects,
+        powerOff: async () => {
+          const r = await shell.run(powerOffCmd!, powerOffArgs, { timeoutMs: 30_000 });
+          if (r.exitCode !== 0)
+            throw new Error(
+              `${config.idle.powerOffCommand.join(' ')} exited ${r.exitCode}: ${r.stderr.trim() || '(no message)'}`,
+            );
+        },
+      },
       reporting: {
         startServer: (o) => startStatusServer({ ...o, metrics, logger: componentLogger(logger, 'http') }),
         metrics,

@@ -1,12 +1,19 @@
 import type { MaintenanceLease } from '../shared/backup/maintenance-lease.ts';
+import { lockFile } from '../shared/backup/maintenance-lease.ts';
 import type { HostConfig } from '../shared/config/schema.ts';
 import type { DockerClient } from '../shared/engine/docker/types.ts';
 import { HostError } from '../shared/errors.ts';
+import type { Shutdown } from '../shared/idle/idle-status.ts';
 import { componentLogger, type Logger } from '../shared/logger.ts';
 import type { VolumeRefusal } from '../shared/mount/volume-refusal.ts';
 import type { BackupStatus, HostStatus, StatusSnapshot } from '../shared/status/snapshot.ts';
 import { type Clock, systemClock } from '../shared/time/clock.ts';
 import { type DataGuard, systemDataGuard } from './data-guard.ts';
+import { IdleController } from './idle/controller.ts';
+import { KeepAwakeReader, readHolds } from './idle/holds.ts';
+import type { IdleSignalSource } from './idle/redis-signals.ts';
+import { RunningHoursRecorder } from './idle/running-hours-recorder.ts';
+import type { SmallObjects } from './idle/small-objects.ts';
 import { type MountProbe, preflight } from './preflight.ts';
 import { Publisher } from './report/publisher.ts';
 import { RunLoop } from './run-loop.ts';
@@ -81,6 +88,18 @@ export interface AgentDeps {
   random?: () => number;
   /** Absent: no backup state or maintenance lease is read (tests of other parts). */
   backups?: BackupView;
+  /** Idle stop's IO; absent: no idle controller (tests of other parts). */
+  idle?: IdleDeps;
+}
+
+/** What idle stop reads and does outside the agent (agent/idle/). */
+export interface IdleDeps {
+  /** Dalston's work signals (Redis, Postgres), each with a name for when it does not answer. */
+  sources: { name: string; source: IdleSignalSource }[];
+  /** S3 objects beside the status snapshot (keep-awake lease, running hours); null without S3. */
+  objects: SmallObjects | null;
+  /** Powers the host off (`idle.powerOffCommand` through the shell seam); called once, after the final heartbeat. */
+  powerOff: () => Promise<void>;
 }
 
 /**
@@ -93,6 +112,9 @@ export async function runAgent(deps: AgentDeps): Promise<number> {
   const clock = deps.clock ?? systemClock;
   const random = deps.random ?? Math.random;
   const logger = componentLogger(deps.logger, 'agent');
+  // The agent starts at boot, so its start stands for the host's: the boot grace and the running
+  // hours count from it (an agent restart only lengthens the grace, which errs on staying up).
+  const startedAt = clock.now();
 
   const pre = await preflight({
     docker: deps.docker,
@@ -168,6 +190,57 @@ export async function runAgent(deps: AgentDeps): Promise<number> {
     clock,
     random,
   });
+  /** Set once the agent begins stopping the stack, for the last snapshots. */
+  let shutdown: Shutdown | null = null;
+  /** Resolves when the idle controller decides to stop the host. */
+  let requestIdleStop: (detail: string) => void = () => {};
+  const idleStop = new Promise<string>((resolve) => {
+    requestIdleStop = resolve;
+  });
+  const idleLog = componentLogger(deps.logger, 'idle');
+  const prefix = config.s3.statusPrefix;
+  const idle: IdleController | null = deps.idle
+    ? new IdleController({
+        settings: {
+          stopAfterMinutes: config.idle.stopAfterMinutes,
+          bootGraceMinutes: config.idle.bootGraceMinutes,
+          announceMinutes: config.idle.announceMinutes,
+          // A poll may take a source's timeout on top of its interval; a longer gap is a suspend or a hang.
+          maxGapSeconds: 3 * config.idle.pollSeconds + 30,
+        },
+        pollSeconds: config.idle.pollSeconds,
+        sources: deps.idle.sources,
+        holds: readHolds({
+          maintenance: () => deps.backups?.lease() ?? null,
+          backupLockFile: lockFile(config.backup.runDir),
+          acting: () => sup.busy(),
+          keepAwake: deps.idle.objects
+            ? new KeepAwakeReader(deps.idle.objects, prefix, deps.instance, idleLog)
+            : null,
+          now: () => clock.now(),
+        }),
+        bootedAt: startedAt,
+        logger: idleLog,
+        clock,
+        onChange: () => publisher.schedule(),
+        onAnnounce: () => {
+          publisher.publish();
+          void rep.s3?.flush(10_000);
+        },
+        onStop: (detail) => requestIdleStop(detail),
+      })
+    : null;
+  const running = deps.idle?.objects
+    ? new RunningHoursRecorder({
+        objects: deps.idle.objects,
+        prefix,
+        instance: deps.instance,
+        upSince: startedAt,
+        logger: idleLog,
+        clock,
+      })
+    : null;
+
   const publisher: Publisher = new Publisher({
     build: () =>
       buildSnapshot({
@@ -182,6 +255,8 @@ export async function runAgent(deps: AgentDeps): Promise<number> {
         apiVersion: pre.engine.apiVersion,
         now: clock.now(),
         ...(deps.backups ? { backup: deps.backups.backup(), maintenance: deps.backups.lease() } : {}),
+        ...(idle ? { idle: idle.status() } : {}),
+        ...(shutdown ? { shutdown } : {}),
       }),
     metrics: rep.metrics,
     s3: rep.s3,
@@ -201,6 +276,8 @@ export async function runAgent(deps: AgentDeps): Promise<number> {
   /** The one way out: every part stops here, in order. `graceful` also stops the stack and says goodbye. */
   const stop = async (graceful: boolean): Promise<number> => {
     deps.backups?.stop();
+    const idleStopped = idle?.stop();
+    const runningStopped = running?.stop();
     sup.halt();
     const loopStopped = loop.stop();
     if (graceful) {
@@ -221,6 +298,9 @@ export async function runAgent(deps: AgentDeps): Promise<number> {
       }
     }
     await loopStopped;
+    await idleStopped;
+    await runningStopped;
+    if (graceful) await running?.record();
     if (rep.s3) {
       if (graceful) {
         publisher.publish();
@@ -259,10 +339,18 @@ export async function runAgent(deps: AgentDeps): Promise<number> {
     rep.notifier.ready();
     logger.info({ address: server.address, state: publisher.current().state }, 'agent ready');
     loop.start();
-    await new Promise<void>((resolve) => {
+    idle?.start();
+    running?.start();
+    const signalled = new Promise<void>((resolve) => {
       if (deps.shutdown.aborted) return resolve();
       deps.shutdown.addEventListener('abort', () => resolve(), { once: true });
     });
+    const why = await Promise.race([signalled.then(() => null), idleStop]);
+    const at = new Date(clock.now()).toISOString();
+    shutdown =
+      why === null
+        ? { reason: 'system', at, detail: describeSignal(deps.shutdown.reason) }
+        : { reason: 'idle', at, detail: why };
   } catch (err) {
     // Failed before running: leave nothing open that would keep the process alive.
     await stop(false);
@@ -270,5 +358,25 @@ export async function runAgent(deps: AgentDeps): Promise<number> {
   } finally {
     deps.shutdown.removeEventListener('abort', cancelActions);
   }
-  return stop(true);
+  const code = await stop(true);
+  const last = shutdown as Shutdown | null;
+  if (last?.reason === 'idle' && deps.idle) {
+    // After the final heartbeat (stop() flushed it): the operator's `status` must say why the host went.
+    logger.warn({ detail: last.detail }, 'idle stop: powering the host off');
+    try {
+      await deps.idle.powerOff();
+    } catch (err) {
+      logger.error({ err: (err as Error).message }, 'power-off failed; the stack stays stopped');
+      return 1;
+    }
+  }
+  return code;
+}
+
+/** The shutdown signal's reason as the final snapshot tells it. */
+function describeSignal(reason: unknown): string {
+  const sig = typeof reason === 'string' ? reason : null;
+  return sig
+    ? `${sig} from systemd (instance shutdown, dalston-aws down or systemctl stop)`
+    : 'stopped by systemd (instance shutdown, dalston-aws down or systemctl stop)';
 }

@@ -14,7 +14,7 @@ export interface Lock {
   release(): Promise<void>;
 }
 
-interface LockBody {
+export interface LockBody {
   pid: number;
   what: string;
   since: string;
@@ -33,13 +33,13 @@ export async function acquireLock(path: string, what: string, alive = pidAlive):
       }
       return {
         async release() {
-          const now = await readOwner(path);
+          const now = await readLockOwner(path);
           if (now?.pid === process.pid) await unlink(path).catch(() => {});
         },
       };
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-      const owner = await readOwner(path);
+      const owner = await readLockOwner(path);
       if (owner && owner.pid !== process.pid && alive(owner.pid)) {
         throw new HostError(
           'busy',
@@ -53,7 +53,8 @@ export async function acquireLock(path: string, what: string, alive = pidAlive):
   throw new HostError('busy', `could not take the lock ${path}`);
 }
 
-async function readOwner(path: string): Promise<LockBody | null> {
+/** Who holds the lock (null: nobody, or a file that says nothing); the agent's idle stop reads it too. */
+export async function readLockOwner(path: string): Promise<LockBody | null> {
   try {
     const o = JSON.parse(await readFile(path, 'utf8')) as Partial<LockBody>;
     return typeof o.pid === 'number'

@@ -54,6 +54,7 @@ export type LogComponent =
   | 'notify'
   | 'probe'
   | 'backup'
+  | 'idle'
   | 'bootstrap';
 
 /** A child logger whose every line carries `component`; made where the component is wired. */

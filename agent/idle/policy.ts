@@ -73,7 +73,9 @@ export function decideIdle(
   if (input.signals.length === 0) return busy(['no idle signal could be read']);
   if (working.length > 0 || maintenance.length > 0)
     return busy([
-      ...working.map((s) => `${s.name}: ${s.state === 'busy' ? s.detail : `unreadable (${s.detail})`}`),
+      ...working.map((s) =>
+        s.state === 'busy' ? `${s.name}: ${s.detail}` : unreadableReason(s.name, s.detail),
+      ),
       ...maintenance.map((h) => h.detail),
     ]);
 
@@ -109,6 +111,10 @@ export function decideIdle(
   if (now < stopAt) return { decision: { kind: 'announce', since, stopAt }, memory: next };
   return { decision: { kind: 'stop', since }, memory: next };
 }
+
+/** A busy reason for a signal that could not be read; the metrics count them by isUnreadableReason. */
+export const unreadableReason = (name: string, detail: string): string => `${name}: unreadable (${detail})`;
+export const isUnreadableReason = (reason: string): boolean => /^[^:]+: unreadable \(/.test(reason);
 
 /** The one-line summary for /status and `systemctl status`: `idle 55 min — stopping in 5 min`. */
 export function describeIdle(d: IdleDecision, now: number): string {

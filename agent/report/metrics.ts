@@ -22,10 +22,14 @@
  *   dalston_backup_failures_total                   failed backups (from the host's backup state file)
  *   dalston_backup_consecutive_failures             failed backups since the last success
  *   dalston_maintenance_active                      1 while a restore holds services (maintenance lease)
+ *   dalston_idle_seconds                            how long Dalston has been idle (0 while busy or off)
+ *   dalston_idle_stop_at_timestamp_seconds          when the host will stop itself if nothing changes (0: no stop due)
+ *   dalston_idle_signals_unreadable                 idle signals that could not be read at the last poll (they count as busy)
  * plus prom-client's process_* / nodejs_* series unless `processMetrics: false`.
  */
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 import type { ServiceHealth, StackState, StatusSnapshot } from '../../shared/status/snapshot.ts';
+import { isUnreadableReason } from '../idle/policy.ts';
 
 const HEALTH_VALUES: ServiceHealth[] = ['healthy', 'unhealthy', 'starting', 'none'];
 const STACK_STATES: StackState[] = ['starting', 'healthy', 'degraded', 'stopping'];
@@ -56,6 +60,9 @@ export class AgentMetrics {
   private readonly backupFailures: Counter;
   private readonly backupConsecutiveFailures: Gauge;
   private readonly maintenance: Gauge;
+  private readonly idleSeconds: Gauge;
+  private readonly idleStopAt: Gauge;
+  private readonly idleUnreadable: Gauge;
   /** The state file's failure total last added to the counter (null: not read yet). */
   private backupFailuresSeen: number | null = null;
 
@@ -153,6 +160,15 @@ export class AgentMetrics {
       'dalston_maintenance_active',
       'Whether a maintenance lease (a restore) holds services, so the agent does not heal them.',
     );
+    this.idleSeconds = gauge('dalston_idle_seconds', 'How long Dalston has been idle (0 while busy).');
+    this.idleStopAt = gauge(
+      'dalston_idle_stop_at_timestamp_seconds',
+      'When the host stops itself if Dalston stays idle (Unix time; 0 when no stop is due).',
+    );
+    this.idleUnreadable = gauge(
+      'dalston_idle_signals_unreadable',
+      'Idle signals that could not be read at the last poll (each counts as busy).',
+    );
   }
 
   /** Replaces every snapshot-derived series, so services that left the snapshot leave the output too. */
@@ -184,6 +200,15 @@ export class AgentMetrics {
     this.info.reset();
     this.info.set({ version: s.version, project: s.project, instance: s.instance }, 1);
     this.observeBackup(s);
+    this.observeIdle(s);
+  }
+
+  private observeIdle(s: StatusSnapshot): void {
+    const i = s.idle;
+    const since = i?.since ? Date.parse(i.since) : null;
+    this.idleSeconds.set(since === null ? 0 : Math.max(0, (Date.parse(s.generatedAt) - since) / 1000));
+    this.idleStopAt.set(i?.stopAt ? Date.parse(i.stopAt) / 1000 : 0);
+    this.idleUnreadable.set(i ? i.reasons.filter(isUnreadableReason).length : 0);
   }
 
   private observeBackup(s: StatusSnapshot): void {

@@ -66,6 +66,9 @@ export function snapshotFingerprint(s: StatusSnapshot): string {
     // A finished backup or a maintenance window changes what the operator sees; lease renewals do not.
     s.backup ?? null,
     s.maintenance ? [s.maintenance.reason, s.maintenance.pid, s.maintenance.services] : null,
+    // Idle: a change of state or of the stop time, not the minutes counting up in the summary.
+    s.idle ? [s.idle.state, s.idle.since, s.idle.stopAt, s.idle.lease?.until ?? null] : null,
+    s.shutdown ?? null,
   ]);
 }
 

@@ -5,6 +5,8 @@
  *   degraded 2/6 · data volume missing: /data is not a mount point
  *   healthy 6/6 · backup failed · /data 12% · gateway ok
  *   degraded 4/6 · maintenance: restore 20260501T041503.123Z.dump · …
+ *   healthy 6/6 · idle 55 min — stopping in 5 min · /data 12% · gateway ok
+ *   stopping… · idle stop
  * Pure; at most 80 characters.
  */
 import { serviceIsUp } from '../../shared/status/service-up.ts';
@@ -43,9 +45,16 @@ function backupNote(s: StatusSnapshot): string | null {
   return null;
 }
 
+/** The idle countdown, once there is one to see: `idle 55 min — stopping in 5 min`. */
+function idleNote(s: StatusSnapshot): string | null {
+  if (s.shutdown?.reason === 'idle') return 'idle stop';
+  const st = s.idle?.state;
+  return st === 'idle' || st === 'announce' || st === 'stopping' ? s.idle!.summary : null;
+}
+
 export function statusLine(s: StatusSnapshot): string {
   const base = stackLine(s);
-  const note = backupNote(s);
+  const note = [backupNote(s), idleNote(s)].filter(Boolean).join(SEP);
   if (!note) return base;
   // Right after the state and count, where truncation does not reach it.
   const i = base.indexOf(SEP);

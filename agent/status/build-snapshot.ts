@@ -24,6 +24,10 @@ export interface SnapshotParts {
   backup?: StatusSnapshot['backup'];
   /** The maintenance lease in force; absent: not watched. */
   maintenance?: StatusSnapshot['maintenance'];
+  /** The idle controller's status; absent: no idle controller (tests of other parts). */
+  idle?: StatusSnapshot['idle'];
+  /** Why the agent is stopping the stack, once it is. */
+  shutdown?: StatusSnapshot['shutdown'];
 }
 
 /** The status snapshot (shared/status/snapshot.ts) from the agent's parts: pure, no IO. */
@@ -60,5 +64,7 @@ export function buildSnapshot(p: SnapshotParts): StatusSnapshot {
     s3: { ...p.s3 },
     ...(p.backup !== undefined ? { backup: p.backup } : {}),
     ...(p.maintenance !== undefined ? { maintenance: p.maintenance } : {}),
+    ...(p.idle !== undefined ? { idle: p.idle } : {}),
+    ...(p.shutdown !== undefined ? { shutdown: p.shutdown } : {}),
   };
 }

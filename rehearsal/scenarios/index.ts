@@ -2,6 +2,7 @@ import type { Scenario } from '../context.ts';
 import { duplicateUuid } from './duplicate-uuid.ts';
 import { faults } from './faults.ts';
 import { firstBoot } from './first-boot.ts';
+import { idleStop } from './idle-stop.ts';
 import { missingVolume } from './missing-volume.ts';
 import { secondBoot } from './second-boot.ts';
 import { stop } from './stop.ts';
@@ -13,8 +14,10 @@ import { volumePulled } from './volume-pulled.ts';
  * The scenarios in the order they run. Each may rely on the state the one
  * before left: faults and stop use the machine the first boot left running,
  * volume-pulled leaves it running and healthy again, the unclean-stop,
- * duplicate-UUID and missing-volume boots need it powered off. The Tailscale
- * failure boots an instance of its own, once the main one is off. A new scenario is a file in
+ * duplicate-UUID and missing-volume boots need it powered off; idle stop boots
+ * it from powered off, shortens the idle window in its host.json and leaves it
+ * powered off. The Tailscale failure boots an instance of its own, once the
+ * main one is off. A new scenario is a file in
  * this directory and one line here.
  */
 export const SCENARIOS: readonly Scenario[] = [
@@ -26,5 +29,6 @@ export const SCENARIOS: readonly Scenario[] = [
   uncleanStop,
   duplicateUuid,
   missingVolume,
+  idleStop,
   tailscaleFails,
 ];

@@ -223,27 +223,37 @@ const idleSchema = z
   .strictObject({
     stopAfterMinutes: z
       .number()
-      .int()
       .min(0)
       .default(60)
       .describe(
-        "Stop the instance after Dalston's queues, sessions and engines have all been idle this long; 0 turns idle stop off.",
+        "Stop the instance after Dalston's queues, sessions, engines and database have all been idle this long; 0 turns idle stop off. Fractions are allowed (tests and the rehearsal use seconds-long windows).",
       ),
     bootGraceMinutes: z
       .number()
-      .int()
       .min(0)
       .default(15)
       .describe('Never stop within this long after boot, however idle.'),
     announceMinutes: z
       .number()
-      .int()
       .min(0)
       .default(5)
       .describe(
         'How long the stop is announced (status, heartbeat) before it happens; work arriving meanwhile cancels it.',
       ),
-    pollSeconds: z.number().int().min(5).default(30).describe('How often the idle signals are read.'),
+    pollSeconds: z
+      .number()
+      .min(1)
+      .default(30)
+      .describe(
+        'How often the idle signals are read (the Redis keys and a `psql` count in the Postgres container).',
+      ),
+    powerOffCommand: z
+      .array(z.string().min(1))
+      .min(1)
+      .default(['systemctl', 'poweroff'])
+      .describe(
+        'What the agent runs to power the instance off once the stack is stopped and the final heartbeat written (argv, no shell); the instance stops because Terraform sets its shutdown behaviour to stop.',
+      ),
     stuckPendingMinutes: z
       .number()
       .int()

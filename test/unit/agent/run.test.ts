@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { MountProbe } from '../../../agent/preflight.ts';
-import { type Reporting, runAgent } from '../../../agent/run.ts';
+import { type AgentDeps, type Reporting, runAgent } from '../../../agent/run.ts';
 import { parseConfig } from '../../../shared/config/load.ts';
 import { DockerError } from '../../../shared/engine/docker/types.ts';
 import { ExitCode } from '../../../shared/errors.ts';
@@ -73,7 +73,7 @@ const waitFor = async (cond: () => boolean, what: string) => {
   if (!cond()) throw new Error(`timed out waiting for ${what}`);
 };
 
-function setup(mounts = mounted) {
+function setup(mounts = mounted, extra: Partial<AgentDeps> = {}, cfg = config) {
   const docker = new FakeDocker();
   docker.add(container({ service: 'db' }));
   docker.add(container({ service: 'api', dependsOn: ['db'] }));
@@ -82,7 +82,7 @@ function setup(mounts = mounted) {
   const ac = new AbortController();
   const { logger, lines } = memoryLogger();
   const run = runAgent({
-    config,
+    config: cfg,
     logger,
     docker,
     compose,
@@ -92,6 +92,7 @@ function setup(mounts = mounted) {
     version: '0.0.0',
     memoryStore: new MemoryOnlyStore(),
     shutdown: ac.signal,
+    ...extra,
   });
   return { docker, compose, rep, ac, run, lines };
 }
@@ -298,4 +299,71 @@ describe('runAgent', () => {
     expect(component('stack stopped')).toBe('agent');
     expect(lines.every((l) => typeof l.component === 'string')).toBe(true);
   });
+});
+
+describe('runAgent with idle stop', () => {
+  const idleConfig = parseConfig({
+    compose: { project: 'proj', services: ['api', 'db'] },
+    agent: { reconcileIntervalSeconds: 1, stopGraceSeconds: 7 },
+    // A 1.2 s idle window, announced 0.6 s ahead, polled every second.
+    idle: { stopAfterMinutes: 0.02, bootGraceMinutes: 0, announceMinutes: 0.01, pollSeconds: 1 },
+  });
+  const idleSignals = (state: 'idle' | 'busy') => ({
+    read: async () => [{ name: 'queue x', state, detail: state === 'busy' ? '1 waiting' : '0 waiting' }],
+  });
+
+  it('stops the stack, writes the final heartbeat saying idle, then powers off exactly once', async () => {
+    let powerOffs = 0;
+    const { compose, rep, run } = setup(
+      mounted,
+      {
+        idle: {
+          sources: [{ name: 'redis', source: idleSignals('idle') }],
+          objects: null,
+          powerOff: async () => {
+            powerOffs++;
+            rep.calls.push('POWEROFF');
+          },
+        },
+      },
+      idleConfig,
+    );
+    expect(await run).toBe(0);
+    expect(powerOffs).toBe(1);
+    expect(compose.calls.slice(1)).toEqual(['stop -t 7 api', 'stop -t 7 db']);
+    // The final heartbeat was flushed before the power-off.
+    expect(rep.calls.indexOf('s3-flush')).toBeLessThan(rep.calls.indexOf('POWEROFF'));
+    const last = rep.snapshots.at(-1)!;
+    expect(last.state).toBe('stopping');
+    expect(last.shutdown).toMatchObject({ reason: 'idle' });
+    expect(last.shutdown!.detail).toMatch(/^idle since \S+ \(\d+ min\)$/);
+    expect(last.idle?.state).toBe('stopping');
+    // Before the stop it was announced.
+    expect(rep.snapshots.some((s) => s.idle?.state === 'announce')).toBe(true);
+  }, 20_000);
+
+  it('stays up while a signal is busy, and a SIGTERM stop says system in the final snapshot', async () => {
+    let powerOffs = 0;
+    const { rep, ac, run } = setup(
+      mounted,
+      {
+        idle: {
+          sources: [{ name: 'redis', source: idleSignals('busy') }],
+          objects: null,
+          powerOff: async () => void powerOffs++,
+        },
+      },
+      idleConfig,
+    );
+    await waitFor(() => rep.calls.includes('READY'), 'READY=1');
+    await new Promise((r) => setTimeout(r, 3_000));
+    expect(rep.status().idle).toMatchObject({ state: 'busy', reasons: ['queue x: 1 waiting'] });
+    ac.abort('SIGTERM');
+    expect(await run).toBe(0);
+    expect(powerOffs).toBe(0);
+    expect(rep.snapshots.at(-1)!.shutdown).toMatchObject({
+      reason: 'system',
+      detail: 'SIGTERM from systemd (instance shutdown, dalston-aws down or systemctl stop)',
+    });
+  }, 20_000);
 });

@@ -38,6 +38,7 @@ describe('scenario list', () => {
       'unclean stop',
       'duplicate UUID',
       'missing volume',
+      'idle stop',
       'tailscale fails',
     ]);
   });

@@ -87,4 +87,41 @@ describe('AgentMetrics', () => {
     expect(await a.render()).toContain('dalston_agent_event_stream_reconnects_total 1');
     expect(await b.render()).toContain('dalston_agent_event_stream_reconnects_total 0');
   });
+
+  it('renders the idle time, the stop time and the unreadable signals; zeros while busy', async () => {
+    const m = new AgentMetrics({ processMetrics: false });
+    const idle = {
+      state: 'announce' as const,
+      summary: 'idle 55 min — stopping in 5 min',
+      since: '2025-12-31T23:05:00.000Z',
+      stopAt: '2026-01-01T00:05:00.000Z',
+      reasons: [],
+      lease: null,
+      checkedAt: '2026-01-01T00:00:00.000Z',
+    };
+    m.observeSnapshot(snapshot({ idle }));
+    let text = await m.render();
+    expect(text).toContain('dalston_idle_seconds 3300');
+    expect(text).toContain(`dalston_idle_stop_at_timestamp_seconds ${Date.parse(idle.stopAt) / 1000}`);
+    expect(text).toContain('dalston_idle_signals_unreadable 0');
+    m.observeSnapshot(
+      snapshot({
+        idle: {
+          ...idle,
+          state: 'busy',
+          since: null,
+          stopAt: null,
+          reasons: [
+            'redis: unreadable (no connection)',
+            'database jobs: 1 pending',
+            'database: unreadable (x)',
+          ],
+        },
+      }),
+    );
+    text = await m.render();
+    expect(text).toContain('dalston_idle_seconds 0');
+    expect(text).toContain('dalston_idle_stop_at_timestamp_seconds 0');
+    expect(text).toContain('dalston_idle_signals_unreadable 2');
+  });
 });

@@ -146,3 +146,36 @@ describe('statusLine: backups and maintenance', () => {
     expect(statusLine(s)).toMatch(/^healthy 6\/6 · maintenance: restore 20260501T041503\.123Z\.dump · /);
   });
 });
+
+describe('statusLine: idle stop', () => {
+  const idle = (state: 'busy' | 'idle' | 'announce' | 'stopping', summary: string) => ({
+    state,
+    summary,
+    since: null,
+    stopAt: null,
+    reasons: [],
+    lease: null,
+    checkedAt: null,
+  });
+
+  it('shows the countdown right after the state, and nothing while busy', () => {
+    expect(statusLine(snapshot({ idle: idle('announce', 'idle 55 min — stopping in 5 min') }))).toBe(
+      'healthy 6/6 · idle 55 min — stopping in 5 min · /data 12% · gateway ok',
+    );
+    expect(statusLine(snapshot({ idle: idle('idle', 'idle 12 min') }))).toBe(
+      'healthy 6/6 · idle 12 min · /data 12% · gateway ok',
+    );
+    expect(statusLine(snapshot({ idle: idle('busy', 'busy (queue x: 1 waiting)') }))).toBe(
+      'healthy 6/6 · /data 12% · gateway ok',
+    );
+  });
+
+  it('says why the stack is stopping when idle stopped it', () => {
+    const s = snapshot({
+      state: 'stopping',
+      idle: idle('stopping', 'idle 60 min — stopping now'),
+      shutdown: { reason: 'idle', at: '2026-12-01T04:00:00.000Z', detail: 'idle since …' },
+    });
+    expect(statusLine(s)).toBe('stopping… · idle stop');
+  });
+});

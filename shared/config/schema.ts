@@ -224,7 +224,7 @@ const idleSchema = z
     stopAfterMinutes: z
       .number()
       .min(0)
-      .default(60)
+      .default(15)
       .describe(
         "Stop the instance after Dalston's queues, sessions, engines and database have all been idle this long; 0 turns idle stop off. Fractions are allowed (tests and the rehearsal use seconds-long windows).",
       ),

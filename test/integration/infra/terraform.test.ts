@@ -140,10 +140,10 @@ describe('host.json rendered by terraform', () => {
     expect(cfg.tailscale.authKeyParameter).toBeUndefined();
   });
 
-  it('idle_stop_after_minutes: the default (60) is the schema default, so it is left out; other values land in idle.stopAfterMinutes', async () => {
-    // Default: no idle block, and the schema fills in the same 60 Terraform documents.
+  it('idle_stop_after_minutes: the default (15) is the schema default, so it is left out; other values land in idle.stopAfterMinutes', async () => {
+    // Default: no idle block, and the schema fills in the same 15 Terraform documents.
     expect(JSON.parse(rendered.hostJson)).not.toHaveProperty('idle');
-    expect(parseConfig(JSON.parse(rendered.hostJson), 'terraform host.json').idle.stopAfterMinutes).toBe(60);
+    expect(parseConfig(JSON.parse(rendered.hostJson), 'terraform host.json').idle.stopAfterMinutes).toBe(15);
     const short = await ws.render({ ...al2023, idle_stop_after_minutes: 20 }, 'idle-20');
     expect(JSON.parse(short.hostJson).idle).toEqual({ stopAfterMinutes: 20 });
     expect(parseConfig(JSON.parse(short.hostJson), 'terraform host.json').idle.stopAfterMinutes).toBe(20);

@@ -104,7 +104,7 @@ describe('cost model arithmetic', () => {
   });
 
   it('uses the config schema defaults for the idle window', () => {
-    expect(defaultIdleWindow()).toEqual({ stopAfterMinutes: 60, bootGraceMinutes: 15 });
+    expect(defaultIdleWindow()).toEqual({ stopAfterMinutes: 15, bootGraceMinutes: 15 });
   });
 });
 

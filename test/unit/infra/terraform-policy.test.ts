@@ -757,9 +757,9 @@ describe('stop backstop (EventBridge Scheduler) and idle stop', () => {
     expect(blocks('resource', 'aws_iam_role_policy_attachment', stopSchedule)).toHaveLength(0);
   });
 
-  it('idle_stop_after_minutes defaults to 60 and refuses negative or fractional minutes', () => {
+  it('idle_stop_after_minutes defaults to 15 and refuses negative or fractional minutes', () => {
     const v = variable(dev, 'idle_stop_after_minutes');
-    expect(v.default).toBe(60);
+    expect(v.default).toBe(15);
     expect((v.validation as Body[])[0]!.condition).toBe(
       '${var.idle_stop_after_minutes >= 0 && floor(var.idle_stop_after_minutes) == var.idle_stop_after_minutes}',
     );

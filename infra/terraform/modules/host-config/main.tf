@@ -14,7 +14,7 @@ locals {
 
   compose_env = "/etc/dalston/compose.env"
 
-  idle_stop_default = 60
+  idle_stop_default = 15
 
   # Only what differs from the schema defaults (shared/config/schema.ts), so each default is
   # defined once: dataDir, compose.project, compose.files (Dalston's two files, then our overlay
@@ -43,7 +43,7 @@ locals {
       )
     },
     length(local.tailscale_config) == 0 ? {} : { tailscale = local.tailscale_config },
-    # 60 is the schema's default for idle.stopAfterMinutes (shared/config/schema.ts);
+    # 15 is the schema's default for idle.stopAfterMinutes (shared/config/schema.ts);
     # a test parses this host.json with the schema, so the two cannot drift unnoticed.
     var.idle_stop_after_minutes == local.idle_stop_default ? {} : { idle = { stopAfterMinutes = var.idle_stop_after_minutes } },
   )

@@ -183,9 +183,9 @@ variable "publish_gateway_on_vpc" {
 }
 
 variable "idle_stop_after_minutes" {
-  description = "Minutes Dalston must be idle before the agent powers the host off (host.json idle.stopAfterMinutes); 0 disables the idle stop. Written to host.json only when it differs from the schema default (60)."
+  description = "Minutes Dalston must be idle before the agent powers the host off (host.json idle.stopAfterMinutes); 0 disables the idle stop. Written to host.json only when it differs from the schema default (15: the shortest window the cost simulation allows, see README)."
   type        = number
-  default     = 60
+  default     = 15
 
   validation {
     condition     = var.idle_stop_after_minutes >= 0 && floor(var.idle_stop_after_minutes) == var.idle_stop_after_minutes

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { HostConfigInput } from '../../../shared/config/schema.ts';
 import { dockerFromEnv, removeComposeProject, uniqueProjectName } from '../../harness/docker.ts';
+import { writeHostSecrets } from '../../harness/host-secrets.ts';
 import { requireEnv } from '../../harness/require.ts';
 import { AgentProcess, eventually, type LogLine } from './agent-process.ts';
 
@@ -52,6 +53,7 @@ const restartOf = (lines: readonly LogLine[], service: string) =>
 beforeAll(async () => {
   const image = requireEnv('DALSTON_TEST_IMAGE');
   dir = await mkdtemp(join(requireEnv('DALSTON_TEST_TMP'), 'concurrent-'));
+  await writeHostSecrets(dir);
   const work = join(dir, 'compose');
   await mkdir(work);
   await writeFile(

@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { HostConfigInput } from '../../../shared/config/schema.ts';
 import type { StatusSnapshot } from '../../../shared/status/snapshot.ts';
 import { dockerFromEnv, removeComposeProject, uniqueProjectName } from '../../harness/docker.ts';
+import { writeHostSecrets } from '../../harness/host-secrets.ts';
 import { createLoopDevice, type LoopDevice } from '../../harness/loop-device.ts';
 import { requireCommand, requireEnv } from '../../harness/require.ts';
 import { sh } from '../bootstrap/bootstrap-process.ts';
@@ -88,6 +89,7 @@ beforeAll(async () => {
   await compose(['up', '-d', 'early']);
   await sh('mount', [loop.device, dataDir]);
   await mkdir(join(dataDir, 'late'));
+  await writeHostSecrets(dataDir);
   // The stack is running when the agent starts (as after an agent restart): held or not, it does
   // not run `compose up` while a service is held, so what runs is what the operator left running.
   await compose(['up', '-d', 'late', 'plain']);

@@ -8,6 +8,7 @@ import { HEAL_MEMORY_FILE, HealMemoryStore } from '../../../agent/supervisor/hea
 import { freshMemory } from '../../../agent/supervisor/policy.ts';
 import type { StatusSnapshot } from '../../../shared/status/snapshot.ts';
 import { dockerFromEnv, removeComposeProject, uniqueProjectName } from '../../harness/docker.ts';
+import { writeHostSecrets } from '../../harness/host-secrets.ts';
 import { requireEnv } from '../../harness/require.ts';
 import { memoryLogger, testPolicy } from '../../unit/agent/fakes.ts';
 import { AgentProcess, eventually } from './agent-process.ts';
@@ -22,6 +23,8 @@ let dir: string;
 
 beforeAll(async () => {
   dir = await mkdtemp(join(requireEnv('DALSTON_TEST_TMP'), 'heal-memory-'));
+  // What the bootstrap's secrets step leaves on a host: every compose run reads it.
+  await writeHostSecrets(dir);
 });
 afterAll(async () => {
   if (dir) await rm(dir, { recursive: true, force: true });

@@ -6,6 +6,7 @@ import type Docker from 'dockerode';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { StatusSnapshot } from '../../../shared/status/snapshot.ts';
 import { composeCli, dockerFromEnv, removeComposeProject, uniqueProjectName } from '../../harness/docker.ts';
+import { writeHostSecrets } from '../../harness/host-secrets.ts';
 import { requireEnv } from '../../harness/require.ts';
 import { AgentProcess, eventually } from './agent-process.ts';
 
@@ -52,6 +53,7 @@ async function serviceContainers(service: string, oneoff: 'True' | 'False') {
 beforeAll(async () => {
   const image = requireEnv('DALSTON_TEST_IMAGE');
   dir = await mkdtemp(join(requireEnv('DALSTON_TEST_TMP'), 'oneoff-'));
+  await writeHostSecrets(dir);
   work = join(dir, 'compose');
   await mkdir(work);
   const svc = (command: string, extra: Record<string, unknown> = {}) => ({

@@ -19,6 +19,7 @@ import S3rver from 's3rver';
 import type { HostConfigInput } from '../../../shared/config/schema.ts';
 import { DB_IDS } from '../../harness/debian-images.ts';
 import { composeCli, dockerFromEnv, removeComposeProject, uniqueProjectName } from '../../harness/docker.ts';
+import { writeHostSecrets } from '../../harness/host-secrets.ts';
 import { ENV } from '../../harness/paths.ts';
 import { requireEnv } from '../../harness/require.ts';
 
@@ -209,6 +210,7 @@ export async function startBackupStack(
   await mkdir(path.join(dataDir, 'postgres'), { recursive: true });
   await chown(path.join(dataDir, 'postgres'), DB_IDS.postgres.uid, DB_IDS.postgres.gid);
   await chmod(path.join(dataDir, 'postgres'), 0o700);
+  await writeHostSecrets(dataDir);
 
   // The stand-in Dalston checkout: compose file and migration scripts.
   const checkout = path.join(dir, 'dalston', 'v9.9.9-test');

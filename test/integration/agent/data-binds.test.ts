@@ -162,8 +162,8 @@ describe('the bind-source check', () => {
       agent.lines.slice(linesAt).filter((l) => l.action === 'restart' || l.msg === 'compose up done'),
     ).toEqual([]);
     expect((await status()).reason).toMatch(/^data volume missing/);
-    // The volume got none of early's directory; the root disk's copy is hidden beneath it, untouched.
-    expect((await readdir(dataDir)).sort()).toEqual(['late', 'lost+found']);
+    // The volume got none of early's directory (only late's and the host's secrets); the root disk's copy is hidden beneath it, untouched.
+    expect((await readdir(dataDir)).sort()).toEqual(['late', 'lost+found', 'secrets']);
 
     agent.kill('SIGTERM');
     expect((await agent.exit).code).toBe(0);

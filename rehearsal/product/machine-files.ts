@@ -93,10 +93,15 @@ ExecStart=/usr/local/lib/rehearsal/load-images.sh
 WantedBy=multi-user.target
 `;
 
-/** Instance-role stand-in: credentials the local S3 server accepts, for the agent's status uploads. */
+/** Instance-role stand-in: credentials the local S3 server accepts (an operator's shell gets them too). */
+export const INSTANCE_ROLE_ENV = ['AWS_ACCESS_KEY_ID=S3RVER', 'AWS_SECRET_ACCESS_KEY=S3RVER'] as const;
+
+/** The same credentials for the units that talk to S3: the agent (status uploads) and the backup. */
 export const INSTANCE_ROLE_DROPIN = `[Service]
-Environment=AWS_ACCESS_KEY_ID=S3RVER AWS_SECRET_ACCESS_KEY=S3RVER
+Environment=${INSTANCE_ROLE_ENV.join(' ')}
 `;
+/** Units that get the instance-role drop-in. */
+export const S3_UNITS = ['dalston.service', 'dalston-backup.service'] as const;
 
 export interface MachineFiles {
   rootfs: string;
@@ -157,7 +162,9 @@ export async function installMachineFiles(shell: Shell, f: MachineFiles): Promis
   await runChecked(shell, 'cp', ['-a', f.dalstonBareRepo, path.join(r, IN_MACHINE.dalstonRepo)]);
   await put(r, `etc/systemd/system/${IN_MACHINE.userDataUnit}`, USER_DATA_UNIT);
   await put(r, `etc/systemd/system/${IN_MACHINE.imagesUnit}`, IMAGES_UNIT);
-  await put(r, 'etc/systemd/system/dalston.service.d/rehearsal-instance-role.conf', INSTANCE_ROLE_DROPIN);
+  for (const unit of S3_UNITS) {
+    await put(r, `etc/systemd/system/${unit}.d/rehearsal-instance-role.conf`, INSTANCE_ROLE_DROPIN);
+  }
   // A persistent journal, as on Amazon Linux 2023: the second boot reads how the first one ended.
   await mkdir(path.join(r, 'var/log/journal'), { recursive: true });
   await enable(r, IN_MACHINE.userDataUnit);

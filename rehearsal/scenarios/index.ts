@@ -1,4 +1,5 @@
 import type { Scenario } from '../context.ts';
+import { backupRestore } from './backup-restore.ts';
 import { faults } from './faults.ts';
 import { firstBoot } from './first-boot.ts';
 import { missingVolume } from './missing-volume.ts';
@@ -9,7 +10,9 @@ import { volumePulled } from './volume-pulled.ts';
 /**
  * The scenarios in the order they run. Each may rely on the state the one
  * before left: faults and stop use the machine the first boot left running,
- * volume-pulled leaves it running and healthy again, the missing-volume boot
+ * volume-pulled leaves it running and healthy again, backup/restore needs it
+ * so and leaves it so (the second boot then reads the first boot's rows back
+ * through a restored database), the missing-volume boot
  * needs it powered off. A new scenario is a file in
  * this directory and one line here.
  */
@@ -17,6 +20,7 @@ export const SCENARIOS: readonly Scenario[] = [
   firstBoot,
   faults,
   volumePulled,
+  backupRestore,
   stop,
   secondBoot,
   missingVolume,

@@ -101,6 +101,13 @@ async function statusLoad(url: string, clients: number, perClient: number): Prom
   return times;
 }
 
+/**
+ * `--quick`: only the latency rounds of the agent and the polling baseline
+ * (a check of the baseline loop, about two minutes); nothing is written to
+ * bench/results/agent.json.
+ */
+const quick = process.argv.includes('--quick');
+
 async function main() {
   const started = Date.now();
   const teardown = await setup({ provide() {} } as never);
@@ -173,29 +180,31 @@ async function main() {
     await Promise.all([agent.waitFor('agent ready', 180_000), pollCompose.up([])]);
     const statusUrl = `http://${listening.address as string}/status`;
 
-    // Idle: let healthchecks settle, then measure over a window.
-    await sleep(10_000);
-    const windowS = 30;
-    const u0 = await agent.usage();
-    await sleep(windowS * 1000);
-    const u1 = await agent.usage();
-    results.idle6 = {
-      rssMB: round(u1.rssMB),
-      cpuPercentOfOneCore: round(((u1.cpuSeconds - u0.cpuSeconds) / windowS) * 100, 2),
-      windowSeconds: windowS,
-    };
-    log(`idle 6 services: ${JSON.stringify(results.idle6)}`);
+    if (!quick) {
+      // Idle: let healthchecks settle, then measure over a window.
+      await sleep(10_000);
+      const windowS = 30;
+      const u0 = await agent.usage();
+      await sleep(windowS * 1000);
+      const u1 = await agent.usage();
+      results.idle6 = {
+        rssMB: round(u1.rssMB),
+        cpuPercentOfOneCore: round(((u1.cpuSeconds - u0.cpuSeconds) / windowS) * 100, 2),
+        windowSeconds: windowS,
+      };
+      log(`idle 6 services: ${JSON.stringify(results.idle6)}`);
 
-    // /status under 50 concurrent clients.
-    const times = await statusLoad(statusUrl, 50, 100);
-    results.status = {
-      clients: 50,
-      requests: times.length,
-      p50Ms: round(pct(times, 50), 2),
-      p99Ms: round(pct(times, 99), 2),
-      maxMs: round(Math.max(...times), 2),
-    };
-    log(`/status: ${JSON.stringify(results.status)}`);
+      // /status under 50 concurrent clients.
+      const times = await statusLoad(statusUrl, 50, 100);
+      results.status = {
+        clients: 50,
+        requests: times.length,
+        p50Ms: round(pct(times, 50), 2),
+        p99Ms: round(pct(times, 99), 2),
+        maxMs: round(Math.max(...times), 2),
+      };
+      log(`/status: ${JSON.stringify(results.status)}`);
+    }
 
     // Latency: record unhealthy events of both projects, trigger, compare.
     const unhealthyAt = new Map<string, number>(); // container id → event time (ms, from timeNano)
@@ -273,6 +282,11 @@ async function main() {
     }
     polling = false;
     await pollLoop;
+    if (quick) {
+      log(`quick: agent ${JSON.stringify(agentLat)} ms, polling ${JSON.stringify(pollLat)} ms`);
+      await agent.stop();
+      return;
+    }
 
     // Three independent services failing at once: none may wait for another's restart.
     const trioRounds = 4;

@@ -180,9 +180,10 @@ async function main() {
     await Promise.all([agent.waitFor('agent ready', 180_000), pollCompose.up([])]);
     const statusUrl = `http://${listening.address as string}/status`;
 
+    // Let healthchecks settle (the latency rounds need it too).
+    await sleep(10_000);
     if (!quick) {
-      // Idle: let healthchecks settle, then measure over a window.
-      await sleep(10_000);
+      // Idle: measure over a window.
       const windowS = 30;
       const u0 = await agent.usage();
       await sleep(windowS * 1000);

@@ -102,6 +102,29 @@ async function statusLoad(url: string, clients: number, perClient: number): Prom
 }
 
 /**
+ * Waits until every container is running and healthy again (a round's trigger
+ * execs into them; after the previous round's restart they may still be
+ * starting, more so on a loaded machine). False after `timeoutMs`.
+ */
+async function untilHealthy(docker: Docker, ids: readonly string[], timeoutMs: number): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const states = await Promise.all(
+      ids.map((id) =>
+        docker
+          .getContainer(id)
+          .inspect()
+          .then((i) => i.State.Running && i.State.Health?.Status === 'healthy')
+          .catch(() => false),
+      ),
+    );
+    if (states.every(Boolean)) return true;
+    if (Date.now() > deadline) return false;
+    await sleep(250);
+  }
+}
+
+/**
  * `--quick`: only the latency rounds of the agent and the polling baseline
  * (a check of the baseline loop, about two minutes); nothing is written to
  * bench/results/agent.json.
@@ -252,6 +275,10 @@ async function main() {
     for (let i = 0; i < rounds; i++) {
       const a = agentIds[i % agentIds.length]!;
       const p = pollIds[i % pollIds.length]!;
+      if (!(await untilHealthy(docker, [a, p], 60_000))) {
+        log(`latency round ${i + 1}: skipped, its containers were not healthy again within 60 s`);
+        continue;
+      }
       const linesBefore = agent.lines.length;
       const pollBefore = pollRestarts.length;
       unhealthyAt.delete(a);
@@ -294,6 +321,10 @@ async function main() {
     const trioLat: number[] = [];
     for (let i = 0; i < trioRounds; i++) {
       const trio = [0, 1, 2].map((k) => agentIds[(i * 3 + k) % agentIds.length]!);
+      if (!(await untilHealthy(docker, trio, 60_000))) {
+        log(`three at once, round ${i + 1}: skipped, its containers were not healthy again within 60 s`);
+        continue;
+      }
       const linesBefore = agent.lines.length;
       for (const id of trio) unhealthyAt.delete(id);
       await Promise.all(

@@ -98,19 +98,23 @@ ExecStart=/usr/local/lib/rehearsal/load-images.sh
 WantedBy=multi-user.target
 `;
 
+/** Instance-role stand-in: credentials the local S3 server accepts (an operator's shell gets them too). */
+export const INSTANCE_ROLE_ENV = ['AWS_ACCESS_KEY_ID=S3RVER', 'AWS_SECRET_ACCESS_KEY=S3RVER'] as const;
+
 /**
- * Instance-role stand-in: credentials the local S3 server accepts. On EC2 every
- * process gets the role's credentials from IMDS; here the units that call AWS
- * get them: the agent (status snapshots) and the bootstrap wherever it runs
- * (the user-data, its re-run unit, the every-boot unit: the bootstrap result upload).
+ * The same credentials for the units that call AWS. On EC2 every process gets the
+ * role's credentials from IMDS; here the units that call AWS get them: the agent
+ * (status snapshots), the backup, and the bootstrap wherever it runs (the user-data,
+ * its re-run unit, the every-boot unit: the bootstrap result upload).
  */
 export const INSTANCE_ROLE_DROPIN = `[Service]
-Environment=AWS_ACCESS_KEY_ID=S3RVER AWS_SECRET_ACCESS_KEY=S3RVER
+Environment=${INSTANCE_ROLE_ENV.join(' ')}
 `;
 
 /** The units whose processes call AWS (see INSTANCE_ROLE_DROPIN). */
 export const AWS_CALLING_UNITS = [
   'dalston.service',
+  'dalston-backup.service',
   'dalston-bootstrap.service',
   'dalston-user-data.service',
   IN_MACHINE.userDataUnit,

@@ -1,4 +1,5 @@
 import type { Scenario } from '../context.ts';
+import { backupRestore } from './backup-restore.ts';
 import { duplicateUuid } from './duplicate-uuid.ts';
 import { faults } from './faults.ts';
 import { firstBoot } from './first-boot.ts';
@@ -13,17 +14,20 @@ import { volumePulled } from './volume-pulled.ts';
 /**
  * The scenarios in the order they run. Each may rely on the state the one
  * before left: faults and stop use the machine the first boot left running,
- * volume-pulled leaves it running and healthy again, the unclean-stop,
- * duplicate-UUID and missing-volume boots need it powered off; idle stop boots
- * it from powered off, shortens the idle window in its host.json and leaves it
- * powered off. The Tailscale failure boots an instance of its own, once the
- * main one is off. A new scenario is a file in
+ * volume-pulled leaves it running and healthy again, backup/restore needs it
+ * so and leaves it so (the second boot then reads the first boot's rows back
+ * through a restored database); the unclean-stop, duplicate-UUID and
+ * missing-volume boots need it powered off; idle stop boots it from powered
+ * off, shortens the idle window in its host.json and leaves it powered off.
+ * The Tailscale failure boots an instance of its own, once the main one is
+ * off. A new scenario is a file in
  * this directory and one line here.
  */
 export const SCENARIOS: readonly Scenario[] = [
   firstBoot,
   faults,
   volumePulled,
+  backupRestore,
   stop,
   secondBoot,
   uncleanStop,

@@ -6,12 +6,31 @@ import { runChecked, type Shell } from '../../shared/shell.ts';
  * A Dalston-shaped checkout: the same service names, `depends_on` graph,
  * healthcheck commands and timings, named volumes and port shapes as Dalston's
  * docker-compose.yml, plus Dalston's own infra/docker/docker-compose.aws.yml
- * shape. Postgres and Redis are real (Debian's packages, world/db-images.ts); the
- * other processes are the busybox stand-ins of standin-image.ts (the `command:`
+ * shape, and one Alembic migration script (restore checks a dump's revision
+ * against the checkout's). Postgres and Redis are real (Debian's packages,
+ * world/db-images.ts); the other processes are the busybox stand-ins of standin-image.ts (the `command:`
  * lines). The project's overlay (compose/docker-compose.aws.yml) applies on top
  * unchanged, so it must resolve against this base the way it does against Dalston.
  */
 export const STANDIN_DALSTON_TAG = 'v1.0.0-rehearsal';
+/** The one Alembic migration of the stand-in checkout: restore refuses a dump at a revision it does not know. */
+export const STANDIN_ALEMBIC_REVISION = '0001_initial_schema';
+
+/** Pure: the stand-in's migration script, in Dalston's file shape (`alembic/versions/*.py`). */
+export function standinMigrationScript(): string {
+  return [
+    '"""Initial schema (rehearsal stand-in).',
+    '',
+    `Revision ID: ${STANDIN_ALEMBIC_REVISION}`,
+    'Revises:',
+    '"""',
+    '',
+    '# revision identifiers, used by Alembic.',
+    `revision: str = "${STANDIN_ALEMBIC_REVISION}"`,
+    'down_revision: str | None = None',
+    '',
+  ].join('\n');
+}
 
 const HEADER = `# Dalston stand-in for the dalston-host rehearsal (shape of Dalston's docker-compose.yml).
 x-common-env: &common-env
@@ -271,6 +290,11 @@ services:
 export async function createStandinDalston(shell: Shell, workDir: string, bareDir: string): Promise<string> {
   const w = path.join(workDir, 'dalston-src');
   await mkdir(path.join(w, 'infra', 'docker'), { recursive: true });
+  await mkdir(path.join(w, 'alembic', 'versions'), { recursive: true });
+  await writeFile(
+    path.join(w, 'alembic', 'versions', `${STANDIN_ALEMBIC_REVISION}.py`),
+    standinMigrationScript(),
+  );
   await writeFile(path.join(w, 'docker-compose.yml'), standinComposeYaml());
   await writeFile(path.join(w, 'infra', 'docker', 'docker-compose.aws.yml'), standinDalstonAwsOverlay());
   await writeFile(

@@ -33,6 +33,7 @@ describe('scenario list', () => {
       'first boot',
       'faults',
       'volume pulled',
+      'backup/restore',
       'stop',
       'second boot',
       'unclean stop',

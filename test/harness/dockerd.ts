@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { mkdir, open, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -179,6 +179,16 @@ export async function ensureDockerDaemon(runId: string): Promise<DaemonInfo> {
   });
 }
 
+/** Lazily unmounts every mount at or below `dir` (deepest first), from this process's mount table. */
+function unmountBeneath(dir: string): void {
+  const targets = readFileSync('/proc/self/mountinfo', 'utf8')
+    .split('\n')
+    .map((l) => l.split(' ')[4])
+    .filter((t): t is string => t !== undefined && (t === dir || t.startsWith(`${dir}/`)))
+    .sort((a, b) => b.length - a.length);
+  for (const t of targets) spawnSync('umount', ['-l', t], { stdio: 'ignore' });
+}
+
 /**
  * Drops this run's claim on the fixed-socket daemon and stops it only if a
  * harness run started it and no other live run still uses it. Returns a summary.
@@ -202,6 +212,8 @@ export async function releaseDockerDaemon(runId: string): Promise<string> {
     if (pidAlive(owned)) process.kill(owned, 'SIGKILL');
   }
   // The data root stays: it caches the stand-in image for the next run.
+  // dockerd can leave its namespace bind mounts (netns/default) behind; rm would fail on them with EBUSY.
+  unmountBeneath(dockerdPaths.execRoot);
   await rm(dockerdPaths.execRoot, { recursive: true, force: true });
   await rm(dockerdPaths.socket, { force: true });
   await rm(dockerdPaths.pidFile, { force: true });

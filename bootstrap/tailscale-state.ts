@@ -1,10 +1,11 @@
-import { cp, mkdir, readFile } from 'node:fs/promises';
+import { cp, mkdir } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { dataPaths } from '../shared/config/data-paths.ts';
 import { runChecked } from '../shared/shell.ts';
 import { writeFileAtomic } from './atomic-write.ts';
 import type { BootstrapContext } from './context.ts';
 import { rooted, SystemPath } from './paths.ts';
+import { readIfExists } from './read-if-exists.ts';
 import { requireDataMounted } from './steps/dirs.ts';
 import { unitPathWord } from './steps/units.ts';
 
@@ -41,15 +42,6 @@ export function tailscaledDropIn(dataDir: string): string {
   );
 }
 
-async function readOrUndefined(path: string): Promise<string | undefined> {
-  try {
-    return await readFile(path, 'utf8');
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw err;
-  }
-}
-
 /**
  * Ensures the drop-in before tailscaled is installed or started (the package's
  * install starts it), so the first state it writes is on the volume. A
@@ -60,7 +52,7 @@ async function readOrUndefined(path: string): Promise<string | undefined> {
 export async function ensureTailscaleStateOnVolume(ctx: BootstrapContext): Promise<string[]> {
   const path = rooted(ctx.root, join(SystemPath.systemdUnits, TAILSCALED_DROP_IN));
   const text = tailscaledDropIn(ctx.config.dataDir);
-  if ((await readOrUndefined(path)) === text) return [];
+  if ((await readIfExists(path)) === text) return [];
   const state = dataPaths(ctx.config.dataDir).tailscaleState;
   const running = ctx.host.systemdRunning();
   const limit = { timeoutMs: ctx.limits.systemctlMs };

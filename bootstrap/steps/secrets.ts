@@ -1,4 +1,4 @@
-import { chmod, chown, mkdir, readFile, rm, stat } from 'node:fs/promises';
+import { chmod, chown, mkdir, rm, stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { dataPaths } from '../../shared/config/data-paths.ts';
 import { ComposeCli, ComposeError, composeEnv, composeTarget } from '../../shared/engine/compose-cli.ts';
@@ -14,20 +14,12 @@ import {
   scramVerifier,
   secretsEnvText,
 } from '../postgres-password.ts';
+import { readIfExists } from '../read-if-exists.ts';
 import { requireDataMounted } from './dirs.ts';
 import { done, planned, type Step, unchanged } from './step.ts';
 
 /** Dalston's Postgres service (and the data directory its cluster lives in). */
 export const POSTGRES_SERVICE = 'postgres';
-
-async function readOrUndefined(path: string): Promise<string | undefined> {
-  try {
-    return await readFile(path, 'utf8');
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw err;
-  }
-}
 
 /** Writes a root-only file (its directory root-only too) so a crash leaves the old or the new one. */
 async function writeSecret(path: string, text: string): Promise<void> {
@@ -77,7 +69,7 @@ export const secretsStep: Step = {
   async run(ctx) {
     const paths = dataPaths(ctx.config.dataDir);
     const file = paths.secretsEnv;
-    const current = await readOrUndefined(file);
+    const current = await readIfExists(file);
     if (current !== undefined) {
       if (!parseSecretsEnv(current)) {
         throw new HostError(
@@ -115,7 +107,7 @@ export const secretsStep: Step = {
     }
     // Crash-safe hand-over: the password is kept before the database has it and moves into the
     // env file only once it does, so a retry after a crash sets the same password again.
-    const pending = parsePending((await readOrUndefined(paths.pendingPostgresPassword)) ?? '');
+    const pending = parsePending((await readIfExists(paths.pendingPostgresPassword)) ?? '');
     const password = pending ?? generatePassword();
     if (!pending) await writeSecret(paths.pendingPostgresPassword, `${password}\n`);
     await setOnExistingCluster(ctx, password);

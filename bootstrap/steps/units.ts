@@ -5,6 +5,7 @@ import { runChecked } from '../../shared/shell.ts';
 import { writeFileAtomic } from '../atomic-write.ts';
 import type { BootstrapContext } from '../context.ts';
 import { rooted, SystemPath } from '../paths.ts';
+import { readIfExists } from '../read-if-exists.ts';
 import { done, planned, type Step, unchanged } from './step.ts';
 
 export const UNIT_FILES = [
@@ -28,15 +29,6 @@ export interface UnitFile {
   /** Relative to /etc/systemd/system. */
   path: string;
   text: string;
-}
-
-async function readOrUndefined(path: string): Promise<string | undefined> {
-  try {
-    return await readFile(path, 'utf8');
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw err;
-  }
 }
 
 export type SystemctlCall = string[];
@@ -175,7 +167,7 @@ export function unitsStep(source: (name: string) => string = (n) => assetPath(`s
       files.push(...dataDirDropIns(ctx.config.dataDir));
       files.push(backupScheduleDropIn(ctx.config.backup));
       const changedFiles: UnitFile[] = [];
-      for (const f of files) if ((await readOrUndefined(join(dir, f.path))) !== f.text) changedFiles.push(f);
+      for (const f of files) if ((await readIfExists(join(dir, f.path))) !== f.text) changedFiles.push(f);
       // A changed drop-in changes its unit (dalston.service's restarts the stack, as its own file does).
       const changedUnits = [...new Set(changedFiles.map((f) => f.unit))];
       // The stack step restarts dalston.service when its unit changed (a restart stops the stack).

@@ -17,6 +17,7 @@ import { removeComposeProject } from '../test/harness/docker.ts';
 import setup from '../test/harness/global-setup.ts';
 import { writeHostSecrets } from '../test/harness/host-secrets.ts';
 import { AgentProcess, type LogLine } from '../test/integration/agent/agent-process.ts';
+import { machineInfo, round } from './machine-info.ts';
 import { pollRestart } from './poll-restart.ts';
 import { buildRelease, unitEnvironment } from './release-bundle.ts';
 
@@ -29,7 +30,6 @@ function pct(values: number[], p: number): number {
   if (s.length === 0) return Number.NaN;
   return s[Math.min(s.length - 1, Math.ceil((p / 100) * s.length) - 1)]!;
 }
-const round = (n: number, d = 1) => Math.round(n * 10 ** d) / 10 ** d;
 
 function stackFile(image: string, n: number, withHealth: boolean, prefix: string) {
   const services: Record<string, unknown> = {};
@@ -150,13 +150,7 @@ async function main() {
   const gwUrl = `http://127.0.0.1:${(gateway.address() as AddressInfo).port}/health`;
   const results: Record<string, unknown> = {
     generatedAt: new Date().toISOString(),
-    machine: {
-      cpus: os.cpus().length,
-      memGiB: round(os.totalmem() / 2 ** 30),
-      node: process.version,
-      // Other work on the machine skews the latency and CPU figures: recorded, not hidden.
-      loadAverageAtStart: os.loadavg().map((l) => round(l, 2)),
-    },
+    machine: machineInfo(),
   };
   try {
     const bundle = buildRelease();

@@ -21,13 +21,13 @@ import { parseArgs } from 'node:util';
 import setup from '../test/harness/global-setup.ts';
 import { ENV } from '../test/harness/paths.ts';
 import { type BackupStack, startBackupStack } from '../test/integration/backup/backup-stack.ts';
+import { loadAverage, machineInfo, round } from './machine-info.ts';
 import { buildRelease, unitEnvironment } from './release-bundle.ts';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const log = (msg: string) => process.stderr.write(`[bench] ${msg}\n`);
-const round = (n: number, d = 1) => Math.round(n * 10 ** d) / 10 ** d;
 const MB = 1024 * 1024;
-const load = () => os.loadavg().map((l) => round(l, 2));
+const load = loadAverage;
 
 /** One row: 4 md5 digests as text (128 characters). */
 const TABLE = 'bench_rows';
@@ -212,13 +212,7 @@ async function main() {
   const teardown = await setup({ provide() {} } as never);
   const results: Record<string, unknown> = {
     generatedAt: new Date().toISOString(),
-    machine: {
-      cpus: os.cpus().length,
-      memGiB: round(os.totalmem() / 2 ** 30),
-      node: process.version,
-      // Other work on the machine skews the timings: recorded, not hidden.
-      loadAverageAtStart: load(),
-    },
+    machine: machineInfo(),
   };
   let stack: BackupStack | undefined;
   const dir = await mkdtemp(join(process.env[ENV.tmp] ?? os.tmpdir(), 'backup-bench-'));

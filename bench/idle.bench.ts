@@ -19,12 +19,12 @@ import setup from '../test/harness/global-setup.ts';
 import { AgentProcess } from '../test/integration/agent/agent-process.ts';
 import { startBackupStack } from '../test/integration/backup/backup-stack.ts';
 import { startRedis } from '../test/integration/idle/redis-container.ts';
+import { machineInfo, round } from './machine-info.ts';
 import { buildRelease, unitEnvironment } from './release-bundle.ts';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const log = (msg: string) => process.stderr.write(`[bench] ${msg}\n`);
-const round = (n: number, d = 1) => Math.round(n * 10 ** d) / 10 ** d;
 const WINDOW_S = Number(process.env.IDLE_BENCH_WINDOW_SECONDS ?? 300);
 
 async function freePort(): Promise<number> {
@@ -48,12 +48,7 @@ async function main() {
   const docker = new Docker();
   const results: Record<string, unknown> = {
     generatedAt: new Date().toISOString(),
-    machine: {
-      cpus: os.cpus().length,
-      memGiB: round(os.totalmem() / 2 ** 30),
-      node: process.version,
-      loadAverageAtStart: os.loadavg().map((l) => round(l, 2)),
-    },
+    machine: machineInfo(),
   };
   const agents: { name: string; p: AgentProcess }[] = [];
   const redisBox = await startRedis(docker);

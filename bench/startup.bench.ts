@@ -22,11 +22,11 @@ import { removeComposeProject } from '../test/harness/docker.ts';
 import setup from '../test/harness/global-setup.ts';
 import { writeHostSecrets } from '../test/harness/host-secrets.ts';
 import { AgentProcess } from '../test/integration/agent/agent-process.ts';
+import { machineInfo, round } from './machine-info.ts';
 import { buildRelease, unitEnvironment } from './release-bundle.ts';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const log = (msg: string) => process.stderr.write(`[bench] ${msg}\n`);
-const round = (n: number, d = 1) => Math.round(n * 10 ** d) / 10 ** d;
 const median = (v: number[]) => {
   const s = [...v].sort((a, b) => a - b);
   const m = Math.floor(s.length / 2);
@@ -140,12 +140,7 @@ async function main() {
   const pairs = Number(process.env.BENCH_PAIRS ?? 5);
   const results: Record<string, unknown> = {
     generatedAt: new Date().toISOString(),
-    machine: {
-      cpus: os.cpus().length,
-      memGiB: round(os.totalmem() / 2 ** 30),
-      node: process.version,
-      loadAverageAtStart: os.loadavg().map((l) => round(l, 2)),
-    },
+    machine: machineInfo(),
   };
   let agent: AgentProcess | null = null;
   try {

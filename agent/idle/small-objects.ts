@@ -1,3 +1,4 @@
+import { isNotFound } from '../../shared/aws/s3-errors.ts';
 import type { LargeObjectStore, ObjectStore } from '../../shared/aws/s3-object-store.ts';
 
 /** Small JSON objects under the agent's status prefix (keep-awake lease, running hours). */
@@ -17,9 +18,7 @@ export function smallObjects(store: ObjectStore & Pick<LargeObjectStore, 'getStr
       try {
         body = (await store.getStream(key)).body;
       } catch (err) {
-        const e = err as { name?: string; $metadata?: { httpStatusCode?: number } };
-        if (e.name === 'NoSuchKey' || e.name === 'NotFound' || e.$metadata?.httpStatusCode === 404)
-          return null;
+        if (isNotFound(err)) return null;
         throw err;
       }
       const chunks: Buffer[] = [];

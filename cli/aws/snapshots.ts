@@ -6,6 +6,7 @@ import {
   PutObjectCommand,
   S3Client,
 } from '@aws-sdk/client-s3';
+import { isNotFound } from '../../shared/aws/s3-errors.ts';
 import { statusKey } from '../../shared/status/s3-key.ts';
 import { parseSnapshot as parseSnapshotBody, type StatusSnapshot } from '../../shared/status/snapshot.ts';
 import { mapAwsError } from '../errors.ts';
@@ -71,8 +72,7 @@ export class S3ObjectReader implements ObjectReader {
       const body = (await out.Body?.transformToString('utf8')) ?? '';
       return { body, lastModified: out.LastModified ?? null };
     } catch (err) {
-      const name = (err as { name?: string }).name;
-      if (name === 'NoSuchKey' || name === 'NotFound') return null;
+      if (isNotFound(err)) return null;
       throw mapAwsError(err, { action: 's3:GetObject', resource, profile: this.opts.profile });
     }
   }
@@ -107,8 +107,7 @@ export class S3ObjectReader implements ObjectReader {
       });
       return out.Metadata ?? {};
     } catch (err) {
-      const name = (err as { name?: string }).name;
-      if (name === 'NoSuchKey' || name === 'NotFound') return null;
+      if (isNotFound(err)) return null;
       throw mapAwsError(err, {
         action: 's3:GetObject',
         resource: `s3://${bucket}/${key}`,

@@ -17,6 +17,7 @@ import {
   S3Client,
   UploadPartCopyCommand,
 } from '@aws-sdk/client-s3';
+import { isNotFound } from './s3-errors.ts';
 
 export interface ObjectStore {
   putObject(
@@ -248,9 +249,7 @@ export class S3ObjectStore implements ObjectStore, LargeObjectStore {
         metadata: r.Metadata ?? {},
       };
     } catch (err) {
-      const name = (err as { name?: string }).name;
-      const status = (err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
-      if (name === 'NotFound' || name === 'NoSuchKey' || status === 404) return null;
+      if (isNotFound(err)) return null;
       throw err;
     }
   }

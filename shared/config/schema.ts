@@ -157,6 +157,13 @@ const dalstonSchema = z
       .default('https://github.com/ssarunic/dalston.git')
       .describe('Git URL of Dalston.'),
     ref: z.string().min(1).optional().describe('Pinned commit or tag of Dalston to deploy.'),
+    imageTag: z
+      .string()
+      .regex(/^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/, { message: 'must be a Docker image tag, e.g. 1.2.3' })
+      .optional()
+      .describe(
+        "Tag of Dalston's published images (`DALSTON_IMAGE_TAG` for the overlay); Dalston publishes `latest` and `X.Y.Z` only.",
+      ),
   })
   .prefault({})
   .describe('The Dalston source checked out under `dataDir/dalston/<ref>`.');

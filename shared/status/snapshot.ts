@@ -9,6 +9,7 @@
 import { z } from 'zod';
 import { backupRunSchema, backupSuccessSchema } from '../backup/backup-state.ts';
 import { maintenanceLeaseSchema } from '../backup/maintenance-lease.ts';
+import { convergenceStatusSchema } from '../desired/convergence-status.ts';
 import { SERVICE_HEALTH } from '../engine/docker/types.ts';
 import { idleStatusSchema, shutdownSchema } from '../idle/idle-status.ts';
 
@@ -91,6 +92,8 @@ export const statusSnapshotSchema = z.object({
   maintenance: maintenanceLeaseSchema.nullable().optional(),
   /** The idle policy's last decision. Absent: an agent from before idle stop. */
   idle: idleStatusSchema.optional(),
+  /** Desired vs running versions and the last convergence step. Absent: an agent from before convergence. */
+  convergence: convergenceStatusSchema.optional(),
   /** Set only in the last snapshot of an agent that is stopping the stack: why. */
   shutdown: shutdownSchema.nullable().optional(),
 });

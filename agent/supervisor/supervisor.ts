@@ -21,7 +21,7 @@ import {
 } from './data-binds.ts';
 import { stopOrder } from './graph.ts';
 import type { MemoryStore } from './heal-memory-store.ts';
-import { ancestors, type Condition, type Decision, type Note, plan } from './planner.ts';
+import { ancestors, type Condition, containerCondition, type Decision, type Note, plan } from './planner.ts';
 import {
   BRING_UP_NOT_STARTED,
   type BringUpState,
@@ -136,6 +136,15 @@ export class Supervisor {
   private readonly clock: Clock;
   private readonly random: () => number;
   private readonly dirty = new Set<string>();
+  /**
+   * Events counted as they arrive, and the count at each container's last one.
+   * A list or inspect answers with what Docker held when it was asked; applied
+   * after a newer event it would bring back what the event changed (a dead
+   * dependency seen running again, and its dependents healed while it is down).
+   * So answers never overwrite a container with an event newer than the question.
+   */
+  private eventCount = 0;
+  private readonly lastEventOf = new Map<string, number>();
   private flushTimer: TimerHandle | null = null;
   private wakeTimer: TimerHandle | null = null;
   private lastNotes = new Map<string, string>();
@@ -233,6 +242,7 @@ export class Supervisor {
   async reconcile(): Promise<void> {
     if (this.stopped) return;
     let list: ContainerInfo[];
+    const asked = this.eventCount;
     try {
       list = await this.o.docker.listProjectContainers(this.o.project);
       this.connected = true;
@@ -240,8 +250,7 @@ export class Supervisor {
       this.markDockerError(err);
       throw err;
     }
-    this.containers.clear();
-    for (const c of list) this.observe(c);
+    this.replaceView(list, asked);
     await this.refreshDataCheck();
     this.reconciledAt = this.clock.now();
     this.planAndAct();
@@ -250,6 +259,9 @@ export class Supervisor {
   /** One Docker event: update the view at once (fast path), confirm by inspect shortly after. */
   handleEvent(e: DockerEvent): void {
     if (this.stopped) return;
+    this.eventCount += 1;
+    this.lastEventOf.set(e.containerId, this.eventCount);
+    if (this.lastEventOf.size > 4096) this.forgetOldEvents();
     const known = this.containers.get(e.containerId);
     const base = e.action.split(':')[0];
     if (base === 'destroy') {
@@ -429,6 +441,39 @@ export class Supervisor {
     if (c.dependsOn.length > 0 || !this.graph.has(c.service)) this.graph.set(c.service, c.dependsOn);
   }
 
+  /** An event about `id` arrived after the question counted `asked` was put to Docker. */
+  private changedSince(id: string, asked: number): boolean {
+    return (this.lastEventOf.get(id) ?? 0) > asked;
+  }
+
+  /** An inspect's answer, unless an event about the container came after it was asked (see eventCount). */
+  private observeAnswer(c: ContainerInfo, asked: number): void {
+    if (!this.changedSince(c.id, asked)) this.observe(c);
+  }
+
+  /**
+   * The view becomes Docker's list, except for containers an event touched
+   * after the list was asked for: they keep what the event made of them (a
+   * destroyed one stays gone) and are inspected again.
+   */
+  private replaceView(list: readonly ContainerInfo[], asked: number): void {
+    const newer = new Map<string, ContainerInfo | undefined>();
+    for (const [id, n] of this.lastEventOf) if (n > asked) newer.set(id, this.containers.get(id));
+    this.containers.clear();
+    for (const c of list) if (!newer.has(c.id)) this.observe(c);
+    for (const [id, c] of newer) {
+      if (c) this.containers.set(id, c);
+      this.dirty.add(id);
+    }
+    if (newer.size > 0) this.scheduleFlush();
+  }
+
+  /** Only the last events matter (a question is never thousands of events old): keep the map small. */
+  private forgetOldEvents(): void {
+    const floor = this.eventCount - 1024;
+    for (const [id, n] of this.lastEventOf) if (n < floor) this.lastEventOf.delete(id);
+  }
+
   private markDockerError(err: unknown): void {
     if (err instanceof DockerError && (err.kind === 'unavailable' || err.kind === 'timeout')) {
       this.connected = false;
@@ -568,9 +613,9 @@ export class Supervisor {
     } finally {
       // The view and the check again: the next plan stops whatever still holds a bind off the volume.
       try {
+        const asked = this.eventCount;
         const list = await this.o.docker.listProjectContainers(this.o.project);
-        this.containers.clear();
-        for (const c of list) this.observe(c);
+        this.replaceView(list, asked);
       } catch (err) {
         this.markDockerError(err);
       }
@@ -684,6 +729,7 @@ export class Supervisor {
   /** False when the action was not taken (Docker had moved on): refunded by the caller. */
   private async restart(d: Extract<Decision, { kind: 'restart' }>): Promise<boolean> {
     // Re-check right before acting: Docker may have moved on since the plan.
+    const asked = this.eventCount;
     const current = await this.o.docker.inspect(d.containerId);
     // The guard tripped since the plan: a restart would bind the root disk again.
     if (this.dataCheck && !this.dataCheck.ok) {
@@ -708,8 +754,21 @@ export class Supervisor {
         },
         'container no longer running-unhealthy; not restarting',
       );
-      if (current) this.observe(current);
-      else this.containers.delete(d.containerId);
+      if (current) this.observeAnswer(current, asked);
+      else if (!this.changedSince(d.containerId, asked)) this.containers.delete(d.containerId);
+      return false;
+    }
+    const downDependency = await this.dependencyNotUp(d.service);
+    if (downDependency !== null) {
+      this.o.logger.info(
+        {
+          service: d.service,
+          container: d.containerName,
+          action: 'skip-restart',
+          dependency: downDependency,
+        },
+        `${d.service} waits for its dependency ${downDependency}; not restarting`,
+      );
       return false;
     }
     this.o.logger.info(
@@ -741,9 +800,32 @@ export class Supervisor {
       }
       throw err;
     }
+    const askedAfter = this.eventCount;
     const after = await this.o.docker.inspect(d.containerId).catch(() => null);
-    if (after) this.observe(after);
+    if (after) this.observeAnswer(after, askedAfter);
     return true;
+  }
+
+  /**
+   * The planner judged the dependencies from the view; a restart is asked of
+   * Docker itself, so both must agree: the first dependency (with its
+   * condition) that Docker does not show running and healthy, else null. A
+   * dependent restarted while what it needs is down turns unhealthy again and
+   * spends its budget for nothing.
+   */
+  private async dependencyNotUp(service: string): Promise<string | null> {
+    for (const dep of ancestors(service, this.graph)) {
+      const ids = [...this.containers.values()].filter((c) => c.service === dep).map((c) => c.id);
+      for (const id of ids) {
+        const asked = this.eventCount;
+        const fresh = await this.o.docker.inspect(id).catch(() => null);
+        if (fresh === null) continue; // gone: the next plan sees the service as missing
+        this.observeAnswer(fresh, asked);
+        const cond = containerCondition(fresh);
+        if (cond !== 'ok') return `${dep} (${cond})`;
+      }
+    }
+    return null;
   }
 
   /** False when not taken (the data volume is missing): refunded by the caller. */
@@ -759,9 +841,9 @@ export class Supervisor {
       `recreating ${d.service}: ${d.reason}`,
     );
     await this.o.compose.up([d.service], signal);
+    const asked = this.eventCount;
     const list = await this.o.docker.listProjectContainers(this.o.project);
-    this.containers.clear();
-    for (const c of list) this.observe(c);
+    this.replaceView(list, asked);
     return true;
   }
 
@@ -777,6 +859,7 @@ export class Supervisor {
   private async flushDirty(): Promise<void> {
     const ids = [...this.dirty];
     this.dirty.clear();
+    const asked = this.eventCount;
     let bindHolders = 0;
     for (let i = 0; i < ids.length && !this.stopped; i += 16) {
       const batch = ids.slice(i, i + 16);
@@ -784,6 +867,8 @@ export class Supervisor {
       for (const [j, r] of results.entries()) {
         const id = batch[j]!;
         if (r.status === 'rejected') this.markDockerError(r.reason);
+        else if (this.changedSince(id, asked))
+          continue; // dirty again: inspected at the next flush
         else if (r.value === null) this.containers.delete(id);
         else if (r.value.project === this.o.project) {
           this.observe(r.value);

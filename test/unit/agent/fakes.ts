@@ -66,16 +66,27 @@ export class FakeDocker implements DockerClient {
     return { engineVersion: '20.10.24', apiVersion: '1.41' };
   }
 
+  /**
+   * When set, a list or inspect answers only once it resolves, with what Docker
+   * held when the call was made: a slow daemon's answer can be older than an
+   * event the agent has already seen.
+   */
+  readGate: (() => Promise<void>) | null = null;
+
   async listProjectContainers(project: string): Promise<ContainerInfo[]> {
     this.calls.push('list');
     if (this.failWith) throw this.failWith;
-    return [...this.containers.values()].filter((c) => c.project === project).map((c) => ({ ...c }));
+    const answer = [...this.containers.values()].filter((c) => c.project === project).map((c) => ({ ...c }));
+    await this.readGate?.();
+    return answer;
   }
 
   async inspect(id: string): Promise<ContainerInfo | null> {
     if (this.failWith) throw this.failWith;
     const c = this.containers.get(id);
-    return c ? { ...c } : null;
+    const answer = c ? { ...c } : null;
+    await this.readGate?.();
+    return answer;
   }
 
   /** When set, a restart lasts until it resolves (a container's stop timeout). */

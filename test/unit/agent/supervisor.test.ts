@@ -33,6 +33,14 @@ function setup(services: string[] = [], policy = testPolicy, memoryStore: Memory
   return { docker, compose, clock, sup, lines, actions };
 }
 
+function deferred(): { promise: Promise<void>; resolve: () => void } {
+  let resolve: () => void = () => {};
+  const promise = new Promise<void>((r) => {
+    resolve = r;
+  });
+  return { promise, resolve };
+}
+
 /** Events are planned on the next turn of the event loop (bursts coalesce). */
 const nextTurn = () => new Promise((r) => setImmediate(r));
 
@@ -241,6 +249,74 @@ describe('Supervisor over an in-memory Docker', () => {
     for (const r of release) r();
     docker.restartGate = null;
     await sup.idle();
+  });
+
+  it('a list answered after an event does not bring back what the event changed (a dead dependency stays dead)', async () => {
+    const { docker, sup } = setup();
+    docker.add(container({ service: 'db' }));
+    docker.add(container({ service: 'api', dependsOn: ['db'] }));
+    await sup.reconcile();
+    // A periodic reconcile asks for the list; the daemon is slow to answer.
+    const gate = deferred();
+    docker.readGate = () => gate.promise;
+    const reconciling = sup.reconcile();
+    // Meanwhile db dies and the agent sees the event.
+    docker.containers.get('id-db')!.state = 'exited';
+    sup.handleEvent({ action: 'die', containerId: 'id-db', attributes: {}, timeNano: 2n });
+    docker.readGate = null;
+    gate.resolve();
+    await reconciling;
+    expect(sup.conditions.get('db')).toBe('down');
+    // api loses db and turns unhealthy: it waits for db, it is not restarted.
+    docker.containers.get('id-api')!.health = 'unhealthy';
+    sup.handleEvent(unhealthyEvent('id-api'));
+    await nextTurn();
+    await sup.idle();
+    expect(docker.calls.filter((c) => c.startsWith('restart'))).toEqual([]);
+  });
+
+  it('an inspect answered after an event does not bring back what the event changed', async () => {
+    const { docker, sup, clock } = setup();
+    docker.add(container({ service: 'db' }));
+    docker.add(container({ service: 'api', dependsOn: ['db'] }));
+    await sup.reconcile();
+    // An event marks db for a confirming inspect; the daemon is slow to answer it.
+    const gate = deferred();
+    docker.readGate = () => gate.promise;
+    sup.handleEvent({ action: 'health_status: healthy', containerId: 'id-db', attributes: {}, timeNano: 2n });
+    await clock.advance(1_000);
+    docker.containers.get('id-db')!.state = 'exited';
+    sup.handleEvent({ action: 'die', containerId: 'id-db', attributes: {}, timeNano: 3n });
+    docker.readGate = null;
+    gate.resolve();
+    await nextTurn();
+    await nextTurn();
+    expect(sup.conditions.get('db')).toBe('down');
+    docker.containers.get('id-api')!.health = 'unhealthy';
+    sup.handleEvent(unhealthyEvent('id-api'));
+    await nextTurn();
+    await sup.idle();
+    expect(docker.calls.filter((c) => c.startsWith('restart'))).toEqual([]);
+  });
+
+  it('checks the dependencies again with Docker before a restart: a view that missed their fall acts on nothing', async () => {
+    const { docker, sup, lines } = setup();
+    docker.add(container({ service: 'db' }));
+    docker.add(container({ service: 'api', dependsOn: ['db'] }));
+    await sup.reconcile();
+    // db died without the agent hearing of it (events lost), then api turned unhealthy.
+    docker.containers.get('id-db')!.state = 'exited';
+    docker.containers.get('id-api')!.health = 'unhealthy';
+    sup.handleEvent(unhealthyEvent('id-api'));
+    await nextTurn();
+    await sup.idle();
+    await nextTurn(); // the plan after the action left the queue
+    expect(docker.calls.filter((c) => c.startsWith('restart'))).toEqual([]);
+    expect(sup.conditions.get('db')).toBe('down');
+    expect(lines.find((l) => l.action === 'skip-restart')).toMatchObject({
+      service: 'api',
+      dependency: 'db (down)',
+    });
   });
 
   it('restores the healing memory a previous agent left: an open circuit stays open', async () => {

@@ -3,8 +3,13 @@
  * bucket imports this eagerly, the SDK lazily).
  */
 
-/** An S3 error that means "no such object" (GetObject says NoSuchKey, HeadObject NotFound, some servers only 404). */
+/**
+ * An S3 error that means "no such object" (GetObject says NoSuchKey, HeadObject NotFound, some
+ * servers only 404). A missing bucket is a 404 too, but never "no object": it is a wrong
+ * deployment, and readers must say so (e.g. exit 78) instead of reporting an empty bucket.
+ */
 export function isNotFound(err: unknown): boolean {
-  const e = err as { name?: string; $metadata?: { httpStatusCode?: number } };
+  const e = err as { name?: string; Code?: string; $metadata?: { httpStatusCode?: number } };
+  if (e.name === 'NoSuchBucket' || e.Code === 'NoSuchBucket') return false;
   return e.name === 'NoSuchKey' || e.name === 'NotFound' || e.$metadata?.httpStatusCode === 404;
 }

@@ -119,10 +119,12 @@ describe(`a dataDir other than /data`, () => {
         const s = (await (
           await fetch(statusUrl, { signal: AbortSignal.timeout(3_000) })
         ).json()) as StatusSnapshot;
-        return s.state === 'healthy' ? s : null;
+        // A host sample whose mount reads timed out (a busy machine) says "not mounted": unknown is
+        // never mounted. Wait for a sample that could read them.
+        return s.state === 'healthy' && s.host.dataVolume.mounted ? s : null;
       },
       90_000,
-      'the stack healthy in /status',
+      'the stack healthy and the data volume seen mounted in /status',
     );
     expect(status.services.map((s) => [s.name, s.health]).sort()).toEqual([
       ['gateway', 'healthy'],

@@ -37,6 +37,7 @@ import {
   startedFromCleanShutdown,
 } from '../../harness/postgres-state.ts';
 import { requireCommand, requireEnv } from '../../harness/require.ts';
+import { eventually } from '../agent/agent-process.ts';
 
 const file = fileURLToPath(new URL('../../fixtures/compose/databases/compose.yaml', import.meta.url));
 
@@ -121,7 +122,16 @@ describe('Postgres and Redis images built from Debian packages (test/harness/deb
     const st = await stat(pgdata);
     expect(st.uid).toBe(DB_IDS.postgres.uid);
     expect(st.mode & 0o777).toBe(0o700);
-    const status = await composeOk(['exec', '-T', 'postgres', 'cat', '/proc/1/status']);
+    // The entrypoint answers pg_isready from its temporary initdb server before it execs postgres:
+    // PID 1 becomes postgres shortly after the container first reports healthy.
+    const status = await eventually(
+      async () => {
+        const s = await composeOk(['exec', '-T', 'postgres', 'cat', '/proc/1/status']);
+        return /^Name:\s+postgres$/m.test(s) ? s : null;
+      },
+      60_000,
+      'postgres as PID 1',
+    );
     expect(status).toMatch(/^Name:\s+postgres$/m);
     expect(status).toMatch(/^Uid:\s+70\s/m);
     // Dalston's healthcheck command, run the way Docker runs it.

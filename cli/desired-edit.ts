@@ -116,7 +116,9 @@ export function driftWarning(pins: Pins): string {
 export function pinWarnings(pins: Pins): string[] {
   const out: string[] = [];
   if (pins.imageTag === 'latest') {
-    out.push('--image-tag latest is not a pin: the host runs whatever `latest` is when it pulls');
+    out.push(
+      '--image-tag latest is not a pin: the host runs whatever `latest` is when it pulls (Terraform refuses it for dalston_image_tag)',
+    );
   }
   const refVersion = /^v?(\d+\.\d+\.\d+)$/.exec(pins.ref ?? '')?.[1];
   if (refVersion && pins.imageTag && pins.imageTag !== 'latest' && pins.imageTag !== refVersion) {

@@ -119,11 +119,13 @@ export async function deployCommand(args: readonly string[], ctx: CliContext): P
     if (v.kind === 'converged') {
       progress.done(`converged to version ${showVersion(published.version)}`);
       progress.stop();
+      // What the host says it runs, not what was asked for.
+      const now = v.convergence.running;
       const r = v.convergence.lastResult;
       const downtime =
         r?.downtimeSeconds != null ? `; gateway down ${formatDuration(r.downtimeSeconds)}` : '';
       ctx.stdout.write(
-        `${d.instanceId} runs release ${desired.release}, dalston ${desired.dalstonRef ?? '(no ref)'} (image ${desired.imageTag ?? 'none'})` +
+        `${d.instanceId} runs release ${now.release}, dalston ${now.dalstonRef ?? '(no ref)'} (image ${now.imageTag ?? 'none'})` +
           `${r ? ` — last change: ${r.message}` : ''}${downtime}\n`,
       );
       return 0;

@@ -80,10 +80,20 @@ export function judgeRollout(
   const fresh = snapshotFreshness(snap, nowMs);
   const c = snap.convergence;
   if (!c) {
+    // The contract: no field means an agent from before convergence. It has no sync and cannot get one
+    // by itself, so waiting would only end in the timeout. A stale snapshot may be from before an upgrade.
+    if (fresh.stale) {
+      return {
+        kind: 'waiting',
+        phase: 'heartbeat',
+        detail: `last heartbeat is stale (${formatDuration(fresh.ageSeconds)} old): agent not reporting`,
+      };
+    }
     return {
-      kind: 'waiting',
-      phase: 'heartbeat',
-      detail: `agent ${snap.version} reports no convergence: it predates it and does not follow config/host.json`,
+      kind: 'failed',
+      message:
+        `the host's agent ${snap.version} predates convergence: it does not follow config/host.json. ` +
+        'Replace the instance once (terraform apply -replace=module.ec2.aws_instance.this); from then on it converges by itself',
     };
   }
   if (!reportsVersion(c, published)) {

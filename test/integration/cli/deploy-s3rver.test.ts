@@ -1,6 +1,8 @@
 import { execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import http from 'node:http';
 import { createRequire } from 'node:module';
+import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -260,4 +262,39 @@ describe('dalston-aws deploy against s3rver', () => {
     const v = await publishDesiredState(objects, BUCKET, JSON.stringify(DOC), now.version);
     expect(v.etag).toBe(await etagNow());
   }, 60_000);
+
+  it('S3 refusing the conditional PUT (412 PreconditionFailed) is exit 75; If-Match carries the ETag read', async () => {
+    // s3rver ignores If-Match; this stand-in answers as S3 does when the object changed.
+    const seen: Array<string | undefined> = [];
+    const srv = http.createServer((req, res) => {
+      seen.push(req.headers['if-match'] as string | undefined);
+      req.resume();
+      req.on('end', () => {
+        res.writeHead(412, { 'content-type': 'application/xml' });
+        res.end(
+          '<?xml version="1.0" encoding="UTF-8"?><Error><Code>PreconditionFailed</Code>' +
+            '<Message>At least one of the pre-conditions you specified did not hold</Message>' +
+            '<Condition>If-Match</Condition></Error>',
+        );
+      });
+    });
+    await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+    const client = new S3Client({
+      endpoint: `http://127.0.0.1:${(srv.address() as AddressInfo).port}`,
+      forcePathStyle: true,
+      region: 'us-east-1',
+      credentials: CREDS,
+      maxAttempts: 1,
+    });
+    try {
+      const objects = new S3ObjectReader(client, { timeoutMs: 10_000 });
+      await expect(
+        objects.putTextIfMatch(BUCKET, DESIRED_STATE_KEY, '{}', { etag: '"abc"', versionId: null }),
+      ).rejects.toMatchObject({ exitCode: 75, message: expect.stringMatching(/changed since it was read/) });
+      expect(seen).toEqual(['"abc"']);
+    } finally {
+      client.destroy();
+      await new Promise((r) => srv.close(r));
+    }
+  });
 });

@@ -269,14 +269,18 @@ describe('judging the rollout from the heartbeat', () => {
     });
   });
 
-  it('no heartbeat, an old agent, a stale heartbeat: waiting, saying which', () => {
+  it('no heartbeat, a stale heartbeat: waiting, saying which; an old agent: failed', () => {
     expect(detailOf(judgeRollout({ kind: 'missing', key: SNAPSHOT_KEY }, PUBLISHED, NOW))).toBe(
       'no heartbeat yet',
     );
     expect(detailOf(judgeRollout(null, PUBLISHED, NOW))).toBe('S3 not answering');
-    expect(detailOf(judgeRollout(ok(undefined), PUBLISHED, NOW))).toMatch(
-      /agent 0.1.0 reports no convergence/,
-    );
+    // An agent from before convergence never converges: said at once, not after the timeout.
+    expect(judgeRollout(ok(undefined), PUBLISHED, NOW)).toEqual({
+      kind: 'failed',
+      message: expect.stringMatching(
+        /^the host's agent 0.1.0 predates convergence: .* Replace the instance once/,
+      ),
+    });
     const stale = JSON.parse(snapshotWith(convergence(), new Date(NOW - 3_600_000).toISOString()));
     expect(
       detailOf(judgeRollout({ kind: 'ok', key: SNAPSHOT_KEY, snapshot: stale }, PUBLISHED, NOW)),

@@ -1,6 +1,6 @@
 import { parseCommandArgs } from '../../shared/cli-args.ts';
 import { versionsOf } from '../../shared/desired/desired-state.ts';
-import { HostError } from '../../shared/errors.ts';
+import { HostError, UsageError } from '../../shared/errors.ts';
 import { type ObjectReader, readSnapshot, type SnapshotRead } from '../aws/snapshots.ts';
 import type { CliContext } from '../context.ts';
 import {
@@ -14,7 +14,7 @@ import {
   pinWarnings,
 } from '../desired-edit.ts';
 import { type PublishedDesiredState, publishDesiredState, readDesiredState } from '../desired-object.ts';
-import { formatDuration, formatTime } from '../render/format.ts';
+import { formatDuration, formatTime, parseDuration } from '../render/format.ts';
 import { createProgress } from '../render/progress.ts';
 import { judgeRollout, renderVersions, showVersion } from '../rollout.ts';
 import { DEPLOYMENT_HELP, deploymentFlags, deploymentFrom, timeoutFlag } from './common.ts';
@@ -60,7 +60,9 @@ export async function deployCommand(args: readonly string[], ctx: CliContext): P
   }
   // Every flag is checked before any AWS call: nothing is published from a typo.
   const timeoutMs = timeoutFlag(values.timeout, 20 * 60_000);
-  const pollMs = values.poll === undefined ? 10_000 : timeoutFlag(values.poll, 0);
+  const pollMs = values.poll === undefined ? 10_000 : parseDuration(values.poll);
+  if (pollMs === null || pollMs <= 0)
+    throw new UsageError(`--poll "${values.poll}" is not a duration (e.g. 5s, 30s, 1m)`);
   const pins: Pins = {
     ref: values.ref === undefined ? undefined : checkRef(values.ref),
     imageTag: values['image-tag'] === undefined ? undefined : checkImageTag(values['image-tag']),

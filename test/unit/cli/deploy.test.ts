@@ -116,6 +116,10 @@ describe('pins are checked before anything is published', () => {
     expect(await dalstonAwsMain(['deploy', ...DEPLOY, '--image-tag', 'main'], ctx)).toBe(2);
     expect(ctx.stderr.text).toMatch(/^dalston-aws: --image-tag "main" is not a tag Dalston publishes/);
     expect(objects.reads).toBe(0);
+    const poll = testContext({ clock: new FakeClock(NOW), objects: () => objects });
+    expect(await dalstonAwsMain(['deploy', ...DEPLOY, '--poll', 'often'], poll)).toBe(2);
+    expect(poll.stderr.text).toMatch(/^dalston-aws: --poll "often" is not a duration/);
+    expect(objects.reads).toBe(0);
   });
 });
 

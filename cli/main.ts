@@ -4,6 +4,7 @@ import { systemClock } from '../shared/time/clock.ts';
 import { hostVersion } from '../shared/version.ts';
 import { backupsCommand, backupsHelp } from './commands/backups.ts';
 import { costCommand, costHelp } from './commands/cost.ts';
+import { deployCommand, deployHelp } from './commands/deploy.ts';
 import { downCommand, downHelp } from './commands/down.ts';
 import { keepAwakeCommand, keepAwakeHelp } from './commands/keep-awake.ts';
 import { sshCommand, sshHelp } from './commands/ssh.ts';
@@ -29,6 +30,8 @@ Commands:
   down     stop the instance (the data volume stays) and wait until stopped
   status   one screen: instance, cost, heartbeat, idle countdown, why it stopped, services (--json)
   wait     wait until the stack is healthy, showing progress
+  deploy   after \`terraform apply\`: desired vs running, wait until the host has converged
+           (--ref/--image-tag/--services: edit the desired state first)
   ssh      open a shell on the host over Tailscale (or --ssm for Session Manager)
   backups  list the Postgres backups in the bucket (time, size, revision, age)
   keep-awake DUR | --clear
@@ -49,6 +52,7 @@ export const COMMANDS: Record<string, Command> = {
   down: { run: downCommand, help: downHelp },
   status: { run: statusCommand, help: statusHelp },
   wait: { run: waitCommand, help: waitHelp },
+  deploy: { run: deployCommand, help: deployHelp },
   ssh: { run: sshCommand, help: sshHelp },
   backups: { run: backupsCommand, help: backupsHelp },
   'keep-awake': { run: keepAwakeCommand, help: keepAwakeHelp },

@@ -11,6 +11,7 @@ import type { SnapshotRead } from './aws/snapshots.ts';
 import { type BootstrapView, bootstrapView } from './bootstrap-view.ts';
 import type { LastStop } from './last-stop.ts';
 import { type CostEstimate, estimateMonthlyCost, type VolumeSpec } from './pricing.ts';
+import { type ConvergenceReport, convergenceReport } from './rollout.ts';
 import { explainStop, type StopCause, type StopSchedule } from './stop-cause.ts';
 
 /** `stopped`: the instance is not running, so the last snapshot is history, however young. */
@@ -87,6 +88,11 @@ export interface StatusReport {
   lease: LeaseReport | null;
   /** Why a stopped (or stopping) instance stopped; null while running. */
   stop: StopCause | null;
+  /**
+   * Desired vs running and the last convergence step, from the snapshot (`not-reported`:
+   * an agent from before convergence); `current` is false for a stale or stopped one. Null without a snapshot.
+   */
+  convergence: ConvergenceReport | null;
 }
 
 export interface StatusInputs {
@@ -158,6 +164,7 @@ export function buildStatusReport(i: StatusInputs): StatusReport {
     idle: null,
     lease: leaseReport(i.lease),
     stop: null,
+    convergence: null,
   };
   const s = i.snapshot;
   const stopCause = () =>
@@ -202,6 +209,7 @@ export function buildStatusReport(i: StatusInputs): StatusReport {
           ? `last heartbeat is older than ${f.staleAfterSeconds}s (2 intervals): not current`
           : null,
   };
+  report.convergence = convergenceReport(snap.convergence, snap.version, live && !f.stale);
   if (!live) {
     // Nothing runs on a stopped instance: no services, /data or gateway from the old snapshot.
     report.stack = {

@@ -7,6 +7,7 @@ import {
   S3Client,
 } from '@aws-sdk/client-s3';
 import { isNotFound } from '../../shared/aws/s3-errors.ts';
+import { HostError } from '../../shared/errors.ts';
 import { statusKey } from '../../shared/status/s3-key.ts';
 import { parseSnapshot as parseSnapshotBody, type StatusSnapshot } from '../../shared/status/snapshot.ts';
 import { mapAwsError } from '../errors.ts';
@@ -28,6 +29,35 @@ export interface ObjectReader {
   putText(bucket: string, key: string, body: string): Promise<void>;
   /** Deletes an object (absent is fine); throws a HostError naming s3:DeleteObject on failure. */
   delete(bucket: string, key: string): Promise<void>;
+  /** Like getText, with the version that was read (for a later conditional write). */
+  getVersioned(bucket: string, key: string): Promise<{ body: string; version: ObjectVersion } | null>;
+  /** The object's current version (HEAD); null when the key does not exist. */
+  headVersion(bucket: string, key: string): Promise<ObjectVersion | null>;
+  /**
+   * Writes a small JSON object only if it is still the version `ifMatch` names
+   * (the server refuses otherwise: a HostError with exit 75); returns the new version.
+   */
+  putTextIfMatch(bucket: string, key: string, body: string, ifMatch: ObjectVersion): Promise<ObjectVersion>;
+}
+
+/** Which version of an object was read or written: S3's ETag (quoted, as S3 sends it) and VersionId (versioned buckets). */
+export interface ObjectVersion {
+  etag: string | null;
+  versionId: string | null;
+}
+
+/** ETags compared without their quotes (`"abc"` and `abc` are the same version). */
+export function sameEtag(a: string | null | undefined, b: string | null | undefined): boolean {
+  if (!a || !b) return false;
+  return a.replace(/"/g, '') === b.replace(/"/g, '');
+}
+
+/** The one-line message of a conditional write that lost the race. */
+export function changedSinceRead(bucket: string, key: string): HostError {
+  return new HostError(
+    'busy',
+    `s3://${bucket}/${key} changed since it was read (a concurrent \`terraform apply\` or deploy?): nothing written; run the command again`,
+  );
 }
 
 export interface ListedObject {
@@ -123,6 +153,73 @@ export class S3ObjectReader implements ObjectReader {
         { abortSignal: AbortSignal.timeout(this.timeoutMs) },
       );
     } catch (err) {
+      throw mapAwsError(err, {
+        action: 's3:PutObject',
+        resource: `s3://${bucket}/${key}`,
+        profile: this.opts.profile,
+      });
+    }
+  }
+
+  async getVersioned(bucket: string, key: string) {
+    const resource = `s3://${bucket}/${key}`;
+    try {
+      const out = await this.client.send(new GetObjectCommand({ Bucket: bucket, Key: key }), {
+        abortSignal: AbortSignal.timeout(this.timeoutMs),
+      });
+      if ((out.ContentLength ?? 0) > MAX_SNAPSHOT_BYTES) {
+        throw Object.assign(
+          new Error(`object is ${out.ContentLength} bytes, too large for a small JSON object`),
+          {
+            name: 'ObjectTooLarge',
+          },
+        );
+      }
+      const body = (await out.Body?.transformToString('utf8')) ?? '';
+      return { body, version: { etag: out.ETag ?? null, versionId: out.VersionId ?? null } };
+    } catch (err) {
+      if (isNotFound(err)) return null;
+      throw mapAwsError(err, { action: 's3:GetObject', resource, profile: this.opts.profile });
+    }
+  }
+
+  async headVersion(bucket: string, key: string): Promise<ObjectVersion | null> {
+    try {
+      const out = await this.client.send(new HeadObjectCommand({ Bucket: bucket, Key: key }), {
+        abortSignal: AbortSignal.timeout(this.timeoutMs),
+      });
+      return { etag: out.ETag ?? null, versionId: out.VersionId ?? null };
+    } catch (err) {
+      if (isNotFound(err)) return null;
+      throw mapAwsError(err, {
+        action: 's3:GetObject',
+        resource: `s3://${bucket}/${key}`,
+        profile: this.opts.profile,
+      });
+    }
+  }
+
+  async putTextIfMatch(bucket: string, key: string, body: string, ifMatch: ObjectVersion) {
+    try {
+      const out = await this.client.send(
+        new PutObjectCommand({
+          Bucket: bucket,
+          Key: key,
+          Body: body,
+          ContentType: 'application/json',
+          // S3 refuses the write (412) when the object is no longer this one.
+          ...(ifMatch.etag ? { IfMatch: ifMatch.etag } : {}),
+        }),
+        { abortSignal: AbortSignal.timeout(this.timeoutMs) },
+      );
+      return { etag: out.ETag ?? null, versionId: out.VersionId ?? null };
+    } catch (err) {
+      const name = (err as { name?: string }).name;
+      const status = (err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
+      // 409 ConditionalRequestConflict: another conditional write to the key was in flight.
+      if (name === 'PreconditionFailed' || name === 'ConditionalRequestConflict' || status === 412) {
+        throw changedSinceRead(bucket, key);
+      }
       throw mapAwsError(err, {
         action: 's3:PutObject',
         resource: `s3://${bucket}/${key}`,

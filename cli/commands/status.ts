@@ -19,9 +19,10 @@ One screen: instance state, type and uptime, an estimated monthly cost running
 vs stopped, the agent's last heartbeat from S3 and its age (stale after two
 heartbeat intervals), the host's last bootstrap result (a failed step, its
 message and what to do next), the idle stop (idle time, countdown, what holds
-it), the keep-awake lease, the services, /data usage and the agent version. For
-a stopped instance: why it stopped (idle, \`down\`, the backstop schedule, or
-something else).
+it), the keep-awake lease, whether the host runs its desired state (in sync,
+drift, a change rolled back or failed, and the next step), the services, /data
+usage and the agent version. For a stopped instance: why it stopped (idle,
+\`down\`, the backstop schedule, or something else).
 
   --json             print one JSON object instead (for scripts)
 

@@ -1,4 +1,5 @@
 import { formatBytes } from '../../shared/format-bytes.ts';
+import type { ConvergenceReport } from '../rollout.ts';
 import type { IdleReport, StatusReport } from '../status-report.ts';
 import { formatDuration, formatTime, formatUsd, type Styler } from './format.ts';
 
@@ -67,6 +68,7 @@ export function renderStatus(r: StatusReport, style: Styler): string {
           : `${style.dim('unknown')} (last known: ${s.state}, ${counts})  agent ${s.agentVersion}`,
     );
   }
+  if (r.convergence) renderConvergence(r.convergence, style, row);
   if (r.idle) row('idle', renderIdle(r.idle, style));
   if (r.lease) {
     const l = r.lease;
@@ -166,6 +168,30 @@ function renderBootstrap(r: StatusReport, style: Styler, row: (label: string, va
     row('bootstrap', `${style.red('unreadable')}  ${b.problem ?? ''}`);
   }
   for (const [i, n] of b.next.entries()) row(i === 0 ? 'next' : '', n);
+}
+
+/** One line: in sync, or the drift / the failed step, and the next step. */
+function renderConvergence(
+  c: ConvergenceReport,
+  style: Styler,
+  row: (label: string, value: string) => void,
+): void {
+  const word =
+    c.state === 'converged'
+      ? c.drift.length > 0
+        ? style.yellow('DRIFT')
+        : style.green('in sync')
+      : c.state === 'converging'
+        ? style.yellow('converging')
+        : c.state === 'rolled-back'
+          ? style.red('ROLLED BACK')
+          : c.state === 'failed'
+            ? style.red('FAILED')
+            : c.state === 'unknown'
+              ? style.yellow('unknown')
+              : style.dim('not reported');
+  row('converge', `${word}  ${c.text}${c.current ? '' : style.dim('  (last known)')}`);
+  if (c.next) row('', `next: ${c.next}`);
 }
 
 /** `idle 12m 00s — stops 2026-… (in 48m 00s); held by: boot grace`, or why it is busy. */

@@ -1,5 +1,7 @@
+import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import type { ObjectReader } from '../../../cli/aws/snapshots.ts';
+import type { ObjectReader, ObjectVersion } from '../../../cli/aws/snapshots.ts';
+import { changedSinceRead, sameEtag } from '../../../cli/aws/snapshots.ts';
 import type { CliContext, GatewayProbe, InteractiveRunner } from '../../../cli/context.ts';
 import { sdkEc2 } from '../../../cli/context.ts';
 import type { Shell, ShellResult } from '../../../shared/shell.ts';
@@ -75,6 +77,32 @@ export class FakeObjects implements ObjectReader {
     if (this.failWrites) throw this.failWrites;
     this.writes.push({ op: 'delete', key });
     this.objects[key] = null;
+  }
+  /** Versions as S3 gives them without bucket versioning: the quoted MD5 of the body as ETag. */
+  private versionOf(key: string): ObjectVersion | null {
+    const v = this.objects[key];
+    const body = typeof v === 'function' ? v() : v;
+    if (body == null) return null;
+    return { etag: `"${createHash('md5').update(body).digest('hex')}"`, versionId: null };
+  }
+  async getVersioned(bucket: string, key: string) {
+    const got = await this.getText(bucket, key);
+    return got ? { body: got.body, version: this.versionOf(key)! } : null;
+  }
+  /** Called between the version check and the write: a test changes the object here to race the edit. */
+  beforeConditionalPut: (() => void) | null = null;
+  /** False: like a server without conditional writes (s3rver), If-Match is ignored. */
+  honoursIfMatch = true;
+  async headVersion(_bucket: string, key: string) {
+    return this.versionOf(key);
+  }
+  async putTextIfMatch(bucket: string, key: string, body: string, ifMatch: ObjectVersion) {
+    this.beforeConditionalPut?.();
+    if (this.honoursIfMatch && !sameEtag(this.versionOf(key)?.etag, ifMatch.etag)) {
+      throw changedSinceRead(bucket, key);
+    }
+    await this.putText(bucket, key, body);
+    return this.versionOf(key)!;
   }
 }
 

@@ -91,7 +91,7 @@ describe('dalston-aws usage', () => {
     const ctx = testContext({ clock });
     expect(await dalstonAwsMain(['start'], ctx)).toBe(2);
     expect(ctx.stderr.text).toMatch(
-      /^dalston-aws: unknown command "start" \(expected one of up, down, status, wait, ssh, backups, keep-awake, cost\)\n\nUsage:/,
+      /^dalston-aws: unknown command "start" \(expected one of up, down, status, wait, deploy, ssh, backups, keep-awake, cost\)\n\nUsage:/,
     );
   });
 

@@ -149,7 +149,16 @@ describe('dalston-aws status against fixtures (frozen clock)', () => {
             'bucket missing: dalston-test-bucket does not exist (check --bucket / DALSTON_BUCKET)',
           );
         };
-        return { getText: missing, list: missing, metadata: missing, putText: missing, delete: missing };
+        return {
+          getText: missing,
+          list: missing,
+          metadata: missing,
+          putText: missing,
+          delete: missing,
+          getVersioned: missing,
+          headVersion: missing,
+          putTextIfMatch: missing,
+        };
       },
     });
     expect(await dalstonAwsMain(['status', ...DEPLOY], ctx)).toBe(78);

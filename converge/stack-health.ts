@@ -20,16 +20,16 @@ export async function waitStackHealthy(
   const { clock } = deps;
   const deadline = clock.now() + timeoutMs;
   let goodInARow = 0;
-  let last: string[] = [];
+  // The last bad look, so a service that flaps is named even when the final look was good.
+  let lastBad: string[] = [];
   for (;;) {
-    last = unhealthyServices(await deps.docker.listProjectContainers(project), services);
-    goodInARow = last.length === 0 ? goodInARow + 1 : 0;
+    const bad = unhealthyServices(await deps.docker.listProjectContainers(project), services);
+    if (bad.length > 0) lastBad = bad;
+    goodInARow = bad.length === 0 ? goodInARow + 1 : 0;
     if (goodInARow >= 2) return;
     if (clock.now() >= deadline) {
-      throw new HostError(
-        'failure',
-        `not healthy within ${Math.round(timeoutMs / 1000)} s: ${last.join(', ') || 'not stable yet'}`,
-      );
+      const what = bad.length > 0 ? bad.join(', ') : `${lastBad.join(', ')} (good on the last look only)`;
+      throw new HostError('failure', `not healthy within ${Math.round(timeoutMs / 1000)} s: ${what}`);
     }
     await clock.sleep(pollMs);
   }

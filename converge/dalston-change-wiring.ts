@@ -6,8 +6,9 @@
  */
 import { type CommandIO, wireBackup } from '../backup/context.ts';
 import { acquireLock } from '../backup/lock.ts';
+import { MaintenanceHold } from '../backup/maintenance-hold.ts';
 import { takeBackup } from '../backup/run-backup.ts';
-import { lockFile } from '../shared/backup/maintenance-lease.ts';
+import { leaseFile, lockFile } from '../shared/backup/maintenance-lease.ts';
 import type { HostConfig } from '../shared/config/schema.ts';
 import { DockerodeClient, dockerodeFromEnv } from '../shared/engine/docker/dockerode-client.ts';
 import type { Logger } from '../shared/logger.ts';
@@ -39,6 +40,16 @@ export async function backupBeforeChange(running: HostConfig, logger: Logger): P
   }
 }
 
+/** The maintenance lease the agent honours (the one `dalston-host restore` takes), held by sync. */
+export function holdForChange(running: HostConfig) {
+  return (services: string[], reason: string) =>
+    MaintenanceHold.begin(leaseFile(running.backup.runDir), {
+      reason,
+      holder: 'dalston-host sync',
+      services,
+    });
+}
+
 export function wireDalstonChange(
   running: HostConfig,
   logger: Logger,
@@ -50,6 +61,7 @@ export function wireDalstonChange(
     clock: systemClock,
     logger,
     backup: running.s3.bucket ? (config) => backupBeforeChange(config, logger) : null,
+    maintenance: holdForChange(running),
     paths: { composeEnvFile: opts.composeEnvFile ?? COMPOSE_ENV_FILE },
   };
 }

@@ -77,6 +77,12 @@ export interface DalstonChangeDeps {
     /** The compose env file that carries DALSTON_IMAGE_TAG and DALSTON_REF (listed in `compose.envFiles`). */
     composeEnvFile: string;
   };
+  /**
+   * Holds `services` for maintenance while they are switched (the agent acts on none of them and
+   * runs no bring-up meanwhile: it would heal a container that is meant to be starting, or bring a
+   * dropped service back); `end()` releases them. Absent: nothing is held (tests of other parts).
+   */
+  maintenance?: (services: string[], reason: string) => Promise<{ end(): Promise<void> }>;
   /** The gateway's health probe for the downtime measure; `agent.gatewayUrl` over HTTP by default. */
   gatewayProbe?: (url: string) => GatewayProbe;
   /** git's time limits (the bootstrap's by default). */
@@ -353,80 +359,95 @@ export async function applyDalstonChange(
   const revisionBefore = pgBefore ? await readRevision(deps, from) : null;
   const oldLinkTarget = layout.link ? await readlink(layout.link).catch(() => null) : null;
   const probe = (deps.gatewayProbe ?? httpGatewayProbe)(to.agent.gatewayUrl);
-  const meter = await startDowntimeMeter(probe, clock);
-  const t0 = clock.now();
-  const healthMs = to.dalston.upgradeHealthySeconds * 1000;
-  const poll = deps.pollMs ?? 1_000;
+  const held = [...new Set([...fromServices, ...toServices])].sort();
+  const hold = deps.maintenance
+    ? await deps.maintenance(held, `upgrade ${oldLabel} → ${newLabel}`).catch((err: unknown) => {
+        say(`could not hold the services for maintenance (${errorText(err)}); the agent may act meanwhile`);
+        return null;
+      })
+    : null;
   try {
-    say(`switching to ${newLabel}`);
-    if (layout.link && checkout) await swapSymlink(layout.link, checkout.name);
-    if (layout.envListed) await rename(staged, layout.envFile);
-    await bringUp(deps, to, toServices, changes.removed, toResolved, healthMs + 60_000);
-    await waitStackHealthy(deps, to.compose.project, toServices, healthMs, poll);
-    const downtime = await meter.stop();
-    const seconds = Math.round((clock.now() - t0) / 1000);
-    return result(
-      'applied',
-      'new',
-      `${oldLabel} → ${newLabel}: ${describeServiceChanges(changes)}; healthy in ${seconds} s${downtime === null ? '' : `, gateway down ${downtime} s`}`,
-      { ...backupFields, migrated: false, downtimeSeconds: downtime },
-    );
-  } catch (err) {
-    const why = errorText(err);
-    say(`${newLabel} failed: ${why}`);
-    // 4. Roll back, unless the database moved on.
-    const revisionAfter = pgBefore ? await readRevision(deps, to) : null;
-    const verdict = migrationVerdict(revisionBefore, revisionAfter);
-    if (verdict.kind !== 'unchanged') {
-      // The host stays on the new version, running as far as it got, rather than stopped: the
-      // new code is the only one that knows this schema, Postgres must keep running for
-      // `dalston-host restore` (it restores through the running container), and the agent keeps
-      // supervising what runs. `current` and the compose env stay on the new version too, so
-      // the agent, restore and the next sync all see the version that is actually running.
-      const downtime = await meter.stop();
-      const message =
-        verdict.kind === 'migrated'
-          ? migratedMessage(newLabel, verdict, why, restoreCommand)
-          : unknownMigrationMessage(newLabel, verdict, why, restoreCommand);
-      return result('failed', 'new', message, {
-        ...backupFields,
-        ...(verdict.kind === 'migrated' ? { migrated: true } : {}),
-        downtimeSeconds: downtime,
-      });
-    }
+    return await switchAndGate();
+  } finally {
+    await hold?.end().catch(() => {});
+  }
+
+  async function switchAndGate(): Promise<DalstonChangeResult> {
+    const meter = await startDowntimeMeter(probe, clock);
+    const t0 = clock.now();
+    const healthMs = to.dalston.upgradeHealthySeconds * 1000;
+    const poll = deps.pollMs ?? 1_000;
     try {
-      say(`rolling back to ${oldLabel}`);
-      if (layout.link && oldLinkTarget) await swapSymlink(layout.link, oldLinkTarget);
-      if (layout.envListed) {
-        if (oldEnvText === null) await rm(layout.envFile, { force: true });
-        else await writeAtomic(layout.envFile, oldEnvText);
-      }
-      const oldResolved = fromResolved;
-      await bringUp(
-        deps,
-        from,
-        fromServices,
-        toServices.filter((s) => !fromServices.includes(s)),
-        oldResolved,
-        healthMs + 60_000,
+      say(`switching to ${newLabel}`);
+      if (layout.link && checkout) await swapSymlink(layout.link, checkout.name);
+      if (layout.envListed) await rename(staged, layout.envFile);
+      await bringUp(deps, to, toServices, changes.removed, toResolved, healthMs + 60_000);
+      await waitStackHealthy(deps, to.compose.project, toServices, healthMs, poll);
+      const downtime = await meter.stop();
+      const seconds = Math.round((clock.now() - t0) / 1000);
+      return result(
+        'applied',
+        'new',
+        `${oldLabel} → ${newLabel}: ${describeServiceChanges(changes)}; healthy in ${seconds} s${downtime === null ? '' : `, gateway down ${downtime} s`}`,
+        { ...backupFields, migrated: false, downtimeSeconds: downtime },
       );
-      await waitStackHealthy(deps, from.compose.project, fromServices, healthMs, poll);
-    } catch (rollbackErr) {
+    } catch (err) {
+      const why = errorText(err);
+      say(`${newLabel} failed: ${why}`);
+      // 4. Roll back, unless the database moved on.
+      const revisionAfter = pgBefore ? await readRevision(deps, to) : null;
+      const verdict = migrationVerdict(revisionBefore, revisionAfter);
+      if (verdict.kind !== 'unchanged') {
+        // The host stays on the new version, running as far as it got, rather than stopped: the
+        // new code is the only one that knows this schema, Postgres must keep running for
+        // `dalston-host restore` (it restores through the running container), and the agent keeps
+        // supervising what runs. `current` and the compose env stay on the new version too, so
+        // the agent, restore and the next sync all see the version that is actually running.
+        const downtime = await meter.stop();
+        const message =
+          verdict.kind === 'migrated'
+            ? migratedMessage(newLabel, verdict, why, restoreCommand)
+            : unknownMigrationMessage(newLabel, verdict, why, restoreCommand);
+        return result('failed', 'new', message, {
+          ...backupFields,
+          ...(verdict.kind === 'migrated' ? { migrated: true } : {}),
+          downtimeSeconds: downtime,
+        });
+      }
+      try {
+        say(`rolling back to ${oldLabel}`);
+        if (layout.link && oldLinkTarget) await swapSymlink(layout.link, oldLinkTarget);
+        if (layout.envListed) {
+          if (oldEnvText === null) await rm(layout.envFile, { force: true });
+          else await writeAtomic(layout.envFile, oldEnvText);
+        }
+        const oldResolved = fromResolved;
+        await bringUp(
+          deps,
+          from,
+          fromServices,
+          toServices.filter((s) => !fromServices.includes(s)),
+          oldResolved,
+          healthMs + 60_000,
+        );
+        await waitStackHealthy(deps, from.compose.project, fromServices, healthMs, poll);
+      } catch (rollbackErr) {
+        const downtime = await meter.stop();
+        return result(
+          'failed',
+          'old',
+          `${newLabel} failed (${why}) and the rollback to ${oldLabel} failed too: ${errorText(rollbackErr)}`,
+          { ...backupFields, migrated: false, downtimeSeconds: downtime },
+        );
+      }
       const downtime = await meter.stop();
       return result(
-        'failed',
+        'rolled-back',
         'old',
-        `${newLabel} failed (${why}) and the rollback to ${oldLabel} failed too: ${errorText(rollbackErr)}`,
+        `${newLabel} failed (${why}); rolled back to ${oldLabel}, healthy again`,
         { ...backupFields, migrated: false, downtimeSeconds: downtime },
       );
     }
-    const downtime = await meter.stop();
-    return result(
-      'rolled-back',
-      'old',
-      `${newLabel} failed (${why}); rolled back to ${oldLabel}, healthy again`,
-      { ...backupFields, migrated: false, downtimeSeconds: downtime },
-    );
   }
 }
 

@@ -16,11 +16,11 @@
  *    database was migrated meanwhile: old code must not run on a newer schema, so
  *    the host stays on the new version and the result says how to restore.
  */
-import { readFile, readlink, rename, rm, writeFile } from 'node:fs/promises';
+import { readFile, readlink, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { posix } from 'node:path';
 import { databaseFacts, findPostgres, type PostgresDocker } from '../backup/postgres.ts';
 import { NETWORK_LIMITS, type NetworkLimits } from '../bootstrap/network-limits.ts';
-import { type CheckoutContext, ensureCheckout, swapSymlink } from '../bootstrap/steps/dalston.ts';
+import { type CheckoutContext, ensureCheckout, refDirName, swapSymlink } from '../bootstrap/steps/dalston.ts';
 import {
   buildMissingImages,
   builtHere,
@@ -131,6 +131,13 @@ function stagedConfig(config: HostConfig, workingDir: string, envFile: string, s
 }
 
 const errorText = (err: unknown) => (err instanceof Error ? err.message : String(err));
+
+async function exists(path: string): Promise<boolean> {
+  return stat(path).then(
+    () => true,
+    () => false,
+  );
+}
 
 async function readIfExists(path: string): Promise<string | null> {
   try {
@@ -252,6 +259,9 @@ export async function applyDalstonChange(
   }
   const layout = layoutOf(to, deps.paths.composeEnvFile);
   const staged = `${layout.envFile}.next`;
+  // The old version's env, as `from` names it: what compose resolves the old stack with and what a
+  // rollback writes back (the live file may already show the new version after an interrupted attempt).
+  const stagedOld = `${layout.envFile}.previous`;
 
   // 1. Backup first.
   let backupKey: string | null = null;
@@ -302,22 +312,34 @@ export async function applyDalstonChange(
     }
     const versionChanged =
       from.dalston.imageTag !== to.dalston.imageTag || from.dalston.ref !== to.dalston.ref;
-    oldEnvText = await readIfExists(layout.envFile);
+    const liveEnv = (await readIfExists(layout.envFile)) ?? '';
+    oldEnvText = withDalstonVersion(liveEnv, {
+      [IMAGE_TAG_VAR]: from.dalston.imageTag,
+      [REF_VAR]: from.dalston.ref,
+    });
     if (layout.envListed) {
       await writeAtomic(
         staged,
-        withDalstonVersion(oldEnvText ?? '', {
-          [IMAGE_TAG_VAR]: to.dalston.imageTag,
-          [REF_VAR]: to.dalston.ref,
-        }),
+        withDalstonVersion(liveEnv, { [IMAGE_TAG_VAR]: to.dalston.imageTag, [REF_VAR]: to.dalston.ref }),
       );
+      await writeAtomic(stagedOld, oldEnvText);
     } else if (versionChanged && to.dalston.imageTag !== undefined) {
       throw new Error(
         `compose.envFiles does not list ${layout.envFile}, where ${IMAGE_TAG_VAR} is written: the new image tag would not reach compose`,
       );
     }
     const next = stagedConfig(to, checkout?.dir ?? to.compose.workingDir, layout.envFile, staged);
-    fromResolved = await resolvedServices(deps, from);
+    const fromDir =
+      layout.link && from.dalston.ref
+        ? posix.join(dataPaths(from.dataDir).dalstonCheckouts, refDirName(from.dalston.ref))
+        : null;
+    const previous = stagedConfig(
+      from,
+      fromDir && (await exists(fromDir)) ? fromDir : from.compose.workingDir,
+      layout.envFile,
+      layout.envListed ? stagedOld : layout.envFile,
+    );
+    fromResolved = await resolvedServices(deps, previous);
     toResolved = await resolvedServices(deps, next);
     fromServices = configuredServices(from.compose.services, fromResolved);
     toServices = configuredServices(to.compose.services, toResolved);
@@ -347,6 +369,7 @@ export async function applyDalstonChange(
     if (missing.length > 0) throw new Error(`images not available after pulling: ${missing.join(', ')}`);
   } catch (err) {
     await rm(staged, { force: true }).catch(() => {});
+    await rm(stagedOld, { force: true }).catch(() => {});
     return result(
       'failed',
       'old',
@@ -357,7 +380,13 @@ export async function applyDalstonChange(
 
   // 3. Switch.
   const revisionBefore = pgBefore ? await readRevision(deps, from) : null;
-  const oldLinkTarget = layout.link ? await readlink(layout.link).catch(() => null) : null;
+  // Rollback goes back to what `from` names, not to what the link and env show now: an attempt
+  // interrupted after its switch (sync killed) leaves them on the new version already.
+  const oldLinkTarget = layout.link
+    ? from.dalston.ref
+      ? refDirName(from.dalston.ref)
+      : await readlink(layout.link).catch(() => null)
+    : null;
   const probe = (deps.gatewayProbe ?? httpGatewayProbe)(to.agent.gatewayUrl);
   const held = [...new Set([...fromServices, ...toServices])].sort();
   const hold = deps.maintenance
@@ -370,6 +399,7 @@ export async function applyDalstonChange(
     return await switchAndGate();
   } finally {
     await hold?.end().catch(() => {});
+    await rm(stagedOld, { force: true }).catch(() => {});
   }
 
   async function switchAndGate(): Promise<DalstonChangeResult> {
@@ -418,8 +448,7 @@ export async function applyDalstonChange(
         say(`rolling back to ${oldLabel}`);
         if (layout.link && oldLinkTarget) await swapSymlink(layout.link, oldLinkTarget);
         if (layout.envListed) {
-          if (oldEnvText === null) await rm(layout.envFile, { force: true });
-          else await writeAtomic(layout.envFile, oldEnvText);
+          await writeAtomic(layout.envFile, oldEnvText ?? '');
         }
         const oldResolved = fromResolved;
         await bringUp(

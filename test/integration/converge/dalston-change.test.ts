@@ -1,6 +1,7 @@
-import { readFile, readlink, stat } from 'node:fs/promises';
+import { readFile, readlink, stat, writeFile } from 'node:fs/promises';
 import { HeadObjectCommand } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { swapSymlink } from '../../../bootstrap/steps/dalston.ts';
 import { applyDalstonChange, type DalstonChangeDeps } from '../../../converge/dalston-change.ts';
 import { backupBeforeChange, holdForChange } from '../../../converge/dalston-change-wiring.ts';
 import { leaseFile, readLease } from '../../../shared/backup/maintenance-lease.ts';
@@ -166,6 +167,28 @@ describe('a Dalston change on a running host', () => {
     expect(await stack.psql('SELECT count(*) FROM transcripts')).toBe('500');
   }, 600_000);
 
+  it('rolls back to the running version named in `from`, even when an interrupted attempt left `current` and the env on the new one', async () => {
+    // What a sync killed after its switch leaves behind: current → v1.2.0, the env on 1.2.0, the containers on 1.1.0.
+    await swapSymlink(stack.link, 'v1.2.0');
+    const env = await readFile(stack.envFile, 'utf8');
+    await writeFile(
+      stack.envFile,
+      env
+        .replace('DALSTON_IMAGE_TAG=1.1.0', 'DALSTON_IMAGE_TAG=1.2.0')
+        .replace('DALSTON_REF=v1.1.0', 'DALSTON_REF=v1.2.0'),
+    );
+    const to = stack.hostConfig('v1.2.0', '1.2.0', SERVICES.new, 15);
+
+    const r = await applyDalstonChange(deps, running, to);
+
+    expect(r.outcome, r.message).toBe('rolled-back');
+    expect(await readlink(stack.link)).toBe('v1.1.0');
+    const after = await readFile(stack.envFile, 'utf8');
+    expect(after).toContain('DALSTON_IMAGE_TAG=1.1.0\n');
+    expect(after).toContain('DALSTON_REF=v1.1.0\n');
+    expect(await gateway()).toBe('1.1.0');
+  }, 600_000);
+
   it('fails v1.4.0, whose image cannot be pulled, before stopping anything', async () => {
     const before = (await containers()).map((c) => `${c.service}:${c.id}:${c.state}`).sort();
     const envBefore = await readFile(stack.envFile, 'utf8');
@@ -182,6 +205,7 @@ describe('a Dalston change on a running host', () => {
     expect(await readlink(stack.link)).toBe('v1.1.0');
     expect(await readFile(stack.envFile, 'utf8')).toBe(envBefore);
     await expect(stat(`${stack.envFile}.next`)).rejects.toThrow(/ENOENT/);
+    await expect(stat(`${stack.envFile}.previous`)).rejects.toThrow(/ENOENT/);
     expect(await gateway()).toBe('1.1.0');
   }, 600_000);
 

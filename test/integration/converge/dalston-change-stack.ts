@@ -9,6 +9,7 @@
  * version.
  */
 import { execFile } from 'node:child_process';
+import { randomInt } from 'node:crypto';
 import { chmod, chown, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import { createServer } from 'node:net';
@@ -88,7 +89,7 @@ async function buildAppImage(tag: string, version: string, healthy: boolean): Pr
 /** The compose file of one Dalston version (JSON is YAML). */
 function composeFile(
   version: string,
-  o: { app: string; pg: string; gatewayPort: number },
+  o: { app: string; pg: string; gatewayPort: number; subnet: string },
 ): Record<string, unknown> {
   const fileHealth = {
     test: ['CMD', 'test', '-f', '/tmp/healthy'],
@@ -156,7 +157,8 @@ function composeFile(
       ports: gatewayPorts,
     });
   }
-  return { services };
+  // A subnet of its own: on this shared machine other daemons' bridges can use up every default pool.
+  return { services, networks: { default: { ipam: { config: [{ subnet: o.subnet }] } } } };
 }
 
 async function git(cwd: string, args: string[]): Promise<void> {
@@ -178,13 +180,14 @@ export async function startChangeStack(tag: string): Promise<ChangeStack> {
   await buildAppImage(`${appImage}:1.1.0`, '1.1.0', true);
   await buildAppImage(`${appImage}:1.2.0`, '1.2.0', false);
   const gatewayPort = await freePort();
+  const subnet = `10.${100 + randomInt(100)}.${randomInt(256)}.0/24`;
 
   // The stand-in Dalston repository: one commit and tag per version.
   const repo = path.join(dir, 'dalston-src');
   await mkdir(repo);
   await git(repo, ['init', '-q']);
   for (const v of ['v1.0.0', 'v1.1.0', 'v1.2.0', 'v1.3.0', 'v1.4.0']) {
-    const file = composeFile(v, { app: appImage, pg: requireEnv(ENV.pgImage), gatewayPort });
+    const file = composeFile(v, { app: appImage, pg: requireEnv(ENV.pgImage), gatewayPort, subnet });
     await writeFile(path.join(repo, 'docker-compose.yml'), `${JSON.stringify(file, null, 2)}\n`);
     await git(repo, ['add', '-A']);
     await git(repo, ['commit', '-q', '--allow-empty', '-m', `Dalston ${v}`]);

@@ -33,7 +33,7 @@ export interface BackupDeps {
   dalstonRef: string;
 }
 
-export type BackupTrigger = 'timer' | 'manual' | 'before-restore';
+export type BackupTrigger = 'timer' | 'manual' | 'before-restore' | 'before-upgrade';
 
 export interface BackupResult {
   key: string;

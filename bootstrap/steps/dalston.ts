@@ -43,8 +43,11 @@ export function remoteGitEnv(stallSeconds: number): Record<string, string> {
   };
 }
 
+/** What fetching a checkout needs: the bootstrap's context, or `dalston-host sync`'s (converge/). */
+export type CheckoutContext = Pick<BootstrapContext, 'shell' | 'clock' | 'limits' | 'progress'>;
+
 /** A call to the remote: time-limited per attempt, retried with the bootstrap's backoff. */
-function remote(ctx: BootstrapContext, what: string, fn: () => Promise<string>): Promise<string> {
+function remote(ctx: CheckoutContext, what: string, fn: () => Promise<string>): Promise<string> {
   return withRetry(ctx.clock, fn, {
     attempts: ctx.limits.attempts,
     onRetry: (err, attempt) =>
@@ -75,7 +78,7 @@ async function head(shell: Shell, dir: string): Promise<string> {
 }
 
 /** Fetches the ref (a tag, branch or commit) and checks it out detached; returns the commit. */
-async function checkoutRef(ctx: BootstrapContext, dir: string, ref: string): Promise<string> {
+async function checkoutRef(ctx: CheckoutContext, dir: string, ref: string): Promise<string> {
   const shell = ctx.shell;
   const opts = { env: remoteGitEnv(ctx.limits.gitStallSeconds), timeoutMs: ctx.limits.gitFetchMs };
   await remote(ctx, 'git fetch', () =>
@@ -115,7 +118,7 @@ async function verifyHead(shell: Shell, dir: string, ref: string, expected: stri
 }
 
 /** Points `current` at `target` by renaming a fresh symlink over it (atomic). */
-async function swapSymlink(link: string, target: string): Promise<boolean> {
+export async function swapSymlink(link: string, target: string): Promise<boolean> {
   try {
     const st = await lstat(link);
     if (!st.isSymbolicLink()) {
@@ -133,6 +136,64 @@ async function swapSymlink(link: string, target: string): Promise<boolean> {
   await symlink(target, temp);
   await rename(temp, link);
   return true;
+}
+
+/**
+ * Makes `<dalstonCheckouts>/<refDirName(ref)>` a clean checkout of `ref` without touching
+ * `current`: an existing checkout is fetched and moved to the ref when it is elsewhere (never
+ * over local changes); a missing one is cloned into a temp dir and renamed into place, so a
+ * half-finished clone never looks like a checkout. Returns the directory, its name and HEAD.
+ */
+export async function ensureCheckout(
+  ctx: CheckoutContext,
+  repo: string,
+  base: string,
+  ref: string,
+): Promise<{ dir: string; name: string; head: string; cloned: boolean }> {
+  const shell = ctx.shell;
+  const name = refDirName(ref);
+  const dir = join(base, name);
+  if (await exists(dir)) {
+    await requireClean(shell, dir);
+    if (!headMatches(ref, await head(shell, dir), await resolveRef(shell, dir, ref))) {
+      const commit = await checkoutRef(ctx, dir, ref);
+      await verifyHead(shell, dir, ref, commit);
+    }
+    return { dir, name, head: await head(shell, dir), cloned: false };
+  }
+  const temp = `${dir}.partial-${process.pid}`;
+  await rm(temp, { recursive: true, force: true });
+  try {
+    await remote(ctx, 'git clone', async () => {
+      await rm(temp, { recursive: true, force: true });
+      return runChecked(shell, 'git', ['clone', '--quiet', '--no-checkout', repo, temp], {
+        env: remoteGitEnv(ctx.limits.gitStallSeconds),
+        timeoutMs: ctx.limits.gitCloneMs,
+      });
+    });
+    const commit = await checkoutRef(ctx, temp, ref);
+    await verifyHead(shell, temp, ref, commit);
+    await rename(temp, dir);
+  } catch (err) {
+    await rm(temp, { recursive: true, force: true });
+    throw err;
+  }
+  return { dir, name, head: await head(shell, dir), cloned: true };
+}
+
+/** Refuses a checkout that is not a git work tree or has local changes (never overwritten). */
+async function requireClean(shell: Shell, dir: string): Promise<void> {
+  const status = await git(shell, dir, ['status', '--porcelain']);
+  if (status.exitCode !== 0) {
+    throw new HostError('failure', `${dir} is not a usable git checkout: ${status.stderr.trim()}`);
+  }
+  if (status.stdout.trim() !== '') {
+    const files = status.stdout.trim().split('\n').slice(0, 5).join(', ');
+    throw new HostError(
+      'failure',
+      `${dir} has local changes (${files}): refusing to overwrite them; commit, stash or remove them and run again`,
+    );
+  }
 }
 
 export const dalstonStep: Step = {
@@ -157,17 +218,7 @@ export const dalstonStep: Step = {
     };
 
     if (await exists(dir)) {
-      const status = await git(shell, dir, ['status', '--porcelain']);
-      if (status.exitCode !== 0) {
-        throw new HostError('failure', `${dir} is not a usable git checkout: ${status.stderr.trim()}`);
-      }
-      if (status.stdout.trim() !== '') {
-        const files = status.stdout.trim().split('\n').slice(0, 5).join(', ');
-        throw new HostError(
-          'failure',
-          `${dir} has local changes (${files}): refusing to overwrite them; commit, stash or remove them and run again`,
-        );
-      }
+      await requireClean(shell, dir);
       const h = await head(shell, dir);
       const resolved = await resolveRef(shell, dir, ref);
       if (headMatches(ref, h, resolved) && (await linkOk())) {
@@ -177,39 +228,17 @@ export const dalstonStep: Step = {
         const changes = headMatches(ref, h, resolved) ? [] : [`fetch ${repo} and check out ${ref} in ${dir}`];
         return planned([...changes, `point ${link} at ${name}`]);
       }
-      if (!headMatches(ref, h, resolved)) {
-        const commit = await checkoutRef(ctx, dir, ref);
-        await verifyHead(shell, dir, ref, commit);
-      }
+      const checkout = await ensureCheckout(ctx, repo, base, ref);
       await swapSymlink(link, name);
-      return done(
-        `${dir} at ${(await head(shell, dir)).slice(0, 12)} (dalston.ref ${ref}), current → ${name}`,
-      );
+      return done(`${dir} at ${checkout.head.slice(0, 12)} (dalston.ref ${ref}), current → ${name}`);
     }
 
     if (ctx.dryRun) return planned([`clone ${repo} at ${ref} into ${dir}`, `point ${link} at ${name}`]);
     await requireDataMounted(ctx, 'the Dalston checkout');
-    // Clone into a temp dir and rename: a half-finished clone never looks like a checkout.
-    const temp = `${dir}.partial-${process.pid}`;
-    await rm(temp, { recursive: true, force: true });
-    try {
-      await remote(ctx, 'git clone', async () => {
-        await rm(temp, { recursive: true, force: true });
-        return runChecked(shell, 'git', ['clone', '--quiet', '--no-checkout', repo, temp], {
-          env: remoteGitEnv(ctx.limits.gitStallSeconds),
-          timeoutMs: ctx.limits.gitCloneMs,
-        });
-      });
-      const commit = await checkoutRef(ctx, temp, ref);
-      await verifyHead(shell, temp, ref, commit);
-      await rename(temp, dir);
-    } catch (err) {
-      await rm(temp, { recursive: true, force: true });
-      throw err;
-    }
+    const checkout = await ensureCheckout(ctx, repo, base, ref);
     await swapSymlink(link, name);
     return done(
-      `cloned ${repo} at ${(await head(shell, dir)).slice(0, 12)} (dalston.ref ${ref}) into ${dir}, current → ${name}`,
+      `cloned ${repo} at ${checkout.head.slice(0, 12)} (dalston.ref ${ref}) into ${dir}, current → ${name}`,
     );
   },
 };

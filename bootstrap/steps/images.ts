@@ -9,7 +9,7 @@ import {
 import { HostError } from '../../shared/errors.ts';
 import type { BootstrapContext } from '../context.ts';
 import { formatDuration } from '../output.ts';
-import { done, planned, type Step, unchanged } from './step.ts';
+import { done, planned, type Step, type StepOutcome, unchanged } from './step.ts';
 
 /** Compose profile of build-only services (base images other Dockerfiles start FROM); never started. */
 export const BUILD_PROFILE = 'build';
@@ -86,8 +86,12 @@ export function buildCommands(projectArgs: readonly string[], profiles: readonly
   return cmds;
 }
 
-async function composeJson(
-  ctx: BootstrapContext,
+/** What building images needs: the bootstrap's context, or `dalston-host sync`'s (converge/). */
+export type ImagesContext = Pick<BootstrapContext, 'config' | 'shell' | 'clock' | 'progress' | 'dryRun'>;
+
+/** `docker compose … config --format json`'s services (the project as compose resolves it). */
+export async function composeJson(
+  ctx: Pick<ImagesContext, 'config' | 'shell'>,
   target: ComposeTarget,
   args: string[],
 ): Promise<Record<string, ComposeServiceConfig>> {
@@ -105,7 +109,7 @@ async function composeJson(
 }
 
 /** True when the image is in the local store; a daemon error is an error, not "missing". */
-async function imagePresent(ctx: BootstrapContext, image: string): Promise<boolean> {
+export async function imagePresent(ctx: Pick<ImagesContext, 'shell'>, image: string): Promise<boolean> {
   const r = await ctx.shell.run('docker', ['image', 'inspect', '--format', '{{.Id}}', image], {
     timeoutMs: 60_000,
   });
@@ -118,7 +122,7 @@ async function imagePresent(ctx: BootstrapContext, image: string): Promise<boole
 }
 
 /** Runs one long compose build, with a `…` line when it starts and every minute after. */
-async function runBuild(ctx: BootstrapContext, target: ComposeTarget, args: string[], what: string) {
+async function runBuild(ctx: ImagesContext, target: ComposeTarget, args: string[], what: string) {
   const t0 = ctx.clock.now();
   ctx.progress(`building ${what}`);
   const timer = setInterval(
@@ -139,73 +143,77 @@ async function runBuild(ctx: BootstrapContext, target: ComposeTarget, args: stri
   ctx.progress(`built ${what} in ${formatDuration(ctx.clock.now() - t0)}`);
 }
 
-export const imagesStep: Step = {
-  name: 'images',
-  async run(ctx) {
-    const c = ctx.config.compose;
-    const target = composeTarget(ctx.config);
-    const projectArgs = new ComposeCli(ctx.shell, target).projectArgs();
-    const exists = await stat(target.workingDir).then(
-      (s) => s.isDirectory(),
-      () => false,
+/**
+ * Builds the configured services' images that are made here and missing (bases first), for the
+ * project `ctx.config` names: the bootstrap's, or a staged one (`dalston-host sync` builds a new
+ * ref's images from its own checkout before anything stops).
+ */
+export async function buildMissingImages(ctx: ImagesContext): Promise<StepOutcome> {
+  const c = ctx.config.compose;
+  const target = composeTarget(ctx.config);
+  const projectArgs = new ComposeCli(ctx.shell, target).projectArgs();
+  const exists = await stat(target.workingDir).then(
+    (s) => s.isDirectory(),
+    () => false,
+  );
+  if (!exists) {
+    const why = `${target.workingDir} does not exist yet (the dalston step checks Dalston out there)`;
+    if (ctx.dryRun) return planned([`build the missing local images of the compose project: ${why}`]);
+    throw new HostError('failure', `cannot build images: ${why}`);
+  }
+  const selected = await composeJson(ctx, target, [
+    ...projectArgs,
+    'config',
+    '--format',
+    'json',
+    ...c.services,
+  ]);
+  const missing = new Set<string>();
+  const local: string[] = [];
+  for (const [name, s] of Object.entries(selected)) {
+    if (!builtHere(s)) continue;
+    const image = imageOf(c.project, name, s);
+    if (await imagePresent(ctx, image)) local.push(image);
+    else missing.add(image);
+  }
+  let plan = planImages(c.project, selected, missing);
+  if (plan.services.length === 0) {
+    return unchanged(
+      local.length > 0
+        ? `built images present: ${local.sort().join(', ')}`
+        : 'no configured service is built here',
     );
-    if (!exists) {
-      const why = `${target.workingDir} does not exist yet (the dalston step checks Dalston out there)`;
-      if (ctx.dryRun) return planned([`build the missing local images of the compose project: ${why}`]);
-      throw new HostError('failure', `cannot build images: ${why}`);
-    }
-    const selected = await composeJson(ctx, target, [
-      ...projectArgs,
-      'config',
-      '--format',
-      'json',
-      ...c.services,
-    ]);
-    const missing = new Set<string>();
-    const local: string[] = [];
-    for (const [name, s] of Object.entries(selected)) {
-      if (!builtHere(s)) continue;
-      const image = imageOf(c.project, name, s);
-      if (await imagePresent(ctx, image)) local.push(image);
-      else missing.add(image);
-    }
-    let plan = planImages(c.project, selected, missing);
-    if (plan.services.length === 0) {
-      return unchanged(
-        local.length > 0
-          ? `built images present: ${local.sort().join(', ')}`
-          : 'no configured service is built here',
-      );
-    }
-    const profileArgs = c.profiles.includes(BUILD_PROFILE) ? [] : ['--profile', BUILD_PROFILE];
-    const buildProfile = await composeJson(ctx, target, [
-      ...projectArgs,
-      ...profileArgs,
-      'config',
-      '--format',
-      'json',
-    ]);
-    plan = planImages(c.project, selected, missing, buildProfile);
-    const cmds = buildCommands(projectArgs, c.profiles, plan);
-    if (ctx.dryRun) return planned(cmds.map((a) => `docker ${a.join(' ')}`));
+  }
+  const profileArgs = c.profiles.includes(BUILD_PROFILE) ? [] : ['--profile', BUILD_PROFILE];
+  const buildProfile = await composeJson(ctx, target, [
+    ...projectArgs,
+    ...profileArgs,
+    'config',
+    '--format',
+    'json',
+  ]);
+  plan = planImages(c.project, selected, missing, buildProfile);
+  const cmds = buildCommands(projectArgs, c.profiles, plan);
+  if (ctx.dryRun) return planned(cmds.map((a) => `docker ${a.join(' ')}`));
 
-    const t0 = ctx.clock.now();
-    if (plan.bases.length > 0) await runBuild(ctx, target, cmds[0]!, `base images ${plan.bases.join(', ')}`);
-    await runBuild(ctx, target, cmds.at(-1)!, plan.services.join(', '));
-    const stillMissing: string[] = [];
-    for (const name of plan.services) {
-      const image = imageOf(c.project, name, selected[name]!);
-      if (!(await imagePresent(ctx, image))) stillMissing.push(image);
-    }
-    if (stillMissing.length > 0) {
-      throw new HostError(
-        'failure',
-        `docker compose build succeeded but ${stillMissing.join(', ')} is still missing`,
-      );
-    }
-    const bases = plan.bases.length > 0 ? `${plan.bases.join(', ')}, then ` : '';
-    return done(
-      `built ${bases}${plan.services.join(', ')} (${[...missing].sort().join(', ')}) in ${formatDuration(ctx.clock.now() - t0)}`,
+  const t0 = ctx.clock.now();
+  if (plan.bases.length > 0) await runBuild(ctx, target, cmds[0]!, `base images ${plan.bases.join(', ')}`);
+  await runBuild(ctx, target, cmds.at(-1)!, plan.services.join(', '));
+  const stillMissing: string[] = [];
+  for (const name of plan.services) {
+    const image = imageOf(c.project, name, selected[name]!);
+    if (!(await imagePresent(ctx, image))) stillMissing.push(image);
+  }
+  if (stillMissing.length > 0) {
+    throw new HostError(
+      'failure',
+      `docker compose build succeeded but ${stillMissing.join(', ')} is still missing`,
     );
-  },
-};
+  }
+  const bases = plan.bases.length > 0 ? `${plan.bases.join(', ')}, then ` : '';
+  return done(
+    `built ${bases}${plan.services.join(', ')} (${[...missing].sort().join(', ')}) in ${formatDuration(ctx.clock.now() - t0)}`,
+  );
+}
+
+export const imagesStep: Step = { name: 'images', run: buildMissingImages };

@@ -164,6 +164,10 @@ const dalstonSchema = z
       .describe(
         "Tag of Dalston's published images (`DALSTON_IMAGE_TAG` for the overlay); Dalston publishes `latest` and `X.Y.Z` only.",
       ),
+    upgradeHealthySeconds: seconds(
+      600,
+      'How long a change of Dalston (ref, image tag, services) waits for every configured service to be healthy (or running, without a healthcheck) before it rolls back.',
+    ),
   })
   .prefault({})
   .describe('The Dalston source checked out under `dataDir/dalston/<ref>`.');

@@ -98,12 +98,12 @@ describe('git against a remote that accepts and stalls', () => {
     expect((err as Error).message).toContain('timed out after 1500 ms');
     // Two attempts of 1.5 s each, plus process start-up; never the 15 minutes of the default.
     expect(seconds).toBeGreaterThanOrEqual(3);
-    expect(seconds).toBeLessThan(15);
+    expect(seconds).toBeLessThan(60); // bounded (a busy machine starts git slowly)
     expect(connections - before).toBe(2);
     expect(await leftoverGit()).toEqual([]);
     // The half-made clone is gone: a retry at the next boot starts clean.
     expect((await sh('ls', ['-A', join(dataDir, 'dalston')]).catch(() => '')).trim()).toBe('');
-  }, 30_000);
+  }, 90_000);
 
   it("git's own stall guard ends an HTTP transfer that stays silent, well before the time limit", async () => {
     const t0 = Date.now();
@@ -112,9 +112,9 @@ describe('git against a remote that accepts and stalls', () => {
       .catch((e: unknown) => e);
     const seconds = (Date.now() - t0) / 1000;
     expect((err as Error).message).toMatch(/Operation too slow|Operation timed out/i);
-    expect(seconds).toBeLessThan(20);
+    expect(seconds).toBeLessThan(45); // the stall guard, not the 60 s time limit, ended it
     expect(await leftoverGit()).toEqual([]);
-  }, 30_000);
+  }, 90_000);
 
   it('a fetch in an existing checkout whose ref is unknown locally is bounded the same way', async () => {
     // A checkout of another ref whose origin is the stalled remote.
@@ -131,7 +131,7 @@ describe('git against a remote that accepts and stalls', () => {
     expect((err as Error).message).toMatch(
       /^git -C \S+ fetch --tags origin exited \d+: .*timed out after 1500 ms/,
     );
-    expect((Date.now() - t0) / 1000).toBeLessThan(15);
+    expect((Date.now() - t0) / 1000).toBeLessThan(60); // bounded, far below the 600 s stall guard
     expect(await leftoverGit()).toEqual([]);
-  }, 30_000);
+  }, 90_000);
 });

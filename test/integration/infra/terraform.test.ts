@@ -110,7 +110,12 @@ describe('host.json rendered by terraform', () => {
       JSON.parse(await readFile(path.join(repoRoot, 'compose/services.cpu.json'), 'utf8')),
     );
     expect(cfg.compose.envFiles).toEqual(['/etc/dalston/compose.env']);
-    expect(cfg.dalston).toEqual({ repo: 'https://github.com/ssarunic/dalston.git', ref: 'v1.2.3' });
+    expect(cfg.dalston).toEqual({
+      repo: 'https://github.com/ssarunic/dalston.git',
+      ref: 'v1.2.3',
+      // A schema default, not something Terraform states (see the next test).
+      upgradeHealthySeconds: expect.any(Number),
+    });
     expect(cfg.tailscale).toEqual({ authKeyParameter: '/dalston/tailscale-auth-key', hostname: 'dalston' });
   });
 

@@ -6,6 +6,7 @@
  */
 import type { HostConfig } from '../shared/config/schema.ts';
 import type { ContainerInfo } from '../shared/engine/docker/types.ts';
+import { serviceIsUp } from '../shared/status/service-up.ts';
 
 /** e.g. `dalston v1.3.0 (image 1.3.0)`; `dalston (no ref)` when neither is pinned. */
 export function describeDalston(h: HostConfig): string {
@@ -180,7 +181,7 @@ export function unhealthyServices(
       bad.push(`${s} missing`);
       continue;
     }
-    const wrong = mine.find((c) => c.state !== 'running' || (c.health !== 'healthy' && c.health !== 'none'));
+    const wrong = mine.find((c) => !serviceIsUp(c));
     if (wrong) bad.push(`${s} ${wrong.state}/${wrong.health}`);
   }
   return bad;

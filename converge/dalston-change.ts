@@ -16,10 +16,13 @@
  *    database was migrated meanwhile: old code must not run on a newer schema, so
  *    the host stays on the new version and the result says how to restore.
  */
-import { readFile, readlink, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { readlink, rename, rm, stat } from 'node:fs/promises';
 import { posix } from 'node:path';
 import { databaseFacts, findPostgres, type PostgresDocker } from '../backup/postgres.ts';
+// Compose never reads a half-written env file: the bootstrap's atomic write (rename, fsync).
+import { writeFileAtomic } from '../bootstrap/atomic-write.ts';
 import { NETWORK_LIMITS, type NetworkLimits } from '../bootstrap/network-limits.ts';
+import { readIfExists } from '../bootstrap/read-if-exists.ts';
 import { type CheckoutContext, ensureCheckout, refDirName, swapSymlink } from '../bootstrap/steps/dalston.ts';
 import {
   buildMissingImages,
@@ -137,22 +140,6 @@ async function exists(path: string): Promise<boolean> {
     () => true,
     () => false,
   );
-}
-
-async function readIfExists(path: string): Promise<string | null> {
-  try {
-    return await readFile(path, 'utf8');
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
-    throw err;
-  }
-}
-
-/** Writes by rename, so compose never reads a half-written env file. */
-async function writeAtomic(path: string, text: string): Promise<void> {
-  const temp = `${path}.tmp-${process.pid}`;
-  await writeFile(temp, text, { mode: 0o644 });
-  await rename(temp, path);
 }
 
 async function runCompose(
@@ -318,11 +305,11 @@ export async function applyDalstonChange(
       [REF_VAR]: from.dalston.ref,
     });
     if (layout.envListed) {
-      await writeAtomic(
+      await writeFileAtomic(
         staged,
         withDalstonVersion(liveEnv, { [IMAGE_TAG_VAR]: to.dalston.imageTag, [REF_VAR]: to.dalston.ref }),
       );
-      await writeAtomic(stagedOld, oldEnvText);
+      await writeFileAtomic(stagedOld, oldEnvText);
     } else if (versionChanged && to.dalston.imageTag !== undefined) {
       throw new Error(
         `compose.envFiles does not list ${layout.envFile}, where ${IMAGE_TAG_VAR} is written: the new image tag would not reach compose`,
@@ -448,7 +435,7 @@ export async function applyDalstonChange(
         say(`rolling back to ${oldLabel}`);
         if (layout.link && oldLinkTarget) await swapSymlink(layout.link, oldLinkTarget);
         if (layout.envListed) {
-          await writeAtomic(layout.envFile, oldEnvText ?? '');
+          await writeFileAtomic(layout.envFile, oldEnvText ?? '');
         }
         const oldResolved = fromResolved;
         await bringUp(

@@ -3,21 +3,14 @@
  * on a short interval from just before the switch until the stack is healthy
  * again (or rolled back), and the time it did not answer is summed.
  */
-import { httpRequest } from '../shared/http-request.ts';
+import { probeGateway } from '../shared/net/gateway-probe.ts';
 import type { Clock } from '../shared/time/clock.ts';
 
 /** True when the gateway answers 2xx within the timeout. */
 export type GatewayProbe = () => Promise<boolean>;
 
-export function httpGatewayProbe(url: string, timeoutMs = 2_000): GatewayProbe {
-  return async () => {
-    try {
-      const r = await httpRequest(url, { timeoutMs, maxBodyBytes: 1024 });
-      return r.status >= 200 && r.status < 300;
-    } catch {
-      return false;
-    }
-  };
+export function httpGatewayProbe(url: string): GatewayProbe {
+  return () => probeGateway(url);
 }
 
 /**

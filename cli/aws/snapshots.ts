@@ -76,8 +76,8 @@ export function createS3Client(opts: AwsClientOptions, env: NodeJS.ProcessEnv = 
   });
 }
 
-/** Bounds the snapshot read: a status object is a few KiB, anything huge is not ours. */
-const MAX_SNAPSHOT_BYTES = 1024 * 1024;
+/** Bounds a small-object read: a status snapshot or the desired state is a few KiB, anything huge is not ours. */
+const MAX_SMALL_OBJECT_BYTES = 1024 * 1024;
 
 export class S3ObjectReader implements ObjectReader {
   private readonly timeoutMs: number;
@@ -89,18 +89,34 @@ export class S3ObjectReader implements ObjectReader {
   }
 
   async getText(bucket: string, key: string) {
+    const got = await this.getSmall(bucket, key);
+    return got && { body: got.body, lastModified: got.lastModified };
+  }
+
+  async getVersioned(bucket: string, key: string) {
+    const got = await this.getSmall(bucket, key);
+    return got && { body: got.body, version: got.version };
+  }
+
+  /** A small JSON object (status snapshot, desired state, lease) with its version; null when absent. */
+  private async getSmall(bucket: string, key: string) {
     const resource = `s3://${bucket}/${key}`;
     try {
       const out = await this.client.send(new GetObjectCommand({ Bucket: bucket, Key: key }), {
         abortSignal: AbortSignal.timeout(this.timeoutMs),
       });
-      if ((out.ContentLength ?? 0) > MAX_SNAPSHOT_BYTES) {
-        throw Object.assign(new Error(`object is ${out.ContentLength} bytes, not a status snapshot`), {
-          name: 'SnapshotTooLarge',
-        });
+      if ((out.ContentLength ?? 0) > MAX_SMALL_OBJECT_BYTES) {
+        throw Object.assign(
+          new Error(`object is ${out.ContentLength} bytes, too large for a small JSON object`),
+          { name: 'ObjectTooLarge' },
+        );
       }
       const body = (await out.Body?.transformToString('utf8')) ?? '';
-      return { body, lastModified: out.LastModified ?? null };
+      return {
+        body,
+        lastModified: out.LastModified ?? null,
+        version: { etag: out.ETag ?? null, versionId: out.VersionId ?? null },
+      };
     } catch (err) {
       if (isNotFound(err)) return null;
       throw mapAwsError(err, { action: 's3:GetObject', resource, profile: this.opts.profile });
@@ -158,28 +174,6 @@ export class S3ObjectReader implements ObjectReader {
         resource: `s3://${bucket}/${key}`,
         profile: this.opts.profile,
       });
-    }
-  }
-
-  async getVersioned(bucket: string, key: string) {
-    const resource = `s3://${bucket}/${key}`;
-    try {
-      const out = await this.client.send(new GetObjectCommand({ Bucket: bucket, Key: key }), {
-        abortSignal: AbortSignal.timeout(this.timeoutMs),
-      });
-      if ((out.ContentLength ?? 0) > MAX_SNAPSHOT_BYTES) {
-        throw Object.assign(
-          new Error(`object is ${out.ContentLength} bytes, too large for a small JSON object`),
-          {
-            name: 'ObjectTooLarge',
-          },
-        );
-      }
-      const body = (await out.Body?.transformToString('utf8')) ?? '';
-      return { body, version: { etag: out.ETag ?? null, versionId: out.VersionId ?? null } };
-    } catch (err) {
-      if (isNotFound(err)) return null;
-      throw mapAwsError(err, { action: 's3:GetObject', resource, profile: this.opts.profile });
     }
   }
 

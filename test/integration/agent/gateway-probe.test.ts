@@ -1,8 +1,8 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { probeGateway } from '../../../agent/gateway-probe.ts';
 import { httpRequest } from '../../../shared/http-request.ts';
+import { probeGateway } from '../../../shared/net/gateway-probe.ts';
 
 describe('gateway probe over node:http (real server on loopback)', () => {
   let server: Server;

@@ -51,6 +51,22 @@ const unhealthyEvent = (id: string) => ({
   timeNano: 1n,
 });
 
+/** db and api (depends on db), both healthy and seen by a first reconcile. */
+async function dbAndApi(docker: FakeDocker, sup: Supervisor): Promise<void> {
+  docker.add(container({ service: 'db' }));
+  docker.add(container({ service: 'api', dependsOn: ['db'] }));
+  await sup.reconcile();
+}
+
+/** api loses db and turns unhealthy: it waits for db, it is not restarted. */
+async function expectApiWaitsForDb(docker: FakeDocker, sup: Supervisor): Promise<void> {
+  docker.containers.get('id-api')!.health = 'unhealthy';
+  sup.handleEvent(unhealthyEvent('id-api'));
+  await nextTurn();
+  await sup.idle();
+  expect(docker.calls.filter((c) => c.startsWith('restart'))).toEqual([]);
+}
+
 describe('Supervisor over an in-memory Docker', () => {
   it('restarts an unhealthy container once on its health_status event and logs one action line', async () => {
     const { docker, sup, lines, actions } = setup();
@@ -253,9 +269,7 @@ describe('Supervisor over an in-memory Docker', () => {
 
   it('a list answered after an event does not bring back what the event changed (a dead dependency stays dead)', async () => {
     const { docker, sup } = setup();
-    docker.add(container({ service: 'db' }));
-    docker.add(container({ service: 'api', dependsOn: ['db'] }));
-    await sup.reconcile();
+    await dbAndApi(docker, sup);
     // A periodic reconcile asks for the list; the daemon is slow to answer.
     const gate = deferred();
     docker.readGate = () => gate.promise;
@@ -267,19 +281,12 @@ describe('Supervisor over an in-memory Docker', () => {
     gate.resolve();
     await reconciling;
     expect(sup.conditions.get('db')).toBe('down');
-    // api loses db and turns unhealthy: it waits for db, it is not restarted.
-    docker.containers.get('id-api')!.health = 'unhealthy';
-    sup.handleEvent(unhealthyEvent('id-api'));
-    await nextTurn();
-    await sup.idle();
-    expect(docker.calls.filter((c) => c.startsWith('restart'))).toEqual([]);
+    await expectApiWaitsForDb(docker, sup);
   });
 
   it('an inspect answered after an event does not bring back what the event changed', async () => {
     const { docker, sup, clock } = setup();
-    docker.add(container({ service: 'db' }));
-    docker.add(container({ service: 'api', dependsOn: ['db'] }));
-    await sup.reconcile();
+    await dbAndApi(docker, sup);
     // An event marks db for a confirming inspect; the daemon is slow to answer it.
     const gate = deferred();
     docker.readGate = () => gate.promise;
@@ -292,18 +299,12 @@ describe('Supervisor over an in-memory Docker', () => {
     await nextTurn();
     await nextTurn();
     expect(sup.conditions.get('db')).toBe('down');
-    docker.containers.get('id-api')!.health = 'unhealthy';
-    sup.handleEvent(unhealthyEvent('id-api'));
-    await nextTurn();
-    await sup.idle();
-    expect(docker.calls.filter((c) => c.startsWith('restart'))).toEqual([]);
+    await expectApiWaitsForDb(docker, sup);
   });
 
   it('checks the dependencies again with Docker before a restart: a view that missed their fall acts on nothing', async () => {
     const { docker, sup, lines } = setup();
-    docker.add(container({ service: 'db' }));
-    docker.add(container({ service: 'api', dependsOn: ['db'] }));
-    await sup.reconcile();
+    await dbAndApi(docker, sup);
     // db died without the agent hearing of it (events lost), then api turned unhealthy.
     docker.containers.get('id-db')!.state = 'exited';
     docker.containers.get('id-api')!.health = 'unhealthy';

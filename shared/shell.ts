@@ -40,9 +40,11 @@ export class ZxShell implements Shell {
     });
     const t0 = performance.now();
     const p = await sh`${cmd} ${args}`;
-    // zx kills the whole process tree at the limit and reports no exit code: say why it ended.
+    // zx kills the whole process tree at the limit: say why it ended. The exit code can't
+    // tell (a parent whose child was killed first, like `git fetch`, exits with its own
+    // code), so a failed run that lasted the whole limit is a timeout.
     const timedOut =
-      opts.timeoutMs !== undefined && p.exitCode === null && performance.now() - t0 >= opts.timeoutMs;
+      opts.timeoutMs !== undefined && p.exitCode !== 0 && performance.now() - t0 >= opts.timeoutMs;
     const stderr = timedOut
       ? `${p.stderr}${p.stderr ? '\n' : ''}timed out after ${opts.timeoutMs} ms`
       : p.stderr;

@@ -13,3 +13,9 @@ export function isNotFound(err: unknown): boolean {
   if (e.name === 'NoSuchBucket' || e.Code === 'NoSuchBucket') return false;
   return e.name === 'NoSuchKey' || e.name === 'NotFound' || e.$metadata?.httpStatusCode === 404;
 }
+
+/** A conditional GET (`If-None-Match`) answered 304: the object is the one the caller has. */
+export function isNotModified(err: unknown): boolean {
+  const e = err as { name?: string; $metadata?: { httpStatusCode?: number } };
+  return e.name === 'NotModified' || e.name === '304' || e.$metadata?.httpStatusCode === 304;
+}

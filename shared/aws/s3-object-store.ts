@@ -17,7 +17,7 @@ import {
   S3Client,
   UploadPartCopyCommand,
 } from '@aws-sdk/client-s3';
-import { isNotFound } from './s3-errors.ts';
+import { isNotFound, isNotModified } from './s3-errors.ts';
 
 export interface ObjectStore {
   putObject(
@@ -38,6 +38,12 @@ export interface ObjectHead {
   /** User metadata (`x-amz-meta-*`), keys lower-case. */
   metadata: Record<string, string>;
 }
+
+/** A small object read with a conditional GET (see S3ObjectStore.getIfChanged). */
+export type ConditionalRead =
+  | { kind: 'not-modified' }
+  | { kind: 'missing' }
+  | { kind: 'ok'; body: string; etag: string; versionId: string | null };
 
 export interface ListedObject {
   key: string;
@@ -283,6 +289,25 @@ export class S3ObjectStore implements ObjectStore, LargeObjectStore {
     );
     if (!r.Body) throw new Error(`GetObject ${key}: no body`);
     return { body: r.Body as Readable, etag: r.ETag ?? null };
+  }
+
+  /**
+   * A small text object, unless its ETag is still `etag` (`If-None-Match`: S3 answers 304 and
+   * sends no body, so a poll of an unchanged object costs one request and no download).
+   */
+  async getIfChanged(key: string, etag: string | null): Promise<ConditionalRead> {
+    try {
+      const r = await this.client.send(
+        new GetObjectCommand({ Bucket: this.bucket, Key: key, ...(etag ? { IfNoneMatch: etag } : {}) }),
+        { abortSignal: AbortSignal.timeout(this.timeoutMs) },
+      );
+      const body = (await r.Body?.transformToString('utf8')) ?? '';
+      return { kind: 'ok', body, etag: r.ETag ?? '', versionId: r.VersionId ?? null };
+    } catch (err) {
+      if (isNotModified(err)) return { kind: 'not-modified' };
+      if (isNotFound(err)) return { kind: 'missing' };
+      throw err;
+    }
   }
 
   destroy(): void {

@@ -93,6 +93,12 @@ export class PrivateDockerd {
         env: { DOCKER_HOST: this.host },
         timeoutMs: 60_000,
       });
+      // Its networks' bridges live in the machine's network namespace and outlive the daemon and
+      // its data root; left behind, they use up Docker's address pools for every later daemon.
+      await shell.run('docker', ['network', 'prune', '-f'], {
+        env: { DOCKER_HOST: this.host },
+        timeoutMs: 60_000,
+      });
     }
     await this.stop();
     await shell.run('sh', ['-c', `grep -o " ${this.dir}[^ ]*" /proc/self/mounts | xargs -r -n1 umount -l`]);

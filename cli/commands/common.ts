@@ -3,6 +3,7 @@ import { UsageError } from '../../shared/errors.ts';
 import { describeFailure } from '../bootstrap-view.ts';
 import type { CliContext } from '../context.ts';
 import { type Deployment, type Need, resolveDeployment } from '../deployment.ts';
+import { gatewayHealthUrl, gatewayUrl } from '../gateway-url.ts';
 import { parseDuration } from '../render/format.ts';
 import type { WaitResult } from '../wait-phases.ts';
 
@@ -57,7 +58,7 @@ export function timeoutFlag(value: string | undefined, fallbackMs: number): numb
 }
 
 export function gatewayUrlFor(host: string): string {
-  return `http://${host}:8000/health`;
+  return gatewayHealthUrl(gatewayUrl(host));
 }
 
 /** The gateway URL `--check-gateway` waits for (`--gateway-url`, else the Tailscale host's), or null. */

@@ -28,7 +28,11 @@ export const DEPLOYMENT_HELP = `Deployment (flags, then environment, then \`terr
 type Parsed = ReturnType<typeof parseCommandArgs<typeof deploymentFlags>>['values'];
 
 export async function deploymentFrom(
-  values: Partial<Parsed> & { host?: string | undefined; user?: string | undefined },
+  values: Partial<Parsed> & {
+    host?: string | undefined;
+    user?: string | undefined;
+    parameter?: string | undefined;
+  },
   ctx: CliContext,
   needs: readonly Need[],
 ): Promise<Deployment> {
@@ -41,6 +45,7 @@ export async function deploymentFrom(
       tfDir: values['tf-dir'],
       host: values.host,
       user: values.user,
+      apiKeyParameter: values.parameter,
     },
     ctx.env,
     ctx.shell,

@@ -241,3 +241,46 @@ describe('dalston-aws verify against a stand-in gateway and s3rver', () => {
     }
   }, 180_000);
 });
+
+describe('README "Your first transcription": the curl commands, against the stand-in gateway', () => {
+  /** The walkthrough's shell lines that call the gateway (continuations joined). */
+  async function readmeCurls(): Promise<string[]> {
+    const readme = await readFile(path.join(REPO, 'README.md'), 'utf8');
+    const section = readme.slice(readme.indexOf('## Your first transcription'));
+    const block = /```sh\n([\s\S]*?)```/.exec(section)![1]!;
+    return block
+      .replace(/\\\n\s*/g, '')
+      .split('\n')
+      .filter((l) => l.startsWith('curl '))
+      .map((l) => l.replace(/\s+#.*$/, ''));
+  }
+
+  const sh = (line: string) =>
+    new Promise<string>((resolve, reject) => {
+      execFile(
+        'sh',
+        ['-c', line],
+        {
+          cwd: REPO,
+          env: { PATH: process.env.PATH, DALSTON_URL: gw.url, DALSTON_API_KEY: KEY },
+          timeout: 30_000,
+        },
+        (err, stdout, stderr) => (err ? reject(new Error(`${line}: ${stderr}`)) : resolve(stdout)),
+      );
+    });
+
+  it('submits the test recording (201 pending) and polls the job to completed', async () => {
+    gw.mode = 'ok';
+    const [submit, poll] = await readmeCurls();
+    expect(submit).toContain('-F file=@cli/assets/verify-tone.wav -F model=faster-whisper');
+    const created = JSON.parse(await sh(submit!)) as { id: string; status: string };
+    expect(created.status).toBe('pending');
+    const seen: string[] = [];
+    for (let i = 0; i < 10 && seen.at(-1) !== 'completed'; i++)
+      seen.push((JSON.parse(await sh(poll!.replace('<id>', created.id))) as { status: string }).status);
+    expect(seen).toEqual(['pending', 'running', 'completed']);
+    await s3.client.send(
+      new GetObjectCommand({ Bucket: s3.bucket, Key: `jobs/${created.id}/transcript.json` }),
+    );
+  }, 60_000);
+});

@@ -2,7 +2,7 @@ import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { parseApiKey } from '../../../bootstrap/api-key.ts';
-import { parseSecretsEnv } from '../../../bootstrap/postgres-password.ts';
+import { parseSecretsEnv, secretsEnvText } from '../../../bootstrap/postgres-password.ts';
 import { type SsmStandIn, startSsmStandIn } from '../../../rehearsal/world/ssm.ts';
 import { dataPaths } from '../../../shared/config/data-paths.ts';
 import { createLoopDevice, type LoopDevice } from '../../harness/loop-device.ts';
@@ -90,6 +90,19 @@ describe('admin API key (secrets + api-key steps, stand-in SSM)', () => {
     expect(again.steps.secrets?.result).toBe('unchanged');
     expect(again.steps['api-key']?.result).toBe('unchanged');
     expect(await readFile(h.paths.secretsEnv, 'utf8')).toBe(env);
+  }, 300_000);
+
+  it('a secrets file from before the API key gets one added; its password stays', async () => {
+    const h = await volumeHost(PARAM);
+    const world = await ssm(h.dir);
+    const password = 'c'.repeat(64);
+    await writeFile(h.paths.secretsEnv, secretsEnvText(password), { mode: 0o600 });
+    const run = await runBootstrap(['--root', h.root, '--steps', 'secrets,api-key'], awsEnv(world.endpoint));
+    expect(run.code, run.stderr).toBe(0);
+    expect(run.steps.secrets?.detail).toContain('added a generated Dalston admin API key');
+    const env = await readFile(h.paths.secretsEnv, 'utf8');
+    expect(parseSecretsEnv(env)).toBe(password);
+    expect((await readFile(world.stored, 'utf8')).trim()).toBe(parseApiKey(env));
   }, 300_000);
 
   it('a parameter the role may not write fails the api-key step by name; the key stays and is stored once allowed', async () => {

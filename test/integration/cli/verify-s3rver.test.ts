@@ -108,7 +108,7 @@ const run = (args: string[], extraEnv: Record<string, string> = {}) =>
   });
 
 const verify = (extra: string[] = [], env: Record<string, string> = {}) =>
-  run(['verify', '--gateway-url', gw.url, '--poll', '100ms', ...extra], env);
+  run(['verify', '--gateway-url', gw.url, '--poll', '1s', ...extra], env);
 
 /** A port nothing listens on (bound, then released). */
 async function closedPort(): Promise<number> {

@@ -8,6 +8,7 @@ import { writeFileAtomic } from './atomic-write.ts';
 import type { BootstrapContext } from './context.ts';
 import type { Reporter, StepRecord } from './output.ts';
 import { rooted, SystemPath } from './paths.ts';
+import { apiKeyStep } from './steps/api-key.ts';
 import { dalstonStep } from './steps/dalston.ts';
 import { dirsStep } from './steps/dirs.ts';
 import { diskStep } from './steps/disk.ts';
@@ -61,6 +62,7 @@ export function buildSteps(
     secrets: secretsStep,
     images: imagesStep,
     stack: stackStep,
+    'api-key': apiKeyStep,
     tailscale: tailscaleStep,
     units: unitsStep(),
     ...overrides,

@@ -3,6 +3,7 @@ import { EC2Client } from '@aws-sdk/client-ec2';
 import type { Shell } from '../shared/shell.ts';
 import type { Clock } from '../shared/time/clock.ts';
 import { createEc2Client, type Ec2Api, SdkEc2 } from './aws/ec2.ts';
+import { type ParameterReader, sdkParameters } from './aws/parameters.ts';
 import { createS3Client, type ObjectReader, S3ObjectReader } from './aws/snapshots.ts';
 import type { Deployment } from './deployment.ts';
 import type { Output } from './render/progress.ts';
@@ -47,6 +48,8 @@ export interface CliContext {
   shell: Shell;
   ec2(d: Deployment): Ec2Api;
   objects(d: Deployment): ObjectReader;
+  /** SSM parameters (the admin API key). */
+  parameters(d: Deployment): ParameterReader;
   interactive: InteractiveRunner;
   gateway: GatewayProbe;
   /** The region configured for an AWS profile, if any (the SDK's own lookup). */
@@ -79,4 +82,8 @@ export function sdkObjects(env: NodeJS.ProcessEnv) {
       profile: d.profile,
       timeoutMs: AWS_CALL_TIMEOUT_MS,
     });
+}
+
+export function sdkParameterReader(d: Deployment): ParameterReader {
+  return sdkParameters(d, AWS_CALL_TIMEOUT_MS);
 }

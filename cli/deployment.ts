@@ -17,6 +17,7 @@ export interface DeploymentFlags {
   tfDir?: string | undefined;
   host?: string | undefined;
   user?: string | undefined;
+  apiKeyParameter?: string | undefined;
 }
 
 export type Source = 'flag' | 'env' | 'terraform' | 'profile';
@@ -28,6 +29,8 @@ export interface Deployment {
   profile: string | undefined;
   statusPrefix: string;
   tailscaleHostname: string | null;
+  /** The SSM parameter holding the admin API key (DALSTON_API_KEY_PARAMETER, else output api_key_parameter). */
+  apiKeyParameter?: string | null;
   sshUser: string;
   dataVolumeId: string | null;
   /** The backstop schedule (DALSTON_STOP_SCHEDULE, else output stop_schedule), or null: `status` names its stops. */
@@ -55,7 +58,7 @@ function scheduleFromOutput(v: unknown): StopSchedule | null {
     : null;
 }
 
-type Key = 'instanceId' | 'region' | 'bucket' | 'tailscaleHostname';
+type Key = 'instanceId' | 'region' | 'bucket' | 'tailscaleHostname' | 'apiKeyParameter';
 export type Need = Key;
 
 interface KeySpec {
@@ -97,6 +100,14 @@ const KEYS: Record<Key, KeySpec> = {
     flag: '--host',
     env: ['DALSTON_TAILSCALE_HOST'],
     output: 'tailscale_hostname',
+  },
+  apiKeyParameter: {
+    what: 'API key parameter',
+    flag: '--parameter',
+    env: ['DALSTON_API_KEY_PARAMETER'],
+    output: 'api_key_parameter',
+    pattern: /^\/[A-Za-z0-9_.\-/]+$/,
+    example: '/dalston/dalston/api-key',
   },
 };
 
@@ -176,6 +187,7 @@ export async function resolveDeployment(
     region: flags.region,
     bucket: flags.bucket,
     tailscaleHostname: flags.host,
+    apiKeyParameter: flags.apiKeyParameter,
   };
   for (const key of Object.keys(KEYS) as Key[]) {
     const spec = KEYS[key];
@@ -246,6 +258,7 @@ export async function resolveDeployment(
     profile: str(flags.profile) ?? str(env.AWS_PROFILE),
     statusPrefix: statusPrefix ?? DEFAULT_STATUS_PREFIX,
     tailscaleHostname: found.tailscaleHostname ?? null,
+    apiKeyParameter: found.apiKeyParameter ?? null,
     // Amazon Linux 2023's default login user.
     sshUser: sshUser ?? 'ec2-user',
     dataVolumeId: tf ? (str((tf as TerraformOutputs).values.data_volume_id) ?? null) : null,

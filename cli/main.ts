@@ -2,6 +2,7 @@ import { ExitCode, exitCodeFor, HostError, UsageError } from '../shared/errors.t
 import { ZxShell } from '../shared/shell.ts';
 import { systemClock } from '../shared/time/clock.ts';
 import { hostVersion } from '../shared/version.ts';
+import { apiKeyCommand, apiKeyHelp } from './commands/api-key.ts';
 import { backupsCommand, backupsHelp } from './commands/backups.ts';
 import { costCommand, costHelp } from './commands/cost.ts';
 import { deployCommand, deployHelp } from './commands/deploy.ts';
@@ -10,12 +11,14 @@ import { keepAwakeCommand, keepAwakeHelp } from './commands/keep-awake.ts';
 import { sshCommand, sshHelp } from './commands/ssh.ts';
 import { statusCommand, statusHelp } from './commands/status.ts';
 import { upCommand, upHelp } from './commands/up.ts';
+import { verifyCommand, verifyHelp } from './commands/verify.ts';
 import { waitCommand, waitHelp } from './commands/wait.ts';
 import {
   type CliContext,
   fetchGatewayProbe,
   sdkEc2,
   sdkObjects,
+  sdkParameterReader,
   sdkProfileRegion,
   spawnInteractive,
 } from './context.ts';
@@ -37,6 +40,8 @@ Commands:
   keep-awake DUR | --clear
            keep a running host from stopping itself for DUR (30m, 4h, 1h30m)
   cost     this month's cost from the recorded running hours, next to always-on
+  api-key  print the Dalston admin API key the host generated (from SSM)
+  verify   end to end: instance, heartbeat, gateway, API key, a test transcription, its S3 artifacts
 
 Run \`dalston-aws <command> --help\` for its flags. The deployment is found from
 flags, then DALSTON_INSTANCE_ID / AWS_REGION / DALSTON_BUCKET / AWS_PROFILE,
@@ -57,6 +62,8 @@ export const COMMANDS: Record<string, Command> = {
   backups: { run: backupsCommand, help: backupsHelp },
   'keep-awake': { run: keepAwakeCommand, help: keepAwakeHelp },
   cost: { run: costCommand, help: costHelp },
+  'api-key': { run: apiKeyCommand, help: apiKeyHelp },
+  verify: { run: verifyCommand, help: verifyHelp },
 };
 
 export function defaultContext(overrides: Partial<CliContext> = {}): CliContext {
@@ -69,6 +76,7 @@ export function defaultContext(overrides: Partial<CliContext> = {}): CliContext 
     shell: new ZxShell(),
     ec2: sdkEc2,
     objects: sdkObjects(env),
+    parameters: sdkParameterReader,
     interactive: spawnInteractive,
     gateway: fetchGatewayProbe,
     profileRegion: sdkProfileRegion,

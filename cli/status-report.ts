@@ -110,6 +110,8 @@ export interface StatusInputs {
   lease?: KeepAwakeRead | null;
   lastStop?: LastStop | null;
   stopSchedule?: StopSchedule | null;
+  /** The gateway's address on the tailnet (cli/gateway-url.ts), shown instead of the host-local probe URL. */
+  gatewayUrl?: string | null;
 }
 
 /** Pure: the serial console command, for a host that has reported nothing at all. */
@@ -249,7 +251,8 @@ export function buildStatusReport(i: StatusInputs): StatusReport {
     circuitOpen: x.circuitOpen,
   }));
   report.data = snap.host.dataVolume;
-  report.gateway = snap.gateway;
+  // The agent probes 127.0.0.1 on the host; the operator needs the tailnet address.
+  report.gateway = snap.gateway && i.gatewayUrl ? { ...snap.gateway, url: i.gatewayUrl } : snap.gateway;
   report.backup = summarizeBackup(snap.backup, i.nowMs);
   report.maintenance = snap.maintenance ?? null;
   return report;

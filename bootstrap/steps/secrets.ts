@@ -3,6 +3,7 @@ import { dirname } from 'node:path';
 import { dataPaths } from '../../shared/config/data-paths.ts';
 import { ComposeCli, ComposeError, composeEnv, composeTarget } from '../../shared/engine/compose-cli.ts';
 import { HostError } from '../../shared/errors.ts';
+import { generateApiKey, parseApiKey, withApiKey } from '../api-key.ts';
 import { writeFileAtomic } from '../atomic-write.ts';
 import type { BootstrapContext } from '../context.ts';
 import {
@@ -78,8 +79,18 @@ export const secretsStep: Step = {
             'again (a new password is then generated and set on the existing database)',
         );
       }
+      if (parseApiKey(current) === undefined) {
+        // A host from before the API key: the key is added once, beside the password it keeps.
+        if (ctx.dryRun) return planned([`add a generated Dalston admin API key to ${file}`]);
+        await requireDataMounted(ctx, 'the secrets file');
+        await writeSecret(file, withApiKey(current, generateApiKey()));
+        return done(
+          `added a generated Dalston admin API key to ${file} (the gateway seeds it when its api_keys table is empty)`,
+        );
+      }
       const st = await stat(file);
-      if ((st.mode & 0o077) === 0 && st.uid === 0) return unchanged(`${file} holds the Postgres password`);
+      if ((st.mode & 0o077) === 0 && st.uid === 0)
+        return unchanged(`${file} holds the Postgres password and the admin API key`);
       if (ctx.dryRun) return planned([`make ${file} root-only (0600, owned by root)`]);
       await chown(file, 0, 0);
       await chmod(file, 0o600);
@@ -95,15 +106,19 @@ export const secretsStep: Step = {
         existing
           ? [
               `generate a Postgres password, set it on the existing database in ${paths.subdirs.postgres} ` +
-                `(docker compose up/exec ${POSTGRES_SERVICE}, psql over its local socket), then write ${file} (0600)`,
+                `(docker compose up/exec ${POSTGRES_SERVICE}, psql over its local socket), then write ${file} (0600) with it and a generated admin API key`,
             ]
-          : [`generate a Postgres password for the new database and write ${file} (0600)`],
+          : [
+              `generate a Postgres password for the new database and an admin API key, and write ${file} (0600)`,
+            ],
       );
     }
     await requireDataMounted(ctx, 'the secrets file');
     if (!existing) {
-      await writeSecret(file, secretsEnvText(generatePassword()));
-      return done(`generated the Postgres password for the new database: ${file} (0600)`);
+      await writeSecret(file, withApiKey(secretsEnvText(generatePassword()), generateApiKey()));
+      return done(
+        `generated the Postgres password for the new database and an admin API key: ${file} (0600)`,
+      );
     }
     // Crash-safe hand-over: the password is kept before the database has it and moves into the
     // env file only once it does, so a retry after a crash sets the same password again.
@@ -111,7 +126,7 @@ export const secretsStep: Step = {
     const password = pending ?? generatePassword();
     if (!pending) await writeSecret(paths.pendingPostgresPassword, `${password}\n`);
     await setOnExistingCluster(ctx, password);
-    await writeSecret(file, secretsEnvText(password));
+    await writeSecret(file, withApiKey(secretsEnvText(password), generateApiKey()));
     await rm(paths.pendingPostgresPassword, { force: true });
     return done(
       `set a generated password on the existing database (it had the password the stack ran with before) and wrote ${file} (0600)`,

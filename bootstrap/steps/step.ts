@@ -21,6 +21,7 @@ export const STEP_ORDER = [
   'secrets',
   'images',
   'stack',
+  'api-key',
   'tailscale',
 ] as const;
 export type StepName = (typeof STEP_ORDER)[number];
@@ -44,6 +45,8 @@ export const STEP_NEEDS: Readonly<Record<StepName, readonly StepName[]>> = {
   secrets: ['dirs'],
   images: ['packages', 'dalston'],
   stack: ['units', 'packages', 'dalston', 'secrets', 'images'],
+  // Only the SSM copy: the key itself is in the secrets file, so the stack never waits for it.
+  'api-key': ['secrets'],
   // tailscaled's state lives on the data volume.
   tailscale: ['os', 'dirs'],
 };

@@ -167,7 +167,7 @@ class NotRetried extends Error {
   }
 }
 
-function describeAws(err: unknown): string {
+export function describeAws(err: unknown): string {
   const e = err as { name?: string; message?: string };
   if (e?.name === 'TimeoutError' || e?.name === 'AbortError') return `${e.name}: no answer in time`;
   return `${e?.name ?? ''} ${e?.message ?? String(err)}`.trim();

@@ -3,6 +3,7 @@ import { UsageError } from '../../shared/errors.ts';
 import { describeFailure } from '../bootstrap-view.ts';
 import type { CliContext } from '../context.ts';
 import { type Deployment, type Need, resolveDeployment } from '../deployment.ts';
+import { gatewayHealthUrl, gatewayUrl } from '../gateway-url.ts';
 import { parseDuration } from '../render/format.ts';
 import type { WaitResult } from '../wait-phases.ts';
 
@@ -27,7 +28,11 @@ export const DEPLOYMENT_HELP = `Deployment (flags, then environment, then \`terr
 type Parsed = ReturnType<typeof parseCommandArgs<typeof deploymentFlags>>['values'];
 
 export async function deploymentFrom(
-  values: Partial<Parsed> & { host?: string | undefined; user?: string | undefined },
+  values: Partial<Parsed> & {
+    host?: string | undefined;
+    user?: string | undefined;
+    parameter?: string | undefined;
+  },
   ctx: CliContext,
   needs: readonly Need[],
 ): Promise<Deployment> {
@@ -40,6 +45,7 @@ export async function deploymentFrom(
       tfDir: values['tf-dir'],
       host: values.host,
       user: values.user,
+      apiKeyParameter: values.parameter,
     },
     ctx.env,
     ctx.shell,
@@ -57,7 +63,7 @@ export function timeoutFlag(value: string | undefined, fallbackMs: number): numb
 }
 
 export function gatewayUrlFor(host: string): string {
-  return `http://${host}:8000/health`;
+  return gatewayHealthUrl(gatewayUrl(host));
 }
 
 /** The gateway URL `--check-gateway` waits for (`--gateway-url`, else the Tailscale host's), or null. */

@@ -6,6 +6,7 @@ import { statusKey } from '../../shared/status/s3-key.ts';
 import { readBootstrapReport } from '../aws/bootstrap-reports.ts';
 import { readSnapshot } from '../aws/snapshots.ts';
 import type { CliContext } from '../context.ts';
+import { gatewayUrl } from '../gateway-url.ts';
 import { type LastStop, readLastStop } from '../last-stop.ts';
 import type { VolumeSpec } from '../pricing.ts';
 import { ansi, plain } from '../render/format.ts';
@@ -101,6 +102,7 @@ export async function statusCommand(args: readonly string[], ctx: CliContext): P
     lease,
     lastStop,
     stopSchedule: d.stopSchedule,
+    gatewayUrl: d.tailscaleHostname ? gatewayUrl(d.tailscaleHostname) : null,
   });
   if (values.json) {
     ctx.stdout.write(`${JSON.stringify(report, null, 2)}\n`);

@@ -37,6 +37,8 @@ export interface DataPaths {
   secretsEnv: string;
   /** A generated password not yet set on an existing database (the secrets step's crash-safe hand-over). */
   pendingPostgresPassword: string;
+  /** Records that the admin API key is in SSM (parameter and digest, never the key): the api-key step. */
+  apiKeyStored: string;
   /** tailscaled's state directory (bound at /var/lib/tailscale): the node keeps its identity and name. */
   tailscaleState: string;
 }
@@ -52,6 +54,7 @@ export function dataPaths(dataDir: string): DataPaths {
     dalstonCurrent: under('dalston', CURRENT_CHECKOUT),
     secretsEnv: under('secrets', 'compose.env'),
     pendingPostgresPassword: under('secrets', 'postgres-password.pending'),
+    apiKeyStored: under('secrets', 'api-key.stored'),
     tailscaleState: subdirs.tailscale,
   };
 }

@@ -230,6 +230,21 @@ const tailscaleSchema = z
   .prefault({})
   .describe('Private access over Tailscale.');
 
+const apiKeySchema = z
+  .strictObject({
+    parameter: z
+      .string()
+      .regex(/^\/[A-Za-z0-9_.\-/]+$/, 'must be an SSM parameter name starting with "/"')
+      .optional()
+      .describe(
+        "SSM SecureString parameter the bootstrap stores the host's generated Dalston admin API key in (once; `dalston-aws api-key` reads it). Without it the key stays only in the root-only secrets file on the data volume.",
+      ),
+  })
+  .prefault({})
+  .describe(
+    "Dalston's admin API key (generated on the host; the gateway seeds it when its api_keys table is empty).",
+  );
+
 const idleSchema = z
   .strictObject({
     stopAfterMinutes: z
@@ -381,6 +396,7 @@ const hostConfigObject = z
     dalston: dalstonSchema,
     docker: dockerSchema,
     tailscale: tailscaleSchema,
+    apiKey: apiKeySchema,
     idle: idleSchema,
     backup: backupSchema,
   })

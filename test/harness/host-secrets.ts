@@ -1,5 +1,6 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
+import { generateApiKey, withApiKey } from '../../bootstrap/api-key.ts';
 import { generatePassword, secretsEnvText } from '../../bootstrap/postgres-password.ts';
 import { dataPaths } from '../../shared/config/data-paths.ts';
 
@@ -12,6 +13,6 @@ export async function writeHostSecrets(dataDir: string): Promise<string> {
   const file = dataPaths(dataDir).secretsEnv;
   const password = generatePassword();
   await mkdir(dirname(file), { recursive: true, mode: 0o700 });
-  await writeFile(file, secretsEnvText(password), { mode: 0o600 });
+  await writeFile(file, withApiKey(secretsEnvText(password), generateApiKey()), { mode: 0o600 });
   return password;
 }

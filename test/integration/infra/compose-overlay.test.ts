@@ -56,6 +56,7 @@ const cleared = Object.fromEntries(
     'DALSTON_VPC_IP',
     'DALSTON_BIND_IP',
     'DALSTON_PG_BIND_IP',
+    'DALSTON_API_KEY',
     'COMPOSE_PROFILES',
     'COMPOSE_FILE',
     'COMPOSE_PROJECT_NAME',
@@ -267,6 +268,21 @@ describe('no public port', () => {
     });
     expect(hostIps(withTs)).toEqual(['127.0.0.1', '100.101.102.103', '10.0.1.23']);
     for (const p of withTs.services.gateway!.ports!) expect(p.target).toBe(8000);
+  });
+
+  it("the gateway gets the host's generated admin key from the secrets env file, and nothing without one", async () => {
+    const gatewayEnv = (p: Project) =>
+      (p.services.gateway as unknown as { environment: Record<string, string | null> }).environment;
+    expect(gatewayEnv(defaults).DALSTON_API_KEY).toBe('');
+    const key = `dk_${'ab'.repeat(32)}`;
+    const withKey = await resolve({ ...hostEnv, DALSTON_API_KEY: key });
+    expect(gatewayEnv(withKey).DALSTON_API_KEY).toBe(key);
+    // Only the gateway seeds keys: no other service sees it.
+    for (const [name, svc] of Object.entries(withKey.services)) {
+      if (name === 'gateway') continue;
+      const env = (svc as unknown as { environment?: Record<string, string | null> }).environment ?? {};
+      expect(env.DALSTON_API_KEY, name).toBeUndefined();
+    }
   });
 });
 

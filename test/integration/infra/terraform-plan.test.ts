@@ -483,6 +483,19 @@ describe('environments/dev planned on the mocked provider', () => {
     }
   });
 
+  it('SSM: PutParameter on the one API key parameter only, and no read of it', async () => {
+    const apiKey = 'arn:aws:ssm:eu-west-2:123456789012:parameter/dalston/dalston/api-key';
+    for (const name of ['defaults', 'minimal', 'tailscale_key_withdrawn']) {
+      const inline = instanceRole(await plan(name)).inline;
+      expect(allows(inline, 'ssm:PutParameter', apiKey), `${name}: PutParameter`).toBe(true);
+      expect(allows(inline, 'ssm:GetParameter', apiKey), `${name}: GetParameter`).toBe(false);
+      expect(allows(inline, 'ssm:DeleteParameter', apiKey), `${name}: DeleteParameter`).toBe(false);
+      for (const res of ['*', PARAM, 'arn:aws:ssm:eu-west-2:123456789012:parameter/dalston/other']) {
+        expect(allows(inline, 'ssm:PutParameter', res), `${name}: PutParameter on ${res}`).toBe(false);
+      }
+    }
+  });
+
   it('Session Manager: exactly the agent channel actions on "*", and only when enabled', async () => {
     const session = [
       'ssm:UpdateInstanceInformation',

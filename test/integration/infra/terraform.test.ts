@@ -139,6 +139,17 @@ describe('host.json rendered by terraform', () => {
     expect(moved.compose.workingDir).toBe('/srv/ebs/dalston/current');
   });
 
+  it('names the admin API key parameter when given (apiKey.parameter), and leaves the block out otherwise', async () => {
+    expect(
+      parseConfig(JSON.parse(rendered.hostJson), 'terraform host.json').apiKey.parameter,
+    ).toBeUndefined();
+    const r = await ws.render({ ...baseVars, api_key_parameter: '/dalston/dev/api-key' }, 'api-key');
+    expect(JSON.parse(r.hostJson).apiKey).toEqual({ parameter: '/dalston/dev/api-key' });
+    expect(parseConfig(JSON.parse(r.hostJson), 'terraform host.json').apiKey.parameter).toBe(
+      '/dalston/dev/api-key',
+    );
+  });
+
   it('validates without a Tailscale parameter too (the key is left out, not null)', async () => {
     const r = await ws.render({ ...baseVars }, 'no-tailscale');
     const cfg = parseConfig(JSON.parse(r.hostJson), 'terraform host.json');

@@ -177,6 +177,7 @@ describe('first boot with a failing outside dependency', () => {
       secrets: 'blocked',
       images: 'blocked',
       stack: 'blocked',
+      'api-key': 'blocked',
       tailscale: 'blocked',
     });
     expect(d.stderr.text).toBe('dalston-host bootstrap: data volume not found (and 1 more failed step)\n');

@@ -39,6 +39,7 @@ describe('--steps', () => {
       'secrets',
       'images',
       'stack',
+      'api-key',
       'tailscale',
     ]);
     expect(parseSteps('fstab, disk,mount')).toEqual(['disk', 'mount', 'fstab']);

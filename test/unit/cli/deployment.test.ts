@@ -248,3 +248,39 @@ describe('deployment resolution: what comes free once terraform was read', () =>
     ).rejects.toBeInstanceOf(ConfigError);
   });
 });
+
+describe('deployment resolution: the API key parameter', () => {
+  it('comes from --parameter, then DALSTON_API_KEY_PARAMETER, then output api_key_parameter', async () => {
+    const tf = tfOutputs({ region: 'us-east-1', api_key_parameter: '/dalston/tf/api-key' });
+    const fromTf = await resolveDeployment({ tfDir }, {}, new FakeShell(tf), ['region', 'apiKeyParameter']);
+    expect(fromTf.apiKeyParameter).toBe('/dalston/tf/api-key');
+    const fromEnv = await resolveDeployment(
+      { tfDir },
+      { DALSTON_API_KEY_PARAMETER: '/dalston/env/api-key' },
+      new FakeShell(tf),
+      ['region', 'apiKeyParameter'],
+    );
+    expect(fromEnv.apiKeyParameter).toBe('/dalston/env/api-key');
+    const fromFlag = await resolveDeployment(
+      { tfDir, apiKeyParameter: '/dalston/flag/api-key' },
+      { DALSTON_API_KEY_PARAMETER: '/dalston/env/api-key' },
+      new FakeShell(tf),
+      ['region', 'apiKeyParameter'],
+    );
+    expect(fromFlag.apiKeyParameter).toBe('/dalston/flag/api-key');
+  });
+
+  it('a malformed name is refused naming the flag; a missing one names flag, variable and output', async () => {
+    await expect(
+      resolveDeployment({ tfDir, apiKeyParameter: 'api key' }, {}, new FakeShell(TF), ['apiKeyParameter']),
+    ).rejects.toThrow(UsageError);
+    await expect(
+      resolveDeployment({ tfDir }, { AWS_REGION: 'eu-west-2' }, new FakeShell(TF), [
+        'region',
+        'apiKeyParameter',
+      ]),
+    ).rejects.toThrow(
+      /API key parameter: pass --parameter, set DALSTON_API_KEY_PARAMETER, or add output "api_key_parameter"/,
+    );
+  });
+});

@@ -91,11 +91,11 @@ describe('dalston-aws usage', () => {
     const ctx = testContext({ clock });
     expect(await dalstonAwsMain(['start'], ctx)).toBe(2);
     expect(ctx.stderr.text).toMatch(
-      /^dalston-aws: unknown command "start" \(expected one of up, down, status, wait, deploy, ssh, backups, keep-awake, cost\)\n\nUsage:/,
+      /^dalston-aws: unknown command "start" \(expected one of up, down, status, wait, deploy, ssh, backups, keep-awake, cost, api-key, verify\)\n\nUsage:/,
     );
   });
 
-  it.each(['up', 'down', 'status', 'wait', 'ssh'])(
+  it.each(['up', 'down', 'status', 'wait', 'ssh', 'api-key', 'verify'])(
     '%s: unknown flag → exit 2 with its usage; --help → stdout, exit 0',
     async (cmd) => {
       const bad = testContext({ clock });

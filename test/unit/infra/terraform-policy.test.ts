@@ -565,12 +565,28 @@ describe('IAM: the instance role', () => {
     expect(ts).toContain('Resource = [var.tailscale_auth_key_parameter_arn]');
     expect(ts.match(/Sid/g)).toHaveLength(1);
     expect((locals(iam).host_policy as Body).Statement).toBe(
-      '${concat(local.s3_statements, local.tailscale_statements)}',
+      '${concat(local.s3_statements, local.tailscale_statements, local.api_key_statements)}',
     );
     expect(one('resource', 'aws_iam_role_policy', 'host', iam).policy).toBe(
       '${jsonencode(local.host_policy)}',
     );
     expect(variable(iam, 'tailscale_auth_key_readable').default).toBe(true);
+  });
+
+  it('writes the one API key parameter, with PutParameter only, and never reads it', () => {
+    const st = locals(iam).api_key_statements as string;
+    expect(st.startsWith('${var.api_key_parameter_arn != null ?')).toBe(true);
+    expect(st).toContain('Action   = ["ssm:PutParameter"]');
+    expect(st).toContain('Resource = [var.api_key_parameter_arn]');
+    expect(st).not.toMatch(/GetParameter|DeleteParameter|\*/);
+    expect(st.match(/Sid/g)).toHaveLength(1);
+    // The environment grants exactly the parameter host.json names (one local for both).
+    const moduleIn = (name: string) =>
+      files
+        .filter((f) => f.dir === dev)
+        .flatMap((f) => (f.json.module as Record<string, Body[]> | undefined)?.[name] ?? [])[0]!;
+    expect(moduleIn('iam').api_key_parameter_arn).toBe('${local.api_key_parameter_arn}');
+    expect(moduleIn('host_config').api_key_parameter).toBe('${local.api_key_parameter}');
   });
 
   it('Session Manager is a scoped inline policy behind a variable: agent channels only, no GetParameter', () => {
@@ -642,6 +658,8 @@ describe('IAM: the instance role', () => {
       for (const a of st.Action as string[]) expect(readme, a).toContain(`\`${a}\``);
     }
     expect(readme).toContain('`ReadTailscaleAuthKey`');
+    expect(readme).toContain('`StoreApiKey`');
+    expect(readme).toContain('`ssm:PutParameter`');
     expect(readme).toContain('`ssm:GetParameter`');
     // Nothing claims the managed policy is attached any more.
     expect(readme).not.toMatch(/attaches the AWS-managed/);

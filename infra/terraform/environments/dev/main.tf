@@ -7,6 +7,10 @@ locals {
   compose_services = jsondecode(file("${path.module}/../../../../compose/services.cpu.json"))
 
   tailscale_parameter_arn = var.tailscale_auth_key_parameter == null ? null : "arn:${data.aws_partition.current.partition}:ssm:${var.region}:${data.aws_caller_identity.current.account_id}:parameter${var.tailscale_auth_key_parameter}"
+
+  # The host generates the admin API key and stores it here; the role may write only this name.
+  api_key_parameter     = coalesce(var.api_key_parameter, "/dalston/${var.name_prefix}/api-key")
+  api_key_parameter_arn = "arn:${data.aws_partition.current.partition}:ssm:${var.region}:${data.aws_caller_identity.current.account_id}:parameter${local.api_key_parameter}"
 }
 
 module "host_config" {
@@ -26,6 +30,7 @@ module "host_config" {
   dalston_image_tag            = var.dalston_image_tag
   tailscale_auth_key_parameter = var.tailscale_auth_key_parameter
   tailscale_hostname           = var.tailscale_hostname
+  api_key_parameter            = local.api_key_parameter
   publish_gateway_on_vpc       = length(var.allowed_security_group_ids) > 0
   idle_stop_after_minutes      = var.idle_stop_after_minutes
 }
@@ -58,6 +63,7 @@ module "iam" {
   bucket_arn                       = module.artifacts.bucket_arn
   tailscale_auth_key_parameter_arn = local.tailscale_parameter_arn
   tailscale_auth_key_readable      = var.tailscale_auth_key_readable
+  api_key_parameter_arn            = local.api_key_parameter_arn
   enable_ssm_session_manager       = var.enable_ssm_session_manager
 }
 

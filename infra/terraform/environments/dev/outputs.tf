@@ -54,8 +54,20 @@ output "security_group_id" {
 }
 
 output "tailscale_hostname" {
-  description = "Tailscale machine name: once the host joined, the gateway is at https://<name>.<tailnet>.ts.net via `tailscale serve`."
+  description = "Tailscale machine name of the host (the gateway is at gateway_url once it has joined)."
   value       = var.tailscale_hostname
+}
+
+# The one gateway URL: what the bootstrap's `tailscale serve --http=8000` serves on the tailnet
+# (MagicDNS name). cli/gateway-url.ts builds the same; a unit test holds the two together.
+output "gateway_url" {
+  description = "Dalston's gateway on your tailnet once the host has joined (`tailscale serve --http=8000`, plain HTTP inside the tailnet's encryption): http://<tailscale_hostname>:8000."
+  value       = "http://${var.tailscale_hostname}:8000"
+}
+
+output "api_key_parameter" {
+  description = "SSM SecureString holding the Dalston admin API key the host generated at its first boot (`dalston-aws api-key` prints it)."
+  value       = local.api_key_parameter
 }
 
 output "start_command" {

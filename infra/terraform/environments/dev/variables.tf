@@ -131,6 +131,17 @@ variable "tailscale_auth_key_parameter" {
   default     = null
 }
 
+variable "api_key_parameter" {
+  description = "Name of the SSM SecureString parameter the host stores its generated Dalston admin API key in (read it with `dalston-aws api-key`); null: /dalston/<name_prefix>/api-key."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.api_key_parameter == null || can(regex("^/[A-Za-z0-9_.\\-/]+$", var.api_key_parameter))
+    error_message = "api_key_parameter must be an SSM parameter name starting with '/', e.g. /dalston/dev/api-key."
+  }
+}
+
 variable "tailscale_hostname" {
   description = "Tailscale machine name of the host."
   type        = string

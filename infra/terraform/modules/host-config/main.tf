@@ -43,6 +43,7 @@ locals {
       )
     },
     length(local.tailscale_config) == 0 ? {} : { tailscale = local.tailscale_config },
+    var.api_key_parameter == null ? {} : { apiKey = { parameter = var.api_key_parameter } },
     # 15 is the schema's default for idle.stopAfterMinutes (shared/config/schema.ts);
     # a test parses this host.json with the schema, so the two cannot drift unnoticed.
     var.idle_stop_after_minutes == local.idle_stop_default ? {} : { idle = { stopAfterMinutes = var.idle_stop_after_minutes } },

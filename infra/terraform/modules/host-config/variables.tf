@@ -176,6 +176,17 @@ variable "tailscale_hostname" {
   }
 }
 
+variable "api_key_parameter" {
+  description = "Name of the SSM SecureString parameter the bootstrap stores the host's generated Dalston admin API key in (host.json apiKey.parameter); null keeps the key only on the host."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.api_key_parameter == null || can(regex("^/[A-Za-z0-9_.\\-/]+$", var.api_key_parameter))
+    error_message = "api_key_parameter must be an SSM parameter name starting with '/', e.g. /dalston/dev/api-key."
+  }
+}
+
 variable "publish_gateway_on_vpc" {
   description = "Also publish the gateway port on the instance's private IP (read from IMDSv2 at boot) so allowed security groups can reach it; false keeps every port on loopback."
   type        = bool

@@ -66,9 +66,18 @@ locals {
     Resource = [var.tailscale_auth_key_parameter_arn]
   }] : []
 
+  # Write-only: the host generates the key and stores it once; the operator reads it
+  # (`dalston-aws api-key`), the host never needs to. Encrypted with aws/ssm, as above.
+  api_key_statements = var.api_key_parameter_arn != null ? [{
+    Sid      = "StoreApiKey"
+    Effect   = "Allow"
+    Action   = ["ssm:PutParameter"]
+    Resource = [var.api_key_parameter_arn]
+  }] : []
+
   host_policy = {
     Version   = "2012-10-17"
-    Statement = concat(local.s3_statements, local.tailscale_statements)
+    Statement = concat(local.s3_statements, local.tailscale_statements, local.api_key_statements)
   }
 
   # What the SSM agent needs for Session Manager and nothing else (the same actions as

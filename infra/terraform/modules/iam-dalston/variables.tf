@@ -72,6 +72,17 @@ variable "tailscale_auth_key_parameter_arn" {
   }
 }
 
+variable "api_key_parameter_arn" {
+  description = "ARN of the SSM parameter the bootstrap stores the host's generated Dalston admin API key in (ssm:PutParameter on that one parameter only); null grants nothing."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.api_key_parameter_arn == null || can(regex("^arn:aws[a-z-]*:ssm:[a-z0-9-]+:[0-9]{12}:parameter/[A-Za-z0-9_.\\-/]+$", var.api_key_parameter_arn))
+    error_message = "api_key_parameter_arn must be the ARN of one SSM parameter (no wildcard)."
+  }
+}
+
 variable "tailscale_auth_key_readable" {
   description = "Grant ssm:GetParameter on the Tailscale auth-key parameter. Needed only while a host joins the tailnet: set false once it has joined, true again before replacing the instance."
   type        = bool

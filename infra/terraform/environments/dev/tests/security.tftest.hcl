@@ -87,6 +87,14 @@ run "defaults" {
     error_message = "the zone for restored volumes must be the subnet's"
   }
   assert {
+    condition     = output.gateway_url == "http://dalston:8000"
+    error_message = "gateway_url must be the tailnet name on port 8000 (what tailscale serve --http=8000 serves)"
+  }
+  assert {
+    condition     = output.api_key_parameter == "/dalston/dalston/api-key" && jsondecode(module.host_config.host_json).apiKey == { parameter = "/dalston/dalston/api-key" }
+    error_message = "the API key parameter defaults to /dalston/<name_prefix>/api-key and reaches host.json"
+  }
+  assert {
     condition     = aws_s3_object.release.key == "releases/dalston-host-0.0.0-fixture.tgz"
     error_message = "the release bundle goes under releases/"
   }

@@ -105,6 +105,25 @@ run "tailscale_parameter_in_host_json_not_key" {
   }
 }
 
+run "api_key_parameter_in_host_json" {
+  command = plan
+  variables {
+    api_key_parameter = "/dalston/dev/api-key"
+  }
+  assert {
+    condition     = jsondecode(output.host_json).apiKey == { parameter = "/dalston/dev/api-key" }
+    error_message = "host.json must name the API key parameter as apiKey.parameter"
+  }
+}
+
+run "api_key_parameter_rejects_a_non_name" {
+  command = plan
+  variables {
+    api_key_parameter = "dalston api key"
+  }
+  expect_failures = [var.api_key_parameter]
+}
+
 run "user_data_al2023" {
   command = plan
   assert {

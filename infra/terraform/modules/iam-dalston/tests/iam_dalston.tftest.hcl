@@ -7,6 +7,7 @@ variables {
   name                             = "dalston-host"
   bucket_arn                       = "arn:aws:s3:::dalston-artifacts-123456789012"
   tailscale_auth_key_parameter_arn = "arn:aws:ssm:eu-west-2:123456789012:parameter/dalston/tailscale-auth-key"
+  api_key_parameter_arn            = "arn:aws:ssm:eu-west-2:123456789012:parameter/dalston/dalston/api-key"
 }
 
 run "defaults" {
@@ -32,6 +33,37 @@ run "defaults" {
     condition     = !contains(one([for s in jsondecode(aws_iam_role_policy.host.policy).Statement : s if s.Sid == "WriteArtifacts"]).Resource, "arn:aws:s3:::dalston-artifacts-123456789012/releases/*")
     error_message = "the host must not write releases/"
   }
+  assert {
+    condition     = one([for s in jsondecode(aws_iam_role_policy.host.policy).Statement : s if s.Sid == "StoreApiKey"]).Resource == ["arn:aws:ssm:eu-west-2:123456789012:parameter/dalston/dalston/api-key"]
+    error_message = "the role may write the one API key parameter"
+  }
+  assert {
+    condition     = one([for s in jsondecode(aws_iam_role_policy.host.policy).Statement : s if s.Sid == "StoreApiKey"]).Action == ["ssm:PutParameter"]
+    error_message = "the API key grant is PutParameter only (the host never reads it back)"
+  }
+  assert {
+    condition     = length([for s in jsondecode(aws_iam_role_policy.host.policy).Statement : s if contains(s.Action, "ssm:GetParameter") && contains(s.Resource, "arn:aws:ssm:eu-west-2:123456789012:parameter/dalston/dalston/api-key")]) == 0
+    error_message = "the role must not read the API key parameter"
+  }
+}
+
+run "no_api_key_parameter" {
+  command = plan
+  variables {
+    api_key_parameter_arn = null
+  }
+  assert {
+    condition     = length([for s in jsondecode(aws_iam_role_policy.host.policy).Statement : s if s.Sid == "StoreApiKey"]) == 0
+    error_message = "no API key parameter, no SSM write grant"
+  }
+}
+
+run "api_key_parameter_wildcard_rejected" {
+  command = plan
+  variables {
+    api_key_parameter_arn = "arn:aws:ssm:eu-west-2:123456789012:parameter/dalston/*"
+  }
+  expect_failures = [var.api_key_parameter_arn]
 }
 
 run "key_withdrawn_after_join" {

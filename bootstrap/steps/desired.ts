@@ -171,12 +171,13 @@ export function hostJsonFromDesired(
 export function composeEnvFor(host: Raw, current: string): string {
   const region = getPath(host, 's3.region');
   const str = (v: unknown) => (typeof v === 'string' ? v : undefined);
+  // In Terraform's order (its compose_env output), so a first boot writes the same text.
   return withDalstonVersion(current, {
-    DALSTON_S3_BUCKET: str(getPath(host, 's3.bucket')),
-    DALSTON_S3_REGION: str(region),
     AWS_REGION: str(region),
     DALSTON_IMAGE_TAG: str(getPath(host, 'dalston.imageTag')),
     DALSTON_REF: str(getPath(host, 'dalston.ref')),
+    DALSTON_S3_BUCKET: str(getPath(host, 's3.bucket')),
+    DALSTON_S3_REGION: str(region),
   });
 }
 

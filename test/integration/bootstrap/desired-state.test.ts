@@ -96,7 +96,7 @@ describe('the desired step against s3rver', () => {
     const hostPath = join(r.root, 'etc/dalston/host.json');
     expect(await readJson(hostPath)).toEqual(host(r.dataDir, VOL_A));
     expect(await readFile(join(r.root, 'etc/dalston/compose.env'), 'utf8')).toBe(
-      `DALSTON_S3_BUCKET=${s3.bucket}\nDALSTON_S3_REGION=us-east-1\nAWS_REGION=us-east-1\nDALSTON_IMAGE_TAG=1.0.0\nDALSTON_REF=v1.0.0\n`,
+      `AWS_REGION=us-east-1\nDALSTON_IMAGE_TAG=1.0.0\nDALSTON_REF=v1.0.0\nDALSTON_S3_BUCKET=${s3.bucket}\nDALSTON_S3_REGION=us-east-1\n`,
     );
     const cache = await readJson(join(r.root, DESIRED_STATE_CACHE));
     expect(cache.etag).not.toBe('');
@@ -174,6 +174,7 @@ describe('volume swap', () => {
         stderr: quiet,
         devRoot,
         sysfsRoot: join(r.dir, 'no-sys'),
+        env: { AWS_ENDPOINT_URL_S3: s3.endpoint },
         desiredStore: async (loc) => new S3ObjectStore({ ...loc, credentials: S3RVER_CREDENTIALS }),
       });
     const diskOf = async () =>

@@ -127,7 +127,7 @@ describe('bin/dalston-aws.mjs end to end', () => {
     const up = await run(['up', '--for', '1h', '--no-wait']);
     expect(up.stderr).toMatch(
       new RegExp(
-        `waking ${INSTANCE} \\(dalston-e2e\\), t3\\.xlarge, release unknown, kept awake until .* UTC`,
+        `waking ${INSTANCE} \\(dalston-e2e\\), t3\\.xlarge, kept awake until .* UTC`,
       ),
     );
     expect(up.code).toBe(0);

@@ -95,7 +95,7 @@ describe('pure helpers', () => {
 
   it('composeEnvFor sets the overlay variables from host.json and keeps other lines', () => {
     expect(composeEnvFor(HOST, '')).toBe(
-      'DALSTON_S3_BUCKET=dalston-artifacts-123456789012\nDALSTON_S3_REGION=eu-west-2\nAWS_REGION=eu-west-2\nDALSTON_IMAGE_TAG=1.0.0\nDALSTON_REF=v1.0.0\n',
+      'AWS_REGION=eu-west-2\nDALSTON_IMAGE_TAG=1.0.0\nDALSTON_REF=v1.0.0\nDALSTON_S3_BUCKET=dalston-artifacts-123456789012\nDALSTON_S3_REGION=eu-west-2\n',
     );
     const withVpc = `${composeEnvFor(HOST, '')}DALSTON_VPC_IP=10.0.1.23\n`;
     expect(composeEnvFor(HOST, withVpc)).toBe(withVpc);

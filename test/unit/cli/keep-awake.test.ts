@@ -24,7 +24,6 @@ function described(state: string) {
             BlockDeviceMappings: [],
             Tags: [
               { Key: 'Name', Value: 'dalston-dev' },
-              { Key: 'DalstonHostRelease', Value: 'releases/dalston-host-0.4.0.tgz@"etag"' },
             ],
           },
         ],
@@ -87,7 +86,7 @@ describe('dalston-aws up --for', () => {
     expect(judgeKeepAwake(objects.writes[0]!.body!, T0 + 3_600_000).kind).toBe('active');
     expect(judgeKeepAwake(objects.writes[0]!.body!, T0 + 4 * 3_600_000).kind).toBe('expired');
     expect(ctx.stderr.text).toContain(
-      `waking ${INSTANCE} (dalston-dev), t3.xlarge, release 0.4.0, kept awake until 2026-12-01 13:00:00 UTC (s3://dalston-test-bucket/${LEASE_KEY}): pending`,
+      `waking ${INSTANCE} (dalston-dev), t3.xlarge, kept awake until 2026-12-01 13:00:00 UTC (s3://dalston-test-bucket/${LEASE_KEY}): pending`,
     );
   });
 
@@ -99,7 +98,7 @@ describe('dalston-aws up --for', () => {
     expect(ec2Mock.commandCalls(StartInstancesCommand)).toHaveLength(0);
     expect(objects.writes.map((w) => w.key)).toEqual([LEASE_KEY]);
     expect(ctx.stderr.text).toMatch(
-      /already running \(release 0\.4\.0\), kept awake until 2026-12-01 09:30:00 UTC/,
+      /already running, kept awake until 2026-12-01 09:30:00 UTC/,
     );
   });
 

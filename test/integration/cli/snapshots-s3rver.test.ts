@@ -400,9 +400,7 @@ describe('bin/dalston-aws.mjs end to end (real SDK → s3rver and a local EC2 Qu
     ec2!.instance.state = 'stopped';
     ec2!.calls.length = 0;
     const r = await run(['up', '--no-wait']);
-    expect(r.stderr).toMatch(
-      /waking i-0e2e0000000000001 \(dalston-e2e\), t3\.xlarge: pending/,
-    );
+    expect(r.stderr).toMatch(/waking i-0e2e0000000000001 \(dalston-e2e\), t3\.xlarge: pending/);
     expect(r.code).toBe(0);
     expect(ec2!.calls.map((c) => [c.action, c.params['InstanceId.1']])).toEqual([
       ['DescribeInstances', INSTANCE],

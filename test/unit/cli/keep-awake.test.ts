@@ -22,9 +22,7 @@ function described(state: string) {
             State: { Name: state as 'running' },
             LaunchTime: new Date(T0 - 86_400_000),
             BlockDeviceMappings: [],
-            Tags: [
-              { Key: 'Name', Value: 'dalston-dev' },
-            ],
+            Tags: [{ Key: 'Name', Value: 'dalston-dev' }],
           },
         ],
       },
@@ -97,9 +95,7 @@ describe('dalston-aws up --for', () => {
     expect(await dalstonAwsMain(['up', '--for', '30m', '--no-wait', ...DEPLOY], ctx)).toBe(0);
     expect(ec2Mock.commandCalls(StartInstancesCommand)).toHaveLength(0);
     expect(objects.writes.map((w) => w.key)).toEqual([LEASE_KEY]);
-    expect(ctx.stderr.text).toMatch(
-      /already running, kept awake until 2026-12-01 09:30:00 UTC/,
-    );
+    expect(ctx.stderr.text).toMatch(/already running, kept awake until 2026-12-01 09:30:00 UTC/);
   });
 
   it('a bad duration is a usage error before any AWS call', async () => {

@@ -110,6 +110,11 @@ describe('first boot with a failing outside dependency', () => {
     stderr: sink(),
     log: pino({ level: 'silent' }),
     steps,
+    // No network in unit tests: a bucket in which nothing is published (host.json is kept).
+    desiredStore: async () => ({
+      bucket: 'dalston-artifacts-123456789012',
+      getIfChanged: async () => ({ kind: 'missing' as const }),
+    }),
     ...over,
   });
   const readReport = async () =>
@@ -287,6 +292,8 @@ describe('first boot with a failing outside dependency', () => {
     });
     expect(await bootstrapCommand(['--root', root], deps(failingTs, { upload }))).toBe(1);
     expect(puts).toHaveLength(1);
+    // The desired step asked the bucket and, nothing being published, kept host.json.
+    expect(resultOf(await readReport()).desired).toBe('unchanged');
     expect(puts[0]).toMatchObject({
       key: 'status/i-0123456789abcdef0/bootstrap.json',
       type: 'application/json',

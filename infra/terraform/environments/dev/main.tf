@@ -86,7 +86,7 @@ module "ec2" {
   data_volume_size_gb         = var.data_volume_size_gb
   iam_instance_profile_name   = module.iam.instance_profile_name
   user_data                   = module.host_config.user_data
-  desired_state_url           = "s3://${aws_s3_object.desired_state.bucket}/${aws_s3_object.desired_state.key}"
+  desired_state_url           = "s3://${module.host_config.bucket_name}/${aws_s3_object.desired_state.key}"
   allowed_security_group_ids  = var.allowed_security_group_ids
   associate_public_ip_address = var.associate_public_ip_address
 }

@@ -55,12 +55,8 @@ output "desired_state_key" {
 
 output "desired_state" {
   description = "The desired-state document published at config/host.json: schemaVersion, release {version, key, sha256}, host (host.json), publishedBy. No secret."
-  value       = local.desired_state
-
-  precondition {
-    condition     = local.release_sha256 != ""
-    error_message = "Release bundle ${local.release_file} not found: run `npm run build` first (or point release_dir at the directory holding it)."
-  }
+  # A missing or stale bundle is refused by release_sha256's preconditions (the release upload uses it).
+  value = local.desired_state
 }
 
 output "user_data" {

@@ -371,6 +371,8 @@ describe('bin/dalston-aws.mjs end to end (real SDK → s3rver and a local EC2 Qu
           }),
         instanceName: async () => INSTANCE,
       },
+      // The desired state is read from the same server (nothing published there: host.json is kept).
+      desiredStore: async (loc) => new S3ObjectStore({ ...loc, region: 'us-east-1', credentials: CREDS }),
     });
     expect(code).toBe(1);
     const read = await readBootstrapReport(new S3ObjectReader(s3), BUCKET, 'status/', INSTANCE);

@@ -50,6 +50,8 @@ export interface Instance {
 export interface World {
   release: Release;
   rendered: RenderedHost;
+  /** The main instance's desired state as published (Terraform's, with the rehearsal's stand-ins). */
+  desiredState: string;
   services: string[];
   /** The cached machine rootfs every instance's root disk is copied from. */
   rootfsCache: string;

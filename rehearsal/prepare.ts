@@ -6,6 +6,7 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parseConfig } from '../shared/config/load.ts';
+import { DESIRED_STATE_KEY } from '../shared/desired/desired-state.ts';
 import { runChecked } from '../shared/shell.ts';
 import { ensureDbRootfs } from '../test/harness/debian-images.ts';
 import { cacheDir as harnessCacheDir } from '../test/harness/paths.ts';
@@ -19,7 +20,7 @@ import { cloneRootfs, ensureRootfs } from './machine/rootfs.ts';
 import { udevStandinDirs } from './machine/udev-standin.ts';
 import { IN_MACHINE, installMachineFiles } from './product/machine-files.ts';
 import { buildRelease, type Release } from './product/release.ts';
-import { patchHostJson, type RenderedHost, readServices, renderUserData } from './product/user-data.ts';
+import { patchDesiredState, type RenderedHost, readServices, renderUserData } from './product/user-data.ts';
 import { imageSources } from './world/db-images.ts';
 import { BUILDX_PLUGIN, COMPOSE_PLUGIN, ensureDockerPlugin } from './world/docker-plugins.ts';
 import { startS3StandIn } from './world/s3.ts';
@@ -108,12 +109,19 @@ export async function prepareWorld(ctx: RehearsalContext): Promise<World> {
       ctx.cleanup.add(`detach ${loop.device}`, () => detachLoop(shell, loop.device));
       const netns = await createNetNs(shell, `dh-rehearsal-${process.pid}`);
       ctx.cleanup.add(`delete network namespace ${netns.name}`, () => deleteNetNs(shell, netns));
+      // What `terraform apply` uploads: the release and the desired state naming it.
+      const desiredState = machineDesiredState(rendered!.desiredState, {
+        device: loop.device,
+        s3Endpoint: `http://127.0.0.1:${S3_PORT}`,
+      });
+      const desiredFile = path.join(work, 'desired-state.json');
+      await writeFile(desiredFile, desiredState);
       const s3 = await startS3StandIn({
         netns: netns.name,
         dir: path.join(runDir, 's3'),
         port: S3_PORT,
         bucket: rendered!.bucket,
-        put: { [rendered!.releaseKey]: release!.tgz },
+        put: { [rendered!.releaseKey]: release!.tgz, [DESIRED_STATE_KEY]: desiredFile },
       });
       ctx.cleanup.add('stop the stand-in S3 server', () => s3.stop());
 
@@ -127,12 +135,13 @@ export async function prepareWorld(ctx: RehearsalContext): Promise<World> {
         images,
         s3Endpoint: s3.endpoint,
       };
-      const userData = machineUserData(rendered!.userData, { device: loop.device, s3Endpoint: s3.endpoint });
-      await installMachineFiles(shell, { ...machineFiles, rootfs, userData });
+      // The user-data exactly as Terraform rendered it: it holds no host setting to patch.
+      await installMachineFiles(shell, { ...machineFiles, rootfs, userData: rendered!.userData });
       const udev = udevStandinDirs(path.join(runDir, 'udev'));
       world = {
         release: release!,
         rendered: rendered!,
+        desiredState,
         services,
         rootfsCache,
         machineFiles,
@@ -150,16 +159,16 @@ export async function prepareWorld(ctx: RehearsalContext): Promise<World> {
 }
 
 /**
- * Pure: the user-data Terraform rendered, with the host.json keys the rehearsal
- * cannot take as they are (see README): the loop device for the EBS volume, the
- * local S3 endpoint and Dalston repository; `patch` adds a scenario's own.
+ * Pure: the desired state Terraform rendered, with the host.json keys the
+ * rehearsal cannot take as they are (see README): the loop device for the EBS
+ * volume, the local S3 endpoint and Dalston repository; `patch` adds a scenario's own.
  */
-export function machineUserData(
-  userData: string,
+export function machineDesiredState(
+  desiredState: string,
   opts: { device: string; s3Endpoint: string },
   patch: (h: Record<string, unknown>) => Record<string, unknown> = (h) => h,
 ): string {
-  return patchHostJson(userData, (h) =>
+  return patchDesiredState(desiredState, (h) =>
     patch({
       ...h,
       volume: { ...(h.volume as object), device: opts.device },

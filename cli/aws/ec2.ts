@@ -20,8 +20,6 @@ export interface InstanceInfo {
   launchTime: Date | null;
   volumeIds: string[];
   name: string | null;
-  /** dalston-host release the instance was launched with (its DalstonHostRelease tag), or null. */
-  release: string | null;
   /**
    * Why EC2 last changed the state: `User initiated (2026-12-01 02:00:03 GMT)` for an API
    * stop (a person or the schedule), empty while running. Null when EC2 gave none.
@@ -53,12 +51,6 @@ export function createEc2Client(opts: AwsClientOptions): EC2Client {
     ...(opts.profile ? { profile: opts.profile } : {}),
     maxAttempts: 3,
   });
-}
-
-/** `releases/dalston-host-0.1.0.tgz@<etag>` (set by Terraform) → `0.1.0`. */
-export function releaseFromTag(tag: string | undefined): string | null {
-  if (!tag) return null;
-  return /dalston-host-([^/@]+)\.tgz/.exec(tag)?.[1] ?? tag;
 }
 
 /** Domain client over the SDK: one typed method per call, each bounded by a timeout, errors mapped to one line. */
@@ -101,7 +93,6 @@ export class SdkEc2 implements Ec2Api {
       launchTime: inst.LaunchTime ?? null,
       volumeIds: (inst.BlockDeviceMappings ?? []).flatMap((b) => (b.Ebs?.VolumeId ? [b.Ebs.VolumeId] : [])),
       name: inst.Tags?.find((t) => t.Key === 'Name')?.Value ?? null,
-      release: releaseFromTag(inst.Tags?.find((t) => t.Key === 'DalstonHostRelease')?.Value),
       stateTransitionReason: inst.StateTransitionReason || null,
       stateReasonCode: inst.StateReason?.Code ?? null,
     };

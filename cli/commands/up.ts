@@ -68,7 +68,8 @@ export async function upCommand(args: readonly string[], ctx: CliContext): Promi
     // StartInstances is refused while stopping: let the stop finish first.
     inst = await waitForInstanceState(ec2, d.instanceId, 'stopped', { timeoutMs }, ctx.clock, progress);
   }
-  const what = `${d.instanceId}${inst.name ? ` (${inst.name})` : ''}, ${inst.type}, release ${inst.release ?? 'unknown'}`;
+  // No release here: the instance is not tagged with one (what runs is the heartbeat's agent version).
+  const what = `${d.instanceId}${inst.name ? ` (${inst.name})` : ''}, ${inst.type}`;
   let leaseLine = '';
   if (leaseMs !== null) {
     // The lease goes first, so the agent's very first idle poll already sees it.
@@ -90,9 +91,7 @@ export async function upCommand(args: readonly string[], ctx: CliContext): Promi
     justStarted = true;
     progress.note(`waking ${what}${leaseLine}: ${now}`);
   } else {
-    progress.note(
-      `${d.instanceId} is already ${inst.state} (release ${inst.release ?? 'unknown'})${leaseLine}`,
-    );
+    progress.note(`${d.instanceId} is already ${inst.state}${leaseLine}`);
   }
   if (noWait) return 0;
 

@@ -111,6 +111,18 @@ export const INSTANCE_ROLE_DROPIN = `[Service]
 Environment=${INSTANCE_ROLE_ENV.join(' ')}
 `;
 
+/**
+ * The S3 endpoint for the user-data's bootstrap at first boot: before host.json exists
+ * (with its s3.endpoint), `--desired-state` names only the bucket, and the bootstrap
+ * takes an S3-compatible server from AWS_ENDPOINT_URL_S3 (unset on EC2).
+ */
+export function s3EndpointDropin(endpoint: string): string {
+  return `[Service]\nEnvironment=AWS_ENDPOINT_URL_S3=${endpoint}\n`;
+}
+
+/** The units that run the user-data (the cloud-init stand-in and the user-data's own re-run unit). */
+export const USER_DATA_UNITS = ['dalston-user-data.service', IN_MACHINE.userDataUnit] as const;
+
 /** The units whose processes call AWS (see INSTANCE_ROLE_DROPIN). */
 export const AWS_CALLING_UNITS = [
   'dalston.service',
@@ -181,6 +193,8 @@ export async function installMachineFiles(shell: Shell, f: MachineFiles): Promis
   await put(r, `etc/systemd/system/${IN_MACHINE.imagesUnit}`, IMAGES_UNIT);
   for (const unit of AWS_CALLING_UNITS)
     await put(r, `etc/systemd/system/${unit}.d/rehearsal-instance-role.conf`, INSTANCE_ROLE_DROPIN);
+  for (const unit of USER_DATA_UNITS)
+    await put(r, `etc/systemd/system/${unit}.d/rehearsal-s3-endpoint.conf`, s3EndpointDropin(f.s3Endpoint));
   // A persistent journal, as on Amazon Linux 2023: the second boot reads how the first one ended.
   await mkdir(path.join(r, 'var/log/journal'), { recursive: true });
   await enable(r, IN_MACHINE.userDataUnit);

@@ -13,6 +13,8 @@ export interface UserDataInputs {
 
 export interface RenderedHost {
   userData: string;
+  /** The desired-state document Terraform publishes at config/host.json. */
+  desiredState: string;
   hostJson: Record<string, unknown>;
   composeEnv: string;
   bucket: string;
@@ -43,6 +45,9 @@ export function rootConfig(i: UserDataInputs): string {
 
 output "user_data" {
   value = module.host_config.user_data
+}
+output "desired_state" {
+  value = module.host_config.desired_state
 }
 output "host_json" {
   value = module.host_config.host_json
@@ -88,6 +93,7 @@ export async function renderUserData(
   };
   return {
     userData: val('user_data'),
+    desiredState: val('desired_state'),
     hostJson: JSON.parse(val('host_json')) as Record<string, unknown>,
     composeEnv: val('compose_env'),
     bucket: val('bucket_name'),
@@ -96,25 +102,18 @@ export async function renderUserData(
   };
 }
 
-const HOST_JSON_OPEN = "<<'DALSTON_HOST_JSON'\n";
-const HOST_JSON_CLOSE = '\nDALSTON_HOST_JSON\n';
-
 /**
- * Pure: the user-data with its embedded host.json changed by `patch` (the
+ * Pure: the desired-state document with its host.json changed by `patch` (the
  * rehearsal's stand-ins: a loop device instead of an EBS volume id, the local
- * S3 endpoint, the local Dalston repository). Everything else stays byte-for-byte.
+ * S3 endpoint, the local Dalston repository). The release and everything else stay.
  */
-export function patchHostJson(
-  userData: string,
+export function patchDesiredState(
+  desiredState: string,
   patch: (hostJson: Record<string, unknown>) => Record<string, unknown>,
 ): string {
-  const start = userData.indexOf(HOST_JSON_OPEN);
-  const end = start < 0 ? -1 : userData.indexOf(HOST_JSON_CLOSE, start + HOST_JSON_OPEN.length);
-  if (start < 0 || end < 0)
-    throw new Error('the rendered user-data has no DALSTON_HOST_JSON heredoc to patch');
-  const body = userData.slice(start + HOST_JSON_OPEN.length, end);
-  const patched = JSON.stringify(patch(JSON.parse(body) as Record<string, unknown>));
-  return userData.slice(0, start + HOST_JSON_OPEN.length) + patched + userData.slice(end);
+  const doc = JSON.parse(desiredState) as { host?: Record<string, unknown> };
+  if (!doc.host || typeof doc.host !== 'object') throw new Error('the rendered desired state has no host');
+  return JSON.stringify({ ...doc, host: patch(doc.host) });
 }
 
 export async function readServices(repo: string): Promise<string[]> {

@@ -8,11 +8,13 @@
  */
 import { readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { DESIRED_STATE_KEY } from '../../shared/desired/desired-state.ts';
 import { parseSnapshot } from '../../shared/status/snapshot.ts';
 import { clusterState } from '../../test/harness/postgres-state.ts';
 import { fail } from '../checks.ts';
 import { Abort, PG_DATA_ON_VOLUME, PROJECT, type RehearsalContext, type Scenario } from '../context.ts';
 import { agentStatus, containerOf, isSnapshot } from '../product/observe.ts';
+import { patchDesiredState } from '../product/user-data.ts';
 import { sleep, waitFor } from '../wait.ts';
 import { containerLog, controlDataOnVolume, psqlIn } from '../world/db-images.ts';
 
@@ -49,11 +51,18 @@ export const idleStop: Scenario = {
   name: BOOT,
   async run(ctx: RehearsalContext) {
     const w = ctx.world;
-    const hostJson = path.join(w.rootfs, 'etc', 'dalston', 'host.json');
-    await ctx.must('idle stop: host.json shortens the idle window', async () => {
-      const cfg = JSON.parse(await readFile(hostJson, 'utf8')) as Record<string, unknown>;
-      cfg.idle = { ...(cfg.idle as object), ...IDLE_SETTINGS };
-      await writeFile(hostJson, `${JSON.stringify(cfg, null, 2)}\n`);
+    // A host setting changed the way an operator changes it: a new desired state in S3,
+    // which the powered-off host follows at its next boot (the bootstrap's desired step).
+    await ctx.must('idle stop: a new desired state shortens the idle window', async () => {
+      const desired = path.join(ctx.runDir, 'desired-state-idle.json');
+      await writeFile(
+        desired,
+        patchDesiredState(w.desiredState, (h) => ({
+          ...h,
+          idle: { ...(h.idle as object), ...IDLE_SETTINGS },
+        })),
+      );
+      await w.s3.put(DESIRED_STATE_KEY, desired);
       return Object.entries(IDLE_SETTINGS)
         .map(([k, v]) => `idle.${k} ${v}`)
         .join(', ');
@@ -66,6 +75,15 @@ export const idleStop: Scenario = {
     await ctx.must('idle stop: the stack is healthy', async () => {
       await ctx.waitHealthy(m, 5 * 60_000);
       return 'healthy';
+    });
+    await ctx.check('idle stop: the boot followed the desired state into host.json', async () => {
+      // Read on the root disk from outside: the machine may already be on its way down.
+      const cfg = JSON.parse(await readFile(path.join(w.rootfs, 'etc/dalston/host.json'), 'utf8')) as {
+        idle?: Record<string, unknown>;
+      };
+      for (const [k, v] of Object.entries(IDLE_SETTINGS))
+        if (cfg.idle?.[k] !== v) fail(`host.json idle.${k} is ${String(cfg.idle?.[k])}, not ${v}`);
+      return `host.json idle ${JSON.stringify(cfg.idle)}`;
     });
 
     const pg = await containerOf(m, PROJECT, 'postgres');

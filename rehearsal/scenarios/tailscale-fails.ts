@@ -12,6 +12,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { STEP_ORDER } from '../../bootstrap/steps/step.ts';
 import { bootstrapView, describeFailure } from '../../cli/bootstrap-view.ts';
+import { DESIRED_STATE_KEY } from '../../shared/desired/desired-state.ts';
 import {
   type BootstrapReport,
   bootstrapReportKey,
@@ -25,7 +26,7 @@ import type { Machine } from '../machine/nspawn.ts';
 import { cloneRootfs } from '../machine/rootfs.ts';
 import { finished, journal, waitUnit } from '../machine/systemd.ts';
 import { udevStandinDirs } from '../machine/udev-standin.ts';
-import { machineUserData, VOLUME_BYTES } from '../prepare.ts';
+import { machineDesiredState, VOLUME_BYTES } from '../prepare.ts';
 import { IN_MACHINE, installMachineFiles } from '../product/machine-files.ts';
 import { describeSnapshot, parseBootstrapSteps } from '../product/observe.ts';
 import { waitFor } from '../wait.ts';
@@ -69,12 +70,19 @@ export const tailscaleFails: Scenario = {
           value: EXPIRED_KEY,
         });
         ctx.cleanup.add('stop the stand-in SSM server', () => ssm!.stop());
-        const userData = machineUserData(
-          w.rendered.userData,
-          { device: loop.device, s3Endpoint: w.s3.endpoint },
-          (h) => ({ ...h, tailscale: { ...((h.tailscale as object) ?? {}), authKeyParameter: PARAM } }),
+        // Its own desired state (its volume, its Tailscale parameter), published over the main
+        // instance's: that one stays powered off from here on.
+        const desired = path.join(ctx.runDir, 'desired-state-tailscale.json');
+        await writeFile(
+          desired,
+          machineDesiredState(
+            w.rendered.desiredState,
+            { device: loop.device, s3Endpoint: w.s3.endpoint },
+            (h) => ({ ...h, tailscale: { ...((h.tailscale as object) ?? {}), authKeyParameter: PARAM } }),
+          ),
         );
-        await installMachineFiles(ctx.shell, { ...w.machineFiles, rootfs, userData });
+        await w.s3.put(DESIRED_STATE_KEY, desired);
+        await installMachineFiles(ctx.shell, { ...w.machineFiles, rootfs, userData: w.rendered.userData });
         await installTailscaleStandIn(rootfs, ssm.endpoint);
         inst = { rootfs, loop, udev: udevStandinDirs(path.join(ctx.runDir, 'udev-tailscale')) };
         return `EBS ${loop.device} (blank), hostname ${HOSTNAME}, tailscale.authKeyParameter ${PARAM} → an expired key (SSM ${ssm.endpoint})`;

@@ -1,11 +1,16 @@
+import { execFile } from 'node:child_process';
+import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import { startNetnsServer } from './netns-server.ts';
 
 export interface S3StandIn {
   endpoint: string;
   /** Where s3rver keeps objects on the host (`<dir>/<bucket>/<key>._S3rver_object`). */
   dir: string;
+  /** Puts `file` at `key` in the bucket (through the server, so ETags change as on S3). */
+  put(key: string, file: string): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -33,7 +38,17 @@ export async function startS3StandIn(opts: {
     ],
     what: 'the stand-in S3 server',
   });
-  return { endpoint: `http://127.0.0.1:${opts.port}`, dir: opts.dir, stop: () => server.stop() };
+  const put = async (key: string, file: string) => {
+    const tsx = createRequire(import.meta.url).resolve('tsx');
+    // biome-ignore format: option pairs read better on one line each
+    await promisify(execFile)('ip', [
+      'netns', 'exec', opts.netns, process.execPath, '--import', tsx, path.join(here, 's3-put.ts'),
+      '--port', String(opts.port),
+      '--bucket', opts.bucket,
+      '--put', `${key}=${file}`,
+    ], { timeout: 60_000 });
+  };
+  return { endpoint: `http://127.0.0.1:${opts.port}`, dir: opts.dir, put, stop: () => server.stop() };
 }
 
 /** Pure: where s3rver keeps an object's body under its directory. */

@@ -40,6 +40,8 @@ export interface Rendered {
   hostJson: string;
   composeEnv: string;
   releaseSha256: string;
+  /** The desired-state document Terraform publishes at config/host.json. */
+  desiredState: string;
 }
 
 export interface Workspace {
@@ -129,6 +131,7 @@ export async function createWorkspace(): Promise<Workspace> {
       hostJson: o.host_json!.value,
       composeEnv: o.compose_env!.value,
       releaseSha256: o.release_sha256!.value,
+      desiredState: o.desired_state!.value,
     };
   };
 

@@ -2,6 +2,7 @@ import { cp, mkdir, mkdtemp, readdir, rm, stat } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parseDesiredState } from '../../../shared/desired/desired-state.ts';
 import { type ShellResult, ZxShell } from '../../../shared/shell.ts';
 import { requireCommand } from '../../harness/require.ts';
 import {
@@ -433,6 +434,38 @@ describe('environments/dev planned on the mocked provider', () => {
     ]) {
       expect(allows(inline, action, BUCKET), action).toBe(false);
     }
+  });
+
+  it('config/ and releases/ are explicitly denied to writes and deletes: the host cannot rewrite its own orders', async () => {
+    const { inline } = instanceRole(await plan('defaults'));
+    for (const key of ['config/host.json', 'releases/dalston-host-0.1.0.tgz']) {
+      for (const action of ['s3:PutObject', 's3:DeleteObject', 's3:DeleteObjectVersion']) {
+        expect(decide(inline, action, obj(key)), `${action} ${key}`).toBe('explicit-deny');
+      }
+      expect(decide(inline, 's3:GetObject', obj(key)), `GetObject ${key}`).toBe('allow');
+    }
+  });
+
+  it('publishes the desired state at config/host.json, valid for the host, after the release it names', async () => {
+    const p = await plan('defaults');
+    const objects = all(p, 'aws_s3_object');
+    const desired = objects.find((o) => o.after.key === 'config/host.json');
+    expect(desired, objects.map((o) => o.address).join(', ')).toBeDefined();
+    const parsed = parseDesiredState(desired!.after.content as string);
+    if (parsed.kind !== 'ok') throw new Error(parsed.reason);
+    const release = objects.find((o) => String(o.after.key).startsWith('releases/'))!;
+    expect(parsed.state.document.release).toMatchObject({
+      version: '0.0.0-fixture',
+      key: release.after.key,
+      sha256: (release.after.metadata as Record<string, string>).sha256,
+    });
+    expect(parsed.state.document.publishedBy).toBe('terraform');
+    expect(parsed.state.host.volume.id).toBe('vol-0123456789abcdef0');
+    expect(parsed.state.host.dalston).toMatchObject({ ref: 'v1.2.3', imageTag: '1.2.3' });
+    // The instance names where its state is and carries no release it may not run.
+    const tags = only(p, 'aws_instance').tags as Record<string, string>;
+    expect(tags).not.toHaveProperty('DalstonHostRelease');
+    expect(tags.DalstonDesiredState).toBe('s3://dalston-artifacts-123456789012/config/host.json');
   });
 
   it('the instance role reads the keep-awake lease beside its snapshot, and cannot delete it or the running-hours record', async () => {

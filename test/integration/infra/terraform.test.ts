@@ -1,8 +1,10 @@
 import { lstat, mkdir, mkdtemp, readFile, readlink, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { composeEnvFor } from '../../../bootstrap/steps/desired.ts';
 import { dataPaths } from '../../../shared/config/data-paths.ts';
 import { parseConfig } from '../../../shared/config/load.ts';
+import { parseDesiredState } from '../../../shared/desired/desired-state.ts';
 import { ConfigError } from '../../../shared/errors.ts';
 import { runChecked } from '../../../shared/shell.ts';
 import { requireCommand } from '../../harness/require.ts';
@@ -113,6 +115,7 @@ describe('host.json rendered by terraform', () => {
     expect(cfg.dalston).toEqual({
       repo: 'https://github.com/ssarunic/dalston.git',
       ref: 'v1.2.3',
+      imageTag: '1.2.3',
       // A schema default, not something Terraform states (see the next test).
       upgradeHealthySeconds: expect.any(Number),
     });
@@ -123,7 +126,7 @@ describe('host.json rendered by terraform', () => {
     const raw = JSON.parse(rendered.hostJson) as Record<string, Record<string, unknown>>;
     expect(Object.keys(raw).sort()).toEqual(['compose', 'dalston', 's3', 'tailscale', 'volume']);
     expect(Object.keys(raw.compose!).sort()).toEqual(['envFiles', 'services']);
-    expect(Object.keys(raw.dalston!)).toEqual(['ref']);
+    expect(Object.keys(raw.dalston!).sort()).toEqual(['imageTag', 'ref']);
     expect(raw.tailscale).toEqual({ authKeyParameter: '/dalston/tailscale-auth-key' });
 
     const cfg = parseConfig(raw, 'terraform host.json');
@@ -198,32 +201,94 @@ describe('user-data rendered by terraform', () => {
     });
   }
 
-  it('carries the bundle SHA-256 terraform computed from the file', async () => {
-    const bytes = await readFile(ws.bundle.good);
-    expect(rendered.releaseSha256).toBe(sha256(bytes));
-    expect(rendered.userData).toContain(`RELEASE_SHA256='${sha256(bytes)}'`);
+  it('carries no host setting and no release: only where the desired state is', () => {
+    expect(rendered.userData).toContain('DESIRED_STATE="s3://$BUCKET/config/host.json"');
+    expect(rendered.userData).toContain("BUCKET='dalston-artifacts-123456789012'");
+    for (const setting of [
+      'vol-0123456789abcdef0',
+      'v1.2.3',
+      "'1.2.3'",
+      'stt-prepare',
+      '/dalston/tailscale-auth-key',
+      'DALSTON_HOST_JSON',
+      'DALSTON_IMAGE_TAG',
+      'DALSTON_REF',
+      rendered.releaseSha256,
+      'dalston-host-0.1.0.tgz',
+    ]) {
+      expect(rendered.userData, setting).not.toContain(setting);
+    }
+  });
+
+  it('a new Dalston version or volume leaves the user-data byte-for-byte the same', async () => {
+    const next = await ws.render(
+      {
+        ...al2023,
+        dalston_ref: 'v1.2.4',
+        dalston_image_tag: '1.2.4',
+        data_volume_id: 'vol-0fedcba9876543210',
+      },
+      'next',
+    );
+    expect(next.userData).toBe(rendered.userData);
+    expect(next.desiredState).not.toBe(rendered.desiredState);
   });
 });
 
-describe('user-data sandbox run (AL2023)', () => {
-  const key = 'dalston-artifacts-123456789012/releases/dalston-host-0.1.0.tgz';
+describe('the desired state rendered by terraform', () => {
+  it("parses with the host's own parseDesiredState: the release terraform uploads, host.json, no secret", async () => {
+    const parsed = parseDesiredState(rendered.desiredState);
+    if (parsed.kind !== 'ok') throw new Error(parsed.reason);
+    const bytes = await readFile(ws.bundle.good);
+    expect(rendered.releaseSha256).toBe(sha256(bytes));
+    expect(parsed.state.document).toEqual({
+      schemaVersion: 1,
+      release: { version: '0.1.0', key: 'releases/dalston-host-0.1.0.tgz', sha256: sha256(bytes) },
+      host: JSON.parse(rendered.hostJson),
+      publishedBy: 'terraform',
+    });
+    expect(parsed.state.host.dalston).toMatchObject({ ref: 'v1.2.3', imageTag: '1.2.3' });
+    expect(parsed.state.host.volume.id).toBe('vol-0123456789abcdef0');
+    // The Tailscale key stays in SSM: only its parameter's name is here.
+    expect(rendered.desiredState).not.toMatch(/tskey-|authKey"\s*:/);
+    // The compose env the bootstrap derives from it is the one Terraform documents.
+    expect(composeEnvFor(JSON.parse(rendered.hostJson), '')).toBe(rendered.composeEnv);
+  });
+});
 
-  it('installs Node, downloads, verifies, unpacks, links current, writes config, then bootstraps — in that order', async () => {
+const DESIRED_KEY = 'dalston-artifacts-123456789012/config/host.json';
+/** The S3 objects terraform publishes: the desired state (as rendered, or `doc`) and the release. */
+async function published(doc: string = rendered.desiredState): Promise<Record<string, string>> {
+  const file = await mkdtemp(path.join(ws.dir, 'desired-')).then((d) => path.join(d, 'host.json'));
+  await writeFile(file, doc);
+  return {
+    [DESIRED_KEY]: file,
+    'dalston-artifacts-123456789012/releases/dalston-host-0.1.0.tgz': ws.bundle.good,
+  };
+}
+
+describe('user-data sandbox run (AL2023)', () => {
+  it('installs Node, reads the desired state, downloads, verifies, unpacks, links current, then bootstraps from the desired state — in that order', async () => {
     const run = await runUserData(rendered.userData, {
-      s3: { [key]: ws.bundle.good },
+      s3: await published(),
       awsPreinstalled: true,
     });
     runs.push(run);
     expect(run.exitCode, run.log + run.stderr).toBe(0);
 
     const tools = run.calls.map((c) => c.split(' ')[0]);
-    expect(tools).toEqual(['dnf', 'aws', 'tar', 'node']);
+    expect(tools).toEqual(['dnf', 'aws', 'node', 'aws', 'tar', 'node']);
     expect(run.calls[0]).toBe('dnf install -y nodejs22');
     expect(run.calls[1]).toMatch(
+      /^aws s3 cp --only-show-errors --region eu-west-2 s3:\/\/dalston-artifacts-123456789012\/config\/host\.json \S+\/desired\.json$/,
+    );
+    // Node (installed first) reads the release out of the JSON.
+    expect(run.calls[2]).toBe('node -e');
+    expect(run.calls[3]).toMatch(
       /^aws s3 cp --only-show-errors --region eu-west-2 s3:\/\/dalston-artifacts-123456789012\/releases\/dalston-host-0\.1\.0\.tgz \S+\/release\.tgz$/,
     );
-    expect(run.calls[3]).toBe(
-      `node ${run.root}/opt/dalston-host/current/dalston-host.mjs bootstrap --config ${run.root}/etc/dalston/host.json`,
+    expect(run.calls[5]).toBe(
+      `node ${run.root}/opt/dalston-host/current/dalston-host.mjs bootstrap --config ${run.root}/etc/dalston/host.json --desired-state s3://dalston-artifacts-123456789012/config/host.json --region eu-west-2`,
     );
 
     // /usr/bin/node exists (the systemd units call it) and points at the namespaced binary.
@@ -240,12 +305,14 @@ describe('user-data sandbox run (AL2023)', () => {
     await expect(stat(path.join(run.root, 'opt/dalston-host/.staging'))).rejects.toThrow();
     await expect(stat(path.join(run.root, 'opt/dalston-host/current.new'))).rejects.toThrow();
 
-    const hostJson = await readFile(path.join(run.root, 'etc/dalston/host.json'), 'utf8');
-    expect(JSON.parse(hostJson)).toEqual(JSON.parse(rendered.hostJson));
-    parseConfig(JSON.parse(hostJson), 'sandbox host.json');
-    expect(await readFile(path.join(run.root, 'etc/dalston/compose.env'), 'utf8')).toBe(rendered.composeEnv);
+    // host.json and compose.env are the bootstrap's (its desired step): not written here.
+    await expect(lstat(path.join(run.root, 'etc/dalston/host.json'))).rejects.toThrow();
+    await expect(lstat(path.join(run.root, 'etc/dalston/compose.env'))).rejects.toThrow();
 
-    expect(run.log).toContain('dalston-host 0.1.0 user-data start');
+    expect(run.log).toContain('dalston-host user-data start');
+    expect(run.log).toContain(
+      'downloading s3://dalston-artifacts-123456789012/releases/dalston-host-0.1.0.tgz (release 0.1.0)',
+    );
     expect(run.log).toContain('dalston-host 0.1.0 user-data done');
     // Everything, the bootstrap's own output included, reached the serial console too, in full.
     expect(run.log).toContain('bootstrap stand-in: a line of output');
@@ -282,7 +349,7 @@ describe('user-data sandbox run (AL2023)', () => {
 
   it('a failing bootstrap fails the script with its exit code and says where its result and retry are', async () => {
     const run = await runUserData(rendered.userData, {
-      s3: { [key]: ws.bundle.good },
+      s3: await published(),
       awsPreinstalled: true,
       nodeExit: 69,
     });
@@ -297,7 +364,7 @@ describe('user-data sandbox run (AL2023)', () => {
 
   it('without a console it still logs everything to its file', async () => {
     const run = await runUserData(rendered.userData, {
-      s3: { [key]: ws.bundle.good },
+      s3: await published(),
       awsPreinstalled: true,
       noConsole: true,
     });
@@ -308,16 +375,15 @@ describe('user-data sandbox run (AL2023)', () => {
   });
 
   it('a wrong SHA-256 stops it before anything is unpacked, linked, written or run', async () => {
-    const run = await runUserData(rendered.userData, {
-      s3: { [key]: ws.bundle.tampered },
-      awsPreinstalled: true,
-    });
+    const s3 = await published();
+    s3['dalston-artifacts-123456789012/releases/dalston-host-0.1.0.tgz'] = ws.bundle.tampered;
+    const run = await runUserData(rendered.userData, { s3, awsPreinstalled: true });
     runs.push(run);
     expect(run.exitCode).not.toBe(0);
     expect(run.log).toMatch(
       /FATAL: release SHA-256 mismatch \(expected [0-9a-f]{64}, got [0-9a-f]{64}\): refusing to unpack/,
     );
-    expect(run.calls.map((c) => c.split(' ')[0])).toEqual(['dnf', 'aws']);
+    expect(run.calls.map((c) => c.split(' ')[0])).toEqual(['dnf', 'aws', 'node', 'aws']);
     await expect(lstat(path.join(run.root, 'opt/dalston-host/0.1.0'))).rejects.toThrow();
     await expect(lstat(path.join(run.root, 'opt/dalston-host/current'))).rejects.toThrow();
     await expect(lstat(path.join(run.root, 'etc/dalston/host.json'))).rejects.toThrow();
@@ -332,29 +398,55 @@ describe('user-data sandbox run (AL2023)', () => {
     expect(run.calls.some((c) => c.startsWith('tar ') || c.startsWith('node '))).toBe(false);
   });
 
-  it('a missing release object fails the same way, naming the S3 error', async () => {
-    const run = await runUserData(rendered.userData, { s3: {}, awsPreinstalled: true });
-    runs.push(run);
-    expect(run.exitCode).not.toBe(0);
-    expect(run.log).toContain('(404)');
-    await expect(lstat(path.join(run.root, 'opt/dalston-host/current'))).rejects.toThrow();
+  it('a missing desired state or release object fails the same way, naming the S3 error', async () => {
+    const only: Record<string, string> = { [DESIRED_KEY]: (await published())[DESIRED_KEY]! };
+    for (const s3 of [{}, only]) {
+      const run = await runUserData(rendered.userData, { s3, awsPreinstalled: true });
+      runs.push(run);
+      expect(run.exitCode).not.toBe(0);
+      expect(run.log).toContain('(404)');
+      await expect(lstat(path.join(run.root, 'opt/dalston-host/current'))).rejects.toThrow();
+    }
   });
 
-  it('with publish_gateway_on_vpc, adds the private IP from IMDSv2 to compose.env', async () => {
+  it('a desired state without a valid release stops it before any release download', async () => {
+    const doc = JSON.parse(rendered.desiredState);
+    doc.release.sha256 = 'not-a-sha';
+    const run = await runUserData(rendered.userData, {
+      s3: await published(JSON.stringify(doc)),
+      awsPreinstalled: true,
+    });
+    runs.push(run);
+    expect(run.exitCode).not.toBe(0);
+    expect(run.log).toContain(
+      'FATAL: s3://dalston-artifacts-123456789012/config/host.json: release.sha256 is not a hex SHA-256',
+    );
+    expect(run.calls.map((c) => c.split(' ')[0])).toEqual(['dnf', 'aws', 'node']);
+    const notJson = await runUserData(rendered.userData, { s3: await published('{'), awsPreinstalled: true });
+    runs.push(notJson);
+    expect(notJson.exitCode).not.toBe(0);
+    expect(notJson.log).toContain('FATAL: s3://dalston-artifacts-123456789012/config/host.json is not JSON');
+  });
+
+  it('with publish_gateway_on_vpc, writes the private IP from IMDSv2 to compose.env (the bootstrap keeps the line)', async () => {
     const r = await ws.render({ ...al2023, publish_gateway_on_vpc: true }, 'vpc');
-    const run = await runUserData(r.userData, { s3: { [key]: ws.bundle.good }, awsPreinstalled: true });
+    const run = await runUserData(r.userData, {
+      s3: await published(r.desiredState),
+      awsPreinstalled: true,
+    });
     runs.push(run);
     expect(run.exitCode, run.log).toBe(0);
     const curls = run.calls.filter((c) => c.startsWith('curl '));
     expect(curls[0]).toContain('-X PUT');
     expect(curls[1]).toContain('X-aws-ec2-metadata-token: IMDS-TOKEN');
     const env = await readFile(path.join(run.root, 'etc/dalston/compose.env'), 'utf8');
-    expect(env).toBe(`${r.composeEnv}DALSTON_VPC_IP=10.0.1.23\n`);
+    expect(env).toBe('DALSTON_VPC_IP=10.0.1.23\n');
+    // What the bootstrap's desired step then writes: its variables, the IP line kept.
+    expect(composeEnvFor(JSON.parse(r.hostJson), env)).toBe(`DALSTON_VPC_IP=10.0.1.23\n${r.composeEnv}`);
   });
 });
 
 describe('user-data sandbox run (Ubuntu)', () => {
-  const key = 'dalston-artifacts-123456789012/releases/dalston-host-0.1.0.tgz';
   let nodeTarball: string;
   let nodeSha: string;
 
@@ -362,9 +454,11 @@ describe('user-data sandbox run (Ubuntu)', () => {
     const dir = await mkdtemp(path.join(ws.dir, 'node-'));
     const top = path.join(dir, 'node-v22.12.0-linux-x64');
     await mkdir(path.join(top, 'bin'), { recursive: true });
-    await writeFile(path.join(top, 'bin/node'), '#!/bin/bash\necho "node $*" >>"$SANDBOX_LOG"\n', {
-      mode: 0o755,
-    });
+    await writeFile(
+      path.join(top, 'bin/node'),
+      '#!/bin/bash\nif [ "$1" = "-e" ]; then echo "node -e" >>"$SANDBOX_LOG"; exec "$SANDBOX_REAL_NODE" "$@"; fi\necho "node $*" >>"$SANDBOX_LOG"\n',
+      { mode: 0o755 },
+    );
     nodeTarball = path.join(dir, 'node.tar.xz');
     await runChecked(shell, 'tar', ['-cJf', nodeTarball, '-C', dir, 'node-v22.12.0-linux-x64']);
     nodeSha = sha256(await readFile(nodeTarball));
@@ -372,10 +466,19 @@ describe('user-data sandbox run (Ubuntu)', () => {
 
   it('installs the checksummed Node tarball and the AWS CLI snap, then runs like AL2023', async () => {
     const r = await ws.render({ ...al2023, os_family: 'ubuntu', ubuntu_node_sha256: nodeSha }, 'ubuntu-ok');
-    const run = await runUserData(r.userData, { s3: { [key]: ws.bundle.good }, nodeTarball });
+    const run = await runUserData(r.userData, { s3: await published(r.desiredState), nodeTarball });
     runs.push(run);
     expect(run.exitCode, run.log + run.stderr).toBe(0);
-    expect(run.calls.map((c) => c.split(' ')[0])).toEqual(['curl', 'tar', 'snap', 'aws', 'tar', 'node']);
+    expect(run.calls.map((c) => c.split(' ')[0])).toEqual([
+      'curl',
+      'tar',
+      'snap',
+      'aws',
+      'node',
+      'aws',
+      'tar',
+      'node',
+    ]);
     expect(run.calls[0]).toContain('https://nodejs.org/dist/v22.12.0/node-v22.12.0-linux-x64.tar.xz');
     expect(await readlink(path.join(run.root, 'usr/bin/node'))).toBe(
       '../../opt/node-v22.12.0-linux-x64/bin/node',
@@ -389,7 +492,7 @@ describe('user-data sandbox run (Ubuntu)', () => {
       { ...al2023, os_family: 'ubuntu', ubuntu_node_sha256: 'a'.repeat(64) },
       'ubuntu-bad',
     );
-    const run = await runUserData(r.userData, { s3: { [key]: ws.bundle.good }, nodeTarball });
+    const run = await runUserData(r.userData, { s3: await published(r.desiredState), nodeTarball });
     runs.push(run);
     expect(run.exitCode).not.toBe(0);
     expect(run.log).toContain('FATAL: Node.js tarball SHA-256 mismatch');

@@ -6,7 +6,8 @@ import { findCommand } from '../../harness/require.ts';
 /**
  * Runs a rendered user-data script for real, inside a scratch directory:
  * DALSTON_USER_DATA_ROOT prefixes every path it writes, PATH holds only
- * stand-ins (dnf, aws, curl, snap, node) that record their argv, a recording
+ * stand-ins (dnf, aws, curl, snap, node) that record their argv (node runs
+ * `node -e` scripts, the user-data's JSON reads, with the real node), a recording
  * wrapper around the real tar, and links to the coreutils the script needs —
  * so nothing outside the sandbox is touched and no real aws/dnf can run.
  */
@@ -62,6 +63,7 @@ export interface SandboxRun extends ShellResult {
 
 const standins: Record<string, string> = {
   node: `#!/bin/bash
+if [ "$1" = "-e" ]; then echo "node -e" >>"$SANDBOX_LOG"; exec "$SANDBOX_REAL_NODE" "$@"; fi
 echo "node $*" >>"$SANDBOX_LOG"
 echo "bootstrap stand-in: a line of output"
 exit "\${FAKE_NODE_EXIT:-0}"
@@ -160,6 +162,7 @@ export async function runUserData(script: string, opts: SandboxOptions = {}): Pr
         TMPDIR: tmp,
         SANDBOX_LOG: logFile,
         SANDBOX_STANDINS: standinDir,
+        SANDBOX_REAL_NODE: process.execPath,
         SANDBOX_LATE_BIN: lateBin,
         FAKE_S3_DIR: s3Dir,
         FAKE_AWS_FAIL: opts.awsFails ? '1' : '',

@@ -110,6 +110,11 @@ describe('first boot with a failing outside dependency', () => {
     stderr: sink(),
     log: pino({ level: 'silent' }),
     steps,
+    // No network in unit tests: a bucket in which nothing is published (host.json is kept).
+    desiredStore: async () => ({
+      bucket: 'dalston-artifacts-123456789012',
+      getIfChanged: async () => ({ kind: 'missing' as const }),
+    }),
     ...over,
   });
   const readReport = async () =>
@@ -165,6 +170,8 @@ describe('first boot with a failing outside dependency', () => {
     // Tailscale keeps its node identity on the data volume, so it too waits for the volume.
     expect(ran).toEqual(['os', 'disk', 'packages']);
     expect(resultOf(await readReport())).toEqual({
+      // host.json names no bucket: there is no desired state to follow.
+      desired: 'skipped',
       config: 'unchanged',
       os: 'done',
       units: 'done',
@@ -225,7 +232,7 @@ describe('first boot with a failing outside dependency', () => {
     expect(bootPlan(false)).toEqual({ path: 'full', steps: [...STEP_ORDER] });
     expect(bootPlan(true)).toEqual({
       path: 'quick',
-      steps: ['os', 'disk', 'mount', 'fstab', 'dirs', 'dalston', 'secrets'],
+      steps: ['desired', 'os', 'disk', 'mount', 'fstab', 'dirs', 'dalston', 'secrets'],
     });
     expect(isFullRun(STEP_ORDER)).toBe(true);
     expect(isFullRun(['os', 'disk'])).toBe(false);
@@ -286,6 +293,8 @@ describe('first boot with a failing outside dependency', () => {
     });
     expect(await bootstrapCommand(['--root', root], deps(failingTs, { upload }))).toBe(1);
     expect(puts).toHaveLength(1);
+    // The desired step asked the bucket and, nothing being published, kept host.json.
+    expect(resultOf(await readReport()).desired).toBe('unchanged');
     expect(puts[0]).toMatchObject({
       key: 'status/i-0123456789abcdef0/bootstrap.json',
       type: 'application/json',

@@ -70,13 +70,12 @@ describe('SdkEc2 over a mocked EC2Client', () => {
       launchTime: new Date(T0),
       volumeIds: ['vol-0aaaaaaaaaaaaaaaa'],
       name: 'dalston-dev',
-      release: null,
       stateTransitionReason: null,
       stateReasonCode: null,
     });
   });
 
-  it('reads the release tag and why EC2 last changed the state', async () => {
+  it('reads why EC2 last changed the state; an old DalstonHostRelease tag is not taken for what runs', async () => {
     const d = described('stopped');
     Object.assign(d.Reservations[0]!.Instances[0]!, {
       StateTransitionReason: 'User initiated (2026-12-01 02:00:03 GMT)',
@@ -90,8 +89,9 @@ describe('SdkEc2 over a mocked EC2Client', () => {
       Value: 'releases/dalston-host-0.3.1.tgz@"0a1b2c"',
     });
     ec2Mock.on(DescribeInstancesCommand).resolves(d);
-    expect(await ec2().describeInstance(INSTANCE)).toMatchObject({
-      release: '0.3.1',
+    const i = await ec2().describeInstance(INSTANCE);
+    expect(i).not.toHaveProperty('release');
+    expect(i).toMatchObject({
       stateTransitionReason: 'User initiated (2026-12-01 02:00:03 GMT)',
       stateReasonCode: 'Client.UserInitiatedShutdown',
     });
@@ -193,7 +193,7 @@ describe('dalston-aws up / down / wait (EC2 mocked, fake clock, non-TTY progress
     expect(ctx.stderr.text).not.toContain('\x1b');
     expect(ctx.stderr.text).not.toContain('\r');
     expect(ctx.stderr.text.split('\n')).toEqual([
-      `[0:00] waking ${INSTANCE} (dalston-dev), t3.xlarge, release unknown: pending`,
+      `[0:00] waking ${INSTANCE} (dalston-dev), t3.xlarge: pending`,
       '[0:00] instance: pending → running',
       '[0:10] ✔ instance running (t3.xlarge)',
       '[0:10] heartbeat: waiting for the agent’s first snapshot since the start',

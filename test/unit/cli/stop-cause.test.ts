@@ -14,7 +14,6 @@ const instance = (over: Partial<InstanceInfo> = {}): InstanceInfo => ({
   launchTime: LAUNCH,
   volumeIds: [],
   name: 'dalston-dev',
-  release: '0.4.0',
   stateTransitionReason: 'User initiated (2026-12-01 11:05:00 GMT)',
   stateReasonCode: 'Client.UserInitiatedShutdown',
   ...over,

@@ -546,6 +546,12 @@ describe('IAM: the instance role', () => {
       (v) => v.condition as string,
     );
     expect(writeChecks.some((c) => c.includes('"config/", "releases/"'))).toBe(true);
+    // And an explicit deny of writes there (the desired state and releases are the host's orders).
+    const ro = locals(iam).read_only_statements as string;
+    expect(ro).toContain('Sid      = "DenyWritesToReadOnlyPrefixes"');
+    expect(ro).toContain('Effect   = "Deny"');
+    expect(ro).toContain('Action   = ["s3:PutObject", "s3:DeleteObject", "s3:DeleteObjectVersion"]');
+    expect(ro).toContain('Resource = [for p in var.read_only_prefixes : "${local.objects}${p}*"]');
     const delChecks = (variable(iam, 'delete_prefixes').validation as Body[]).map(
       (v) => v.condition as string,
     );
@@ -565,7 +571,7 @@ describe('IAM: the instance role', () => {
     expect(ts).toContain('Resource = [var.tailscale_auth_key_parameter_arn]');
     expect(ts.match(/Sid/g)).toHaveLength(1);
     expect((locals(iam).host_policy as Body).Statement).toBe(
-      '${concat(local.s3_statements, local.tailscale_statements, local.api_key_statements)}',
+      '${concat(local.s3_statements, local.read_only_statements, local.tailscale_statements, local.api_key_statements)}',
     );
     expect(one('resource', 'aws_iam_role_policy', 'host', iam).policy).toBe(
       '${jsonencode(local.host_policy)}',
@@ -785,6 +791,22 @@ describe('stop backstop (EventBridge Scheduler) and idle stop', () => {
 });
 
 describe('release and user-data wiring', () => {
+  it('publishes the desired state at config/host.json after the release; the instance is ordered after it', () => {
+    const obj = one('resource', 'aws_s3_object', 'desired_state', dev);
+    expect(obj.key).toBe('${module.host_config.desired_state_key}');
+    expect(obj.content).toBe('${module.host_config.desired_state}');
+    expect(obj.content_type).toBe('application/json');
+    expect(obj.depends_on).toEqual(['${aws_s3_object.release}']);
+    const main = files.find((f) => f.file === `infra/terraform/${dev}/main.tf`)!.json.module as Record<
+      string,
+      Record<string, unknown>[]
+    >;
+    expect(main.ec2![0]!.desired_state_url).toBe(
+      's3://${module.host_config.bucket_name}/${aws_s3_object.desired_state.key}',
+    );
+    expect(main.ec2![0]).not.toHaveProperty('release_object_version');
+  });
+
   it('uploads the bundle under releases/ with its SHA-256 and hands key and hash to the user-data', () => {
     const obj = one('resource', 'aws_s3_object', 'release', dev);
     expect(obj.key).toBe('${module.host_config.release_key}');
@@ -812,7 +834,8 @@ describe('release and user-data wiring', () => {
     const call = /templatefile\([^{]*\{([\s\S]*?)\}\)/.exec(main)![1]!;
     const known = new Set([...call.matchAll(/^\s*(\w+)\s*=/gm)].map((m) => m[1]));
     const used = [...tpl.matchAll(/(?<!\$)\$\{([^}]*)\}/g)].map((m) => m[1]!.trim());
-    expect(used.length).toBeGreaterThan(5);
+    // The template names where the desired state is (bucket, key, region) and the Ubuntu Node pin.
+    expect(used.length).toBeGreaterThanOrEqual(5);
     for (const name of used) expect(known, `unescaped \${${name}} in the template`).toContain(name);
     for (const m of tpl.matchAll(/%\{\s*(if|else|endif)?\s*([^}]*)\}/g)) {
       expect(['if', 'else', 'endif']).toContain(m[1]);

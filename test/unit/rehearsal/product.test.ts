@@ -1,40 +1,41 @@
 import { describe, expect, it } from 'vitest';
 import { AWS_STANDIN, IMAGES_UNIT, USER_DATA_UNIT } from '../../../rehearsal/product/machine-files.ts';
 import { describeSnapshot, parseBootstrapSteps } from '../../../rehearsal/product/observe.ts';
-import { patchHostJson, rootConfig } from '../../../rehearsal/product/user-data.ts';
+import { patchDesiredState, rootConfig } from '../../../rehearsal/product/user-data.ts';
 import { standinComposeYaml, standinDalstonAwsOverlay } from '../../../rehearsal/world/standin-dalston.ts';
 import { HEALTH_TOOLS, ROLE_SCRIPTS } from '../../../rehearsal/world/standin-image.ts';
-import { hostConfigSchema } from '../../../shared/config/schema.ts';
+import { parseDesiredState } from '../../../shared/desired/desired-state.ts';
 
-const USER_DATA = `#!/bin/bash
-set -euo pipefail
-cat >"$ROOT/etc/dalston/host.json.new" <<'DALSTON_HOST_JSON'
-{"dataDir":"/data","volume":{"id":"vol-0123456789abcdef0"},"s3":{"bucket":"b-123"},"dalston":{"ref":"v1.0.0","repo":"https://github.com/ssarunic/dalston.git"}}
-DALSTON_HOST_JSON
-echo done
-`;
+const DESIRED = JSON.stringify({
+  schemaVersion: 1,
+  release: { version: '0.1.0', key: 'releases/dalston-host-0.1.0.tgz', sha256: 'a'.repeat(64) },
+  host: {
+    volume: { id: 'vol-0123456789abcdef0' },
+    s3: { bucket: 'b-123' },
+    dalston: { ref: 'v1.0.0', repo: 'https://github.com/ssarunic/dalston.git' },
+  },
+  publishedBy: 'terraform',
+});
 
-describe('user-data patching', () => {
-  it('changes only the embedded host.json, which stays valid for the schema', () => {
-    const out = patchHostJson(USER_DATA, (h) => ({
+describe('desired-state patching', () => {
+  it("changes only the document's host, which stays valid for the host's parser", () => {
+    const out = patchDesiredState(DESIRED, (h) => ({
       ...h,
       volume: { ...(h.volume as object), device: '/dev/loop3' },
       s3: { ...(h.s3 as object), endpoint: 'http://127.0.0.1:9444' },
       dalston: { ...(h.dalston as object), repo: 'file:///srv/dalston-standin.git' },
     }));
-    const before = USER_DATA.split('\n');
-    const after = out.split('\n');
-    expect(after.length).toBe(before.length);
-    expect(after.filter((l, i) => l !== before[i])).toHaveLength(1);
-    const json = JSON.parse(after[3]!);
-    expect(json.volume).toEqual({ id: 'vol-0123456789abcdef0', device: '/dev/loop3' });
-    const parsed = hostConfigSchema.parse(json);
-    expect(parsed.volume.device).toBe('/dev/loop3');
-    expect(parsed.s3.endpoint).toBe('http://127.0.0.1:9444');
+    const parsed = parseDesiredState(out);
+    if (parsed.kind !== 'ok') throw new Error(parsed.reason);
+    const before = JSON.parse(DESIRED);
+    expect({ ...parsed.state.document, host: before.host }).toEqual(before);
+    expect(parsed.state.document.host.volume).toEqual({ id: 'vol-0123456789abcdef0', device: '/dev/loop3' });
+    expect(parsed.state.host.volume.device).toBe('/dev/loop3');
+    expect(parsed.state.host.s3.endpoint).toBe('http://127.0.0.1:9444');
   });
 
-  it('refuses a user-data without the host.json heredoc', () => {
-    expect(() => patchHostJson('#!/bin/bash\necho hi\n', (h) => h)).toThrow(/no DALSTON_HOST_JSON heredoc/);
+  it('refuses a document without a host', () => {
+    expect(() => patchDesiredState('{"schemaVersion":1}', (h) => h)).toThrow(/has no host/);
   });
 
   it('calls the real module with fake AWS ids and the rehearsal inputs', () => {
@@ -50,6 +51,7 @@ describe('user-data patching', () => {
     expect(tf).toContain('compose_services  = ["postgres","redis"]');
     expect(tf).toContain('os_family         = "al2023"');
     expect(tf).toMatch(/output "user_data"/);
+    expect(tf).toMatch(/output "desired_state"/);
   });
 });
 

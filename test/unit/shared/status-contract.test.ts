@@ -38,7 +38,6 @@ describe('the status contract (shared/status): one definition for the agent and 
         launchTime: null,
         volumeIds: [],
         name: null,
-        release: null,
         stateTransitionReason: null,
         stateReasonCode: null,
       },

@@ -56,6 +56,19 @@ resource "aws_s3_object" "release" {
   }
 }
 
+# The desired state the host converges to (bootstrap at every boot, `dalston-host sync`, the
+# agent's poll): the release to run and host.json's content, no secret. A new release or
+# Dalston version changes this object, never the instance.
+resource "aws_s3_object" "desired_state" {
+  bucket       = module.artifacts.bucket_name
+  key          = module.host_config.desired_state_key
+  content      = module.host_config.desired_state
+  content_type = "application/json"
+
+  # The release it names is in S3 before a host can read it.
+  depends_on = [aws_s3_object.release]
+}
+
 module "iam" {
   source = "../../modules/iam-dalston"
 
@@ -79,7 +92,7 @@ module "ec2" {
   data_volume_size_gb         = var.data_volume_size_gb
   iam_instance_profile_name   = module.iam.instance_profile_name
   user_data                   = module.host_config.user_data
-  release_object_version      = "${aws_s3_object.release.key}@${aws_s3_object.release.etag}"
+  desired_state_url           = "s3://${module.host_config.bucket_name}/${aws_s3_object.desired_state.key}"
   allowed_security_group_ids  = var.allowed_security_group_ids
   associate_public_ip_address = var.associate_public_ip_address
 }

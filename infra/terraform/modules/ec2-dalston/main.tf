@@ -99,14 +99,18 @@ resource "aws_instance" "this" {
   }
 
   tags = merge(var.tags, {
-    Name                 = "${var.name_prefix}-host"
-    DalstonHostRelease   = var.release_object_version
+    Name = "${var.name_prefix}-host"
+    # Where the host reads what it should run (constant; the heartbeat reports what runs).
+    # Referencing the object also creates the instance only once it is in S3.
+    DalstonDesiredState  = var.desired_state_url
     DalstonDataVolumeTag = "${var.name_prefix}-data"
   })
 
   lifecycle {
-    # A new AMI must not replace a running host; user-data runs on first boot only, so a
-    # new release reaches a host by upgrade or a deliberate `-replace` (the data volume stays).
+    # A new AMI must not replace a running host. User-data only fetches the release the
+    # desired state names and runs the bootstrap: a new release, Dalston version or host
+    # setting is a change of the desired state (config/host.json), which the running host
+    # follows (`dalston-host sync`, the agent's poll, the bootstrap at every boot).
     ignore_changes = [ami, user_data]
   }
 }

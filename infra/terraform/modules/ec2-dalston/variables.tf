@@ -101,9 +101,14 @@ variable "user_data" {
   }
 }
 
-variable "release_object_version" {
-  description = "Identifier of the uploaded release object; referenced so the instance is created only after the bundle is in S3."
+variable "desired_state_url" {
+  description = "s3://<bucket>/config/host.json of the published desired state (the instance's DalstonDesiredState tag); referenced so the instance is created only after it is in S3."
   type        = string
+
+  validation {
+    condition     = can(regex("^s3://[a-z0-9][a-z0-9.-]+/config/host\\.json$", var.desired_state_url))
+    error_message = "desired_state_url must be s3://<bucket>/config/host.json."
+  }
 }
 
 variable "allowed_security_group_ids" {

@@ -1,5 +1,5 @@
-# Provider-free: everything here is pure computation (names, host.json, the
-# user-data script), so it runs under `terraform test` without AWS.
+# Provider-free: everything here is pure computation (names, the desired-state document,
+# the user-data script), so it runs under `terraform test` without AWS.
 
 locals {
   bucket_name = "${var.bucket_prefix}-${var.account_id}"
@@ -38,7 +38,7 @@ locals {
         id = var.data_volume_id
       }
       dalston = merge(
-        { ref = var.dalston_ref },
+        { ref = var.dalston_ref, imageTag = var.dalston_image_tag },
         var.dalston_repo == null ? {} : { repo = var.dalston_repo },
       )
     },
@@ -51,6 +51,20 @@ locals {
 
   host_json = jsonencode(local.host_config)
 
+  # The desired state (shared/desired/desired-state.ts): what the host converges to. No
+  # publishedAt (it would change the object at every plan) and no secret.
+  desired_state_key = "config/host.json"
+  desired_state = jsonencode({
+    schemaVersion = 1
+    release = {
+      version = var.release_version
+      key     = local.release_key
+      sha256  = local.release_sha256
+    }
+    host        = local.host_config
+    publishedBy = "terraform"
+  })
+
   # Interpolated by `docker compose` into compose/docker-compose.aws.yml; no secrets.
   compose_env_content = join("", [for k, v in {
     DALSTON_S3_BUCKET = local.bucket_name
@@ -60,17 +74,15 @@ locals {
     DALSTON_REF       = var.dalston_ref
   } : "${k}=${v}\n"])
 
+  # Where the desired state is, nothing of what it says: the release, Dalston version and
+  # host settings reach the host through config/host.json, so they can change on a running host.
   user_data = templatefile("${path.module}/templates/user-data.sh.tftpl", {
     os_family              = var.os_family
     region                 = var.region
     bucket                 = local.bucket_name
-    release_version        = var.release_version
-    release_key            = local.release_key
-    release_sha256         = local.release_sha256
+    desired_state_key      = local.desired_state_key
     node_version           = var.ubuntu_node_version
     node_sha256            = var.ubuntu_node_sha256
-    host_json              = local.host_json
-    compose_env            = local.compose_env_content
     publish_gateway_on_vpc = var.publish_gateway_on_vpc
   })
 }

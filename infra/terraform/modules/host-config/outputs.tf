@@ -39,13 +39,24 @@ output "release_sha256" {
 }
 
 output "host_json" {
-  description = "Content of /etc/dalston/host.json (validated by the project's config schema)."
+  description = "The desired /etc/dalston/host.json (the desired state's `host`; validated by the project's config schema)."
   value       = local.host_json
 }
 
 output "compose_env" {
-  description = "Content of /etc/dalston/compose.env: the variables compose/docker-compose.aws.yml interpolates."
+  description = "What the bootstrap's desired step writes to /etc/dalston/compose.env from host.json: the variables compose/docker-compose.aws.yml interpolates."
   value       = local.compose_env_content
+}
+
+output "desired_state_key" {
+  description = "S3 key of the desired-state object: config/host.json (the instance may read it, never write it)."
+  value       = local.desired_state_key
+}
+
+output "desired_state" {
+  description = "The desired-state document published at config/host.json: schemaVersion, release {version, key, sha256}, host (host.json), publishedBy. No secret."
+  # A missing or stale bundle is refused by release_sha256's preconditions (the release upload uses it).
+  value = local.desired_state
 }
 
 output "user_data" {

@@ -57,6 +57,15 @@ locals {
     },
   ]
 
+  # The desired state (config/) and the releases it names are what the host obeys: an
+  # explicit deny, so no later Allow can let a compromised host rewrite its own orders.
+  read_only_statements = length(var.read_only_prefixes) == 0 ? [] : [{
+    Sid      = "DenyWritesToReadOnlyPrefixes"
+    Effect   = "Deny"
+    Action   = ["s3:PutObject", "s3:DeleteObject", "s3:DeleteObjectVersion"]
+    Resource = [for p in var.read_only_prefixes : "${local.objects}${p}*"]
+  }]
+
   # The SecureString uses the AWS-managed aws/ssm key, whose key policy already lets
   # principals of the account decrypt through SSM: no kms statement is needed.
   tailscale_statements = var.tailscale_auth_key_parameter_arn != null && var.tailscale_auth_key_readable ? [{
@@ -77,7 +86,7 @@ locals {
 
   host_policy = {
     Version   = "2012-10-17"
-    Statement = concat(local.s3_statements, local.tailscale_statements, local.api_key_statements)
+    Statement = concat(local.s3_statements, local.read_only_statements, local.tailscale_statements, local.api_key_statements)
   }
 
   # What the SSM agent needs for Session Manager and nothing else (the same actions as

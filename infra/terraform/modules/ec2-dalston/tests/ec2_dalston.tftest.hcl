@@ -23,7 +23,7 @@ variables {
   availability_zone         = "eu-west-2a"
   iam_instance_profile_name = "dalston-host"
   user_data                 = "#!/bin/bash\necho fixture\n"
-  release_object_version    = "releases/dalston-host-0.1.0.tgz@etag"
+  desired_state_url         = "s3://dalston-artifacts-123456789012/config/host.json"
 }
 
 run "current_type_is_ebs_optimized_and_stops_on_power_off" {
@@ -82,5 +82,17 @@ run "data_volume_carries_the_snapshot_tag" {
   assert {
     condition     = aws_ebs_volume.data.encrypted == true && aws_instance.this.root_block_device[0].encrypted == true
     error_message = "root and data volumes must be encrypted"
+  }
+}
+
+run "no_release_tag_only_where_the_desired_state_is" {
+  command = plan
+  assert {
+    condition     = !contains(keys(aws_instance.this.tags), "DalstonHostRelease")
+    error_message = "the instance must not be tagged with a release it may not run (the heartbeat reports what runs)"
+  }
+  assert {
+    condition     = aws_instance.this.tags["DalstonDesiredState"] == "s3://dalston-artifacts-123456789012/config/host.json"
+    error_message = "the instance names where its desired state is"
   }
 }

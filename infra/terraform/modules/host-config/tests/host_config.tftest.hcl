@@ -63,7 +63,7 @@ run "host_json_shape" {
     error_message = "host.json compose must leave project, workingDir and files to the schema"
   }
   assert {
-    condition     = jsondecode(output.host_json).dalston == { ref = "v1.2.3" }
+    condition     = jsondecode(output.host_json).dalston == { ref = "v1.2.3", imageTag = "1.2.3" }
     error_message = "host.json dalston must carry the pinned ref and leave the repository to the schema"
   }
   assert {
@@ -79,7 +79,7 @@ run "host_json_states_what_is_given" {
     tailscale_hostname = "stt-box"
   }
   assert {
-    condition     = jsondecode(output.host_json).dalston == { ref = "v1.2.3", repo = "https://git.example.com/mirror/dalston.git" }
+    condition     = jsondecode(output.host_json).dalston == { ref = "v1.2.3", imageTag = "1.2.3", repo = "https://git.example.com/mirror/dalston.git" }
     error_message = "host.json dalston.repo must be the given repository"
   }
   # No Tailscale parameter: the key is absent, not null (the schema rejects null).
@@ -100,8 +100,12 @@ run "tailscale_parameter_in_host_json_not_key" {
     error_message = "host.json tailscale block wrong"
   }
   assert {
-    condition     = strcontains(output.user_data, "/dalston/tailscale-auth-key") && !strcontains(output.user_data, "tskey-")
-    error_message = "user-data names the parameter and holds no key"
+    condition     = strcontains(output.desired_state, "/dalston/tailscale-auth-key") && !strcontains(output.desired_state, "tskey-")
+    error_message = "the desired state names the parameter and holds no key"
+  }
+  assert {
+    condition     = !strcontains(output.user_data, "/dalston/tailscale-auth-key")
+    error_message = "user-data holds no host setting: the parameter's name is in the desired state"
   }
 }
 
@@ -139,8 +143,8 @@ run "user_data_al2023" {
     error_message = "AL2023 installs Node from its nodejs22 package"
   }
   assert {
-    condition     = strcontains(output.user_data, "RELEASE_SHA256='${output.release_sha256}'")
-    error_message = "user-data must carry the bundle's SHA-256"
+    condition     = !strcontains(output.user_data, output.release_sha256) && strcontains(output.user_data, "config/host.json")
+    error_message = "user-data must name the desired state, not the release (the desired state carries its SHA-256)"
   }
   assert {
     condition     = strcontains(output.user_data, "/var/log/dalston-user-data.log")
@@ -382,4 +386,28 @@ run "idle_stop_fraction_refused" {
     idle_stop_after_minutes = 0.5
   }
   expect_failures = [var.idle_stop_after_minutes]
+}
+
+run "desired_state_document" {
+  command = plan
+  assert {
+    condition     = jsondecode(output.desired_state).schemaVersion == 1 && jsondecode(output.desired_state).publishedBy == "terraform"
+    error_message = "the desired state is schemaVersion 1, published by terraform"
+  }
+  assert {
+    condition     = jsondecode(output.desired_state).release == { version = "0.1.0", key = "releases/dalston-host-0.1.0.tgz", sha256 = output.release_sha256 }
+    error_message = "the desired state names the uploaded release and its SHA-256"
+  }
+  assert {
+    condition     = jsondecode(output.desired_state).host == jsondecode(output.host_json)
+    error_message = "the desired state's host is host.json"
+  }
+  assert {
+    condition     = !contains(keys(jsondecode(output.desired_state)), "publishedAt")
+    error_message = "no publishedAt: it would change the object at every plan"
+  }
+  assert {
+    condition     = output.desired_state_key == "config/host.json"
+    error_message = "the desired state is published at config/host.json"
+  }
 }

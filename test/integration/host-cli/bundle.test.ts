@@ -75,4 +75,27 @@ describe('npm run build → self-contained bundle and release archive', () => {
     );
     expect(listing.some((l) => l.includes('node_modules'))).toBe(false);
   });
+
+  it('ships the LICENSE and the licenses of every bundled package (THIRD-PARTY-NOTICES.txt)', () => {
+    const tgz = join(root, 'dist', `dalston-host-${version}.tgz`);
+    const file = (name: string) => execFileSync('tar', ['-xzOf', tgz, `./${name}`]).toString();
+    expect(file('LICENSE')).toBe(readFileSync(join(root, 'LICENSE'), 'utf8'));
+    expect(file('LICENSE')).toMatch(/^MIT License/);
+    const notices = file('THIRD-PARTY-NOTICES.txt');
+    // Every runtime dependency the host bundle uses, at the version installed.
+    const { dependencies } = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as {
+      dependencies: Record<string, string>;
+    };
+    for (const name of Object.keys(dependencies)) {
+      const installed = JSON.parse(
+        readFileSync(join(root, 'node_modules', name, 'package.json'), 'utf8'),
+      ) as { version: string };
+      expect(notices, name).toContain(`\n${name} ${installed.version}\nLicense: `);
+    }
+    // Transitive packages too (pino's, dockerode's), each with a declared license.
+    expect(notices).toMatch(/\nsonic-boom \S+\nLicense: MIT\n/);
+    expect(notices).toMatch(/\ndocker-modem \S+\nLicense: Apache-2\.0\n/);
+    expect(notices).not.toContain('License: not declared');
+    expect(notices).toContain('Permission is hereby granted');
+  });
 });

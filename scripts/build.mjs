@@ -2,13 +2,15 @@
 // Builds the release: one self-contained ESM bundle per program (only `node`
 // needed on the host) and the host release archive with its SHA-256.
 //   dist/dalston-host.mjs, dist/dalston-aws.mjs (when cli/ exists)
-//   dist/dalston-host-<version>.tgz (+ .sha256): dalston-host.mjs, systemd/, compose/, VERSION
+//   dist/dalston-host-<version>.tgz (+ .sha256): dalston-host.mjs, systemd/, compose/, VERSION,
+//   LICENSE and THIRD-PARTY-NOTICES.txt (the bundled packages' licenses)
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { chmodSync, cpSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
+import { thirdPartyNotices } from './third-party-notices.mjs';
 
 const root = dirname(dirname(fileURLToPath(import.meta.url)));
 const dist = join(root, 'dist');
@@ -63,7 +65,7 @@ const unusedDockerParts = {
 };
 
 async function bundle(entry, outfile) {
-  await build({
+  const result = await build({
     entryPoints: [join(root, entry)],
     outfile: join(dist, outfile),
     bundle: true,
@@ -88,12 +90,15 @@ async function bundle(entry, outfile) {
     external: ['cpu-features', '*.node'],
     plugins: [unusedDockerParts],
     logLevel: 'warning',
+    // Which packages went in, for the third-party notices.
+    metafile: true,
   });
+  return result.metafile;
 }
 
 rmSync(dist, { recursive: true, force: true });
 mkdirSync(dist, { recursive: true });
-await bundle('commands/bundle-entry.ts', 'dalston-host.mjs');
+const hostMeta = await bundle('commands/bundle-entry.ts', 'dalston-host.mjs');
 if (existsSync(join(root, 'cli/bundle-entry.ts'))) await bundle('cli/bundle-entry.ts', 'dalston-aws.mjs');
 
 // Release tree: exactly what a host needs, nothing from node_modules.
@@ -106,6 +111,15 @@ for (const dir of ['systemd', 'compose']) {
   if (existsSync(join(root, dir))) cpSync(join(root, dir), join(stage, dir), { recursive: true });
 }
 writeFileSync(join(stage, 'VERSION'), `${version} ${commit}${dirty}\n`);
+cpSync(join(root, 'LICENSE'), join(stage, 'LICENSE'));
+const notices = thirdPartyNotices(root, `dalston-host ${version}`, hostMeta);
+if (notices.undeclared.length > 0) {
+  // A package with neither a license field nor a license file cannot be shipped knowingly.
+  console.error(`build: no license found for bundled packages: ${notices.undeclared.join(', ')}`);
+  process.exit(1);
+}
+writeFileSync(join(stage, 'THIRD-PARTY-NOTICES.txt'), notices.text);
+cpSync(join(stage, 'THIRD-PARTY-NOTICES.txt'), join(dist, 'THIRD-PARTY-NOTICES.txt'));
 
 const tgzName = `dalston-host-${version}.tgz`;
 const tgz = join(dist, tgzName);

@@ -1,3 +1,4 @@
+import { fstatSync } from 'node:fs';
 import { type DestinationStream, type Logger, pino } from 'pino';
 
 export type { Logger };
@@ -21,22 +22,86 @@ export function redactSecrets(value: unknown, depth = 0): unknown {
 }
 
 /**
+ * journald priority (syslog severity) for a pino level label: fatal→crit(2),
+ * error→err(3), warn→warning(4), info→info(6), debug/trace→debug(7).
+ * Unknown labels are info, the journal's default for a line without a prefix.
+ */
+export function journalPriority(label: string): number {
+  switch (label) {
+    case 'fatal':
+      return 2;
+    case 'error':
+      return 3;
+    case 'warn':
+      return 4;
+    case 'debug':
+    case 'trace':
+      return 7;
+    default:
+      return 6;
+  }
+}
+
+/**
+ * True when stdout is the journal: systemd sets JOURNAL_STREAM to `<dev>:<inode>`
+ * of the stream it connected, and a child that inherited the variable but writes
+ * elsewhere (a pipe, a terminal) has a stdout with another dev/inode.
+ */
+export function stdoutIsJournal(
+  journalStream: string | undefined,
+  stdout: { dev: number | bigint; ino: number | bigint } | undefined,
+): boolean {
+  if (!journalStream || !stdout) return false;
+  const m = /^(\d+):(\d+)$/.exec(journalStream.trim());
+  if (!m) return false;
+  return BigInt(m[1]!) === BigInt(stdout.dev) && BigInt(m[2]!) === BigInt(stdout.ino);
+}
+
+function processStdoutIsJournal(): boolean {
+  const journalStream = process.env.JOURNAL_STREAM;
+  if (!journalStream) return false;
+  try {
+    return stdoutIsJournal(journalStream, fstatSync(1, { bigint: true }));
+  } catch {
+    return false;
+  }
+}
+
+/** The level label pino writes first on each line (see `formatters.level`). */
+const LEADING_LEVEL = /^\{"level":"([a-z]+)"/;
+
+/**
+ * Prefixes a serialized line with its journald priority (`<3>{"level":"error",…}`);
+ * journald strips the prefix and files the line at that priority
+ * (SyslogLevelPrefix=, on by default), so `journalctl -p err` works.
+ */
+export function withJournalPriority(line: string): string {
+  const label = LEADING_LEVEL.exec(line)?.[1] ?? 'info';
+  return `<${journalPriority(label)}>${line}`;
+}
+
+/**
  * The one logger: pino JSON on stdout (journald keeps it on the host).
+ * When stdout is the journal (or `journal: true`), each line carries its
+ * priority prefix and leaves out `time` and `pid`, which the journal records
+ * itself (`journalctl -o json` shows both; `-o short-iso` prints the time).
  * `destination` lets tests capture lines.
  */
 export function createLogger(
-  opts: { name?: string; level?: string; destination?: DestinationStream } = {},
+  opts: { name?: string; level?: string; destination?: DestinationStream; journal?: boolean } = {},
 ): Logger {
+  const journal = opts.journal ?? (opts.destination === undefined && processStdoutIsJournal());
   return pino(
     {
       name: opts.name ?? 'dalston-host',
       level: opts.level ?? process.env.LOG_LEVEL ?? 'info',
-      base: { pid: process.pid },
-      timestamp: pino.stdTimeFunctions.isoTime,
+      base: journal ? {} : { pid: process.pid },
+      timestamp: journal ? false : pino.stdTimeFunctions.isoTime,
       formatters: {
         level: (label) => ({ level: label }),
         log: (obj) => redactSecrets(obj) as Record<string, unknown>,
       },
+      hooks: journal ? { streamWrite: withJournalPriority } : {},
     },
     opts.destination ?? pino.destination({ fd: 1, sync: true }),
   );

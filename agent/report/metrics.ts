@@ -12,11 +12,11 @@
  *   dalston_agent_reconcile_duration_seconds        histogram of full reconciles
  *   dalston_stack_state{state}                      state set over starting|healthy|degraded|stopping
  *   dalston_docker_connected, dalston_docker_events_connected, dalston_gateway_up   0/1
- *   dalston_host_cpu_load_percent, dalston_host_memory_used_bytes, dalston_host_memory_total_bytes
+ *   dalston_host_cpu_load_ratio (0–1), dalston_host_memory_used_bytes, dalston_host_memory_total_bytes
  *                                                   NaN while the probe has no value
  *   dalston_data_volume_mounted{mount_point}        0/1
- *   dalston_data_volume_used_percent{mount_point}   absent while unknown
- *   dalston_agent_info{version,project,instance}    always 1
+ *   dalston_data_volume_used_ratio{mount_point}     0–1; absent while unknown
+ *   dalston_agent_info{version,project,instance_id} always 1 (`instance` is Prometheus's target label)
  *   dalston_backup_last_success_timestamp_seconds   end of the last successful backup (absent: none yet)
  *   dalston_backup_last_size_bytes                  size of that backup's dump
  *   dalston_backup_failures_total                   failed backups (from the host's backup state file)
@@ -26,6 +26,7 @@
  *   dalston_idle_stop_at_timestamp_seconds          when the host will stop itself if nothing changes (0: no stop due)
  *   dalston_idle_signals_unreadable                 idle signals that could not be read at the last poll (they count as busy)
  * plus prom-client's process_* / nodejs_* series unless `processMetrics: false`.
+ * The output passes `promtool check metrics` (test/integration/agent-report/promtool.test.ts).
  */
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 import type { ServiceHealth, StackState, StatusSnapshot } from '../../shared/status/snapshot.ts';
@@ -33,6 +34,11 @@ import { isUnreadableReason } from '../idle/policy.ts';
 
 const HEALTH_VALUES: ServiceHealth[] = ['healthy', 'unhealthy', 'starting', 'none'];
 const STACK_STATES: StackState[] = ['starting', 'healthy', 'degraded', 'stopping'];
+const NON_COUNTER_TOTALS = [
+  'nodejs_active_handles_total',
+  'nodejs_active_requests_total',
+  'nodejs_active_resources_total',
+];
 
 export class AgentMetrics {
   readonly registry: Registry;
@@ -54,7 +60,7 @@ export class AgentMetrics {
   private readonly memTotal: Gauge;
   private readonly volumeMounted: Gauge<'mount_point'>;
   private readonly volumeUsed: Gauge<'mount_point'>;
-  private readonly info: Gauge<'version' | 'project' | 'instance'>;
+  private readonly info: Gauge<'version' | 'project' | 'instance_id'>;
   private readonly backupLastSuccess: Gauge;
   private readonly backupLastSize: Gauge;
   private readonly backupFailures: Counter;
@@ -70,7 +76,12 @@ export class AgentMetrics {
     this.registry = new Registry();
     const registers = [this.registry];
     this.contentType = this.registry.contentType;
-    if (opts.processMetrics ?? true) collectDefaultMetrics({ register: this.registry });
+    if (opts.processMetrics ?? true) {
+      collectDefaultMetrics({ register: this.registry });
+      // prom-client also exports these counts as gauges named *_total, which promtool rejects
+      // (only counters end in _total); the same values stay in nodejs_active_{handles,requests,resources}.
+      for (const name of NON_COUNTER_TOTALS) this.registry.removeSingleMetric(name);
+    }
 
     const gauge = <L extends string>(name: string, help: string, labelNames: L[] = []) =>
       new Gauge<L>({ name, help, labelNames, registers });
@@ -119,7 +130,7 @@ export class AgentMetrics {
       'Whether the Docker event stream is connected.',
     );
     this.gatewayUp = gauge('dalston_gateway_up', "Whether the gateway's health endpoint answered OK.");
-    this.cpuLoad = gauge('dalston_host_cpu_load_percent', 'Host CPU load in percent (NaN when unknown).');
+    this.cpuLoad = gauge('dalston_host_cpu_load_ratio', 'Host CPU load, 0 to 1 (NaN when unknown).');
     this.memUsed = gauge(
       'dalston_host_memory_used_bytes',
       'Host memory in use, without caches (NaN when unknown).',
@@ -130,13 +141,13 @@ export class AgentMetrics {
       'Whether the data directory is a mount point of its own.',
       ['mount_point'],
     );
-    this.volumeUsed = gauge('dalston_data_volume_used_percent', 'Used space of the data volume in percent.', [
+    this.volumeUsed = gauge('dalston_data_volume_used_ratio', 'Used share of the data volume, 0 to 1.', [
       'mount_point',
     ]);
-    this.info = gauge('dalston_agent_info', 'Agent version, compose project and instance; always 1.', [
+    this.info = gauge('dalston_agent_info', 'Agent version, compose project and EC2 instance id; always 1.', [
       'version',
       'project',
-      'instance',
+      'instance_id',
     ]);
     for (const g of [this.cpuLoad, this.memUsed, this.memTotal]) g.set(Number.NaN);
     this.backupLastSuccess = gauge(
@@ -188,17 +199,18 @@ export class AgentMetrics {
     this.gatewayUp.set(s.gateway.ok ? 1 : 0);
 
     const h = s.host;
-    this.cpuLoad.set(h.cpuLoadPercent ?? Number.NaN);
+    this.cpuLoad.set(h.cpuLoadPercent === null ? Number.NaN : h.cpuLoadPercent / 100);
     this.memUsed.set(h.memory?.usedBytes ?? Number.NaN);
     this.memTotal.set(h.memory?.totalBytes ?? Number.NaN);
     this.volumeMounted.reset();
     this.volumeUsed.reset();
     const mount_point = h.dataVolume.mountPoint;
     this.volumeMounted.set({ mount_point }, h.dataVolume.mounted ? 1 : 0);
-    if (h.dataVolume.usedPercent !== null) this.volumeUsed.set({ mount_point }, h.dataVolume.usedPercent);
+    if (h.dataVolume.usedPercent !== null)
+      this.volumeUsed.set({ mount_point }, h.dataVolume.usedPercent / 100);
 
     this.info.reset();
-    this.info.set({ version: s.version, project: s.project, instance: s.instance }, 1);
+    this.info.set({ version: s.version, project: s.project, instance_id: s.instance }, 1);
     this.observeBackup(s);
     this.observeIdle(s);
   }

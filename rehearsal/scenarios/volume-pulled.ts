@@ -10,6 +10,7 @@
 import { fail } from '../checks.ts';
 import { DATA_DIR, PROJECT, type RehearsalContext, type Scenario } from '../context.ts';
 import type { Machine } from '../machine/nspawn.ts';
+import { journalLevelProblems, pinoJournalEntries } from '../product/journal-levels.ts';
 import { agentStatus, isSnapshot, projectContainers } from '../product/observe.ts';
 import { sleep, waitFor } from '../wait.ts';
 
@@ -85,6 +86,26 @@ export const volumePulled: Scenario = {
       await m.exec('mount', [DATA_DIR]);
       return;
     }
+
+    await ctx.check('journal: `journalctl -u dalston -p warning` shows the agent’s warning', async () => {
+      const out = await m.execChecked('journalctl', [
+        '-b',
+        '0',
+        '-u',
+        'dalston.service',
+        '-p',
+        'warning',
+        '-o',
+        'json',
+        '--no-pager',
+      ]);
+      const entries = pinoJournalEntries(out);
+      const stop = entries.find((e) => e.level === 'warn' && e.msg.startsWith('stopping '));
+      if (!stop) fail(`no "stopping …" warning at priority warning or worse (${entries.length} pino lines)`);
+      const problems = journalLevelProblems(entries);
+      if (problems.length > 0) fail(problems.slice(0, 3).join('; '));
+      return `${entries.length} lines at warning or worse, e.g. <${stop.priority}> "${stop.msg}"`;
+    });
 
     await ctx.check('volume still gone → nothing healed, nothing written to the root disk', async () => {
       // Past a reconcile (30 s) and a guard resume: time for a wrong heal or `compose up` to show.

@@ -9,6 +9,7 @@ import type { StatusSnapshot } from '../../../shared/status/snapshot.ts';
 import { dockerFromEnv, removeComposeProject, uniqueProjectName } from '../../harness/docker.ts';
 import { writeHostSecrets } from '../../harness/host-secrets.ts';
 import { createLoopDevice, type LoopDevice } from '../../harness/loop-device.ts';
+import { checkMetrics, ensurePromtool } from '../../harness/promtool.ts';
 import { requireCommand, requireEnv } from '../../harness/require.ts';
 import { AgentProcess, eventually } from './agent-process.ts';
 import { STACK_SERVICES, standinCompose } from './standin-stack.ts';
@@ -157,6 +158,15 @@ describe('agent supervising a real compose stack', () => {
     expect(actions(agent, 'turns-unhealthy-once')).toHaveLength(1);
     expect(svc(await status(), 'turns-unhealthy-once').agentRestarts).toBe(1);
   });
+
+  it('serves /metrics that promtool check metrics accepts', async () => {
+    const promtool = await ensurePromtool(shell);
+    const text = await (await fetch(statusUrl.replace(/\/status$/, '/metrics'))).text();
+    expect(text).toContain('dalston_agent_actions_total{service="turns-unhealthy-once",action="restart"} 1');
+    const r = await checkMetrics(shell, promtool, text);
+    expect(r.problems).toEqual([]);
+    expect(r.exitCode).toBe(0);
+  }, 600_000);
 
   it('always-unhealthy: budget spent, circuit open, no restart storm, stack degraded', async () => {
     const s = await eventually(

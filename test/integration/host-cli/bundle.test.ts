@@ -75,4 +75,31 @@ describe('npm run build → self-contained bundle and release archive', () => {
     );
     expect(listing.some((l) => l.includes('node_modules'))).toBe(false);
   });
+
+  it('ships the LICENSE and the licenses of every bundled package (THIRD-PARTY-NOTICES.txt)', () => {
+    const tgz = join(root, 'dist', `dalston-host-${version}.tgz`);
+    const file = (name: string) => execFileSync('tar', ['-xzOf', tgz, `./${name}`]).toString();
+    expect(file('LICENSE')).toBe(readFileSync(join(root, 'LICENSE'), 'utf8'));
+    expect(file('LICENSE')).toMatch(/^MIT License/);
+    const notices = file('THIRD-PARTY-NOTICES.txt');
+    // Every runtime dependency the host bundle uses, at the version installed; client-ec2 is
+    // only the laptop CLI's (dalston-aws), which is not in the release.
+    const { dependencies } = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as {
+      dependencies: Record<string, string>;
+    };
+    const hostDeps = Object.keys(dependencies).filter((n) => n !== '@aws-sdk/client-ec2');
+    expect(hostDeps.length).toBe(Object.keys(dependencies).length - 1);
+    for (const name of hostDeps) {
+      const installed = JSON.parse(
+        readFileSync(join(root, 'node_modules', name, 'package.json'), 'utf8'),
+      ) as { version: string };
+      expect(notices, name).toContain(`\n${name} ${installed.version}\nLicense: `);
+    }
+    expect(notices).not.toContain('\n@aws-sdk/client-ec2 ');
+    // Transitive packages too (pino's, dockerode's), each with a declared license.
+    expect(notices).toMatch(/\nsonic-boom \S+\nLicense: MIT\n/);
+    expect(notices).toMatch(/\ndocker-modem \S+\nLicense: Apache-2\.0\n/);
+    expect(notices).not.toContain('License: not declared');
+    expect(notices).toContain('Permission is hereby granted');
+  });
 });

@@ -30,14 +30,19 @@ describe('AgentMetrics', () => {
     expect(text).toContain('dalston_docker_connected 1');
     expect(text).toContain('dalston_docker_events_connected 1');
     expect(text).toContain('dalston_gateway_up 1');
-    expect(text).toContain('dalston_host_cpu_load_percent 12.5');
+    // Ratios 0–1, from the snapshot's percentages.
+    expect(text).toContain('dalston_host_cpu_load_ratio 0.125');
     expect(text).toContain(`dalston_host_memory_total_bytes ${8 * 2 ** 30}`);
     expect(text).toContain(`dalston_host_memory_used_bytes ${2 * 2 ** 30}`);
     expect(text).toContain('dalston_data_volume_mounted{mount_point="/data"} 1');
-    expect(text).toContain('dalston_data_volume_used_percent{mount_point="/data"} 12.3');
+    const used = /^dalston_data_volume_used_ratio\{mount_point="\/data"\} (\S+)$/m.exec(text);
+    expect(Number(used?.[1])).toBeCloseTo(0.123, 10);
+    // `instance` is the label Prometheus gives every scraped target; ours must not collide with it.
     expect(text).toContain(
-      'dalston_agent_info{version="0.1.0",project="dalston",instance="i-0123456789abcdef0"} 1',
+      'dalston_agent_info{version="0.1.0",project="dalston",instance_id="i-0123456789abcdef0"} 1',
     );
+    expect(text).not.toMatch(/[{,](instance|job)=/);
+    expect(text).not.toMatch(/_percent\b/);
     // No process metrics when turned off.
     expect(text).not.toContain('process_resident_memory_bytes');
   });
@@ -57,10 +62,10 @@ describe('AgentMetrics', () => {
     expect(text).toContain('dalston_service_up{service="a"} 1');
     expect(text).not.toContain('service="b"');
     // prom-client spells NaN 'Nan'; Prometheus parses it case-insensitively.
-    expect(text).toMatch(/^dalston_host_cpu_load_percent nan$/im);
+    expect(text).toMatch(/^dalston_host_cpu_load_ratio nan$/im);
     expect(text).toMatch(/^dalston_host_memory_used_bytes nan$/im);
     expect(text).toContain('dalston_data_volume_mounted{mount_point="/data"} 0');
-    expect(text).not.toMatch(/^dalston_data_volume_used_percent\{/m);
+    expect(text).not.toMatch(/^dalston_data_volume_used_ratio\{/m);
   });
 
   it('counts actions, reconnects and reconcile durations', async () => {

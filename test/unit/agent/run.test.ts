@@ -119,6 +119,29 @@ describe('runAgent', () => {
     expect(compose.calls.slice(1)).toEqual(['stop -t 7 api', 'stop -t 7 db']);
   });
 
+  it('a handover on SIGTERM exits 0 and leaves the stack running; without one the stack is stopped', async () => {
+    const asked: string[] = [];
+    const { compose, rep, ac, run, lines } = setup(mounted, {
+      takeHandover: async () => {
+        asked.push('asked');
+        return { reason: 'release 0.3.0' };
+      },
+    });
+    await waitFor(() => rep.calls.includes('READY'), 'READY=1');
+    ac.abort('SIGTERM');
+    expect(await run).toBe(0);
+    expect(asked).toEqual(['asked']);
+    expect(compose.calls).toEqual(['up api db']);
+    expect(lines.some((l) => l.msg === 'handover: exiting with the stack running')).toBe(true);
+    expect(rep.calls).toContain('server-closed');
+
+    const plain = setup(mounted, { takeHandover: async () => null });
+    await waitFor(() => plain.rep.calls.includes('READY'), 'READY=1');
+    plain.ac.abort('SIGTERM');
+    expect(await plain.run).toBe(0);
+    expect(plain.compose.calls.slice(1)).toEqual(['stop -t 7 api', 'stop -t 7 db']);
+  });
+
   it('stays up and degraded when compose up fails, still sends READY, and exits 0 on shutdown', async () => {
     const docker = new FakeDocker();
     const compose = Object.assign(new FakeCompose(), { version: async () => '2.26.1' });

@@ -1,8 +1,9 @@
 import { isAbsolute, resolve } from 'node:path';
 import { SSMClient } from '@aws-sdk/client-ssm';
 import { configFlag, parseCommandArgs } from '../shared/cli-args.ts';
-import { loadConfig } from '../shared/config/load.ts';
+import { loadConfig, parseConfig } from '../shared/config/load.ts';
 import { DEFAULT_CONFIG_PATH, type HostConfig } from '../shared/config/schema.ts';
+import { DESIRED_STATE_KEY } from '../shared/desired/desired-state.ts';
 import { ExitCode, exitCodeFor, UsageError } from '../shared/errors.ts';
 import { componentLogger, createLogger, type Logger } from '../shared/logger.ts';
 import { type MountProbe, systemMountProbe } from '../shared/mount/data-mount.ts';
@@ -15,6 +16,7 @@ import { realHost } from './host.ts';
 import { NETWORK_LIMITS, type NetworkLimits } from './network-limits.ts';
 import { jsonReporter, type Reporter, type StepRecord, terminalReporter } from './output.ts';
 import { rooted, SystemPath } from './paths.ts';
+import { readIfExists } from './read-if-exists.ts';
 import { type ReportUploadDeps, uploadBootstrapReport } from './report-upload.ts';
 import {
   bootstrapCompleted,
@@ -24,9 +26,11 @@ import {
   runSteps,
   writeReport,
 } from './runner.ts';
+import { COMPOSE_ENV_PATH, type DesiredStoreFactory, desiredStep } from './steps/desired.ts';
 import { bootPlan, isFullRun, QUICK_STEPS, STEP_ORDER, type Step, type StepName } from './steps/step.ts';
 
 export const BOOTSTRAP_USAGE = `Usage: dalston-host bootstrap [--config FILE] [--root DIR] [--steps s1,s2,...|--boot] [--dry-run]
+                             [--desired-state s3://BUCKET/${DESIRED_STATE_KEY} --region REGION]
 
 Turns this machine into a Dalston host; safe to re-run (each step checks first).
 A failed step blocks only the steps that build on it; the others still run.
@@ -36,6 +40,11 @@ A failed step blocks only the steps that build on it; the others still run.
   --boot          what dalston-bootstrap.service runs at every boot: all steps until a full
                   run has succeeded on this host (${SystemPath.completeMarker}), then only ${QUICK_STEPS.join(',')}
   --dry-run       print every change it would make; change nothing
+  --desired-state where the desired state is before host.json exists (the user-data passes it);
+                  a running host reads it from host.json's s3 section. The desired step (first)
+                  writes host.json and ${COMPOSE_ENV_PATH} from it; AWS_ENDPOINT_URL_S3 names an
+                  S3-compatible server
+  --region R      the bucket's region, with --desired-state
 The result goes to ${SystemPath.result} and, with s3.bucket set, to
 s3://<bucket>/<s3.statusPrefix><instance-id>/bootstrap.json (read by \`dalston-aws status\`).
 Exit codes: 0 done, 2 usage, 65 unsafe disk / wrong device at dataDir, 69 volume not found, 78 bad config, 1 other.`;
@@ -56,6 +65,10 @@ export interface BootstrapDeps {
   limits?: NetworkLimits;
   /** Where the result is uploaded (tests: a local S3 server or a fake store). */
   upload?: ReportUploadDeps;
+  /** Where the desired state is read from (tests: a local S3 server or a fake store). */
+  desiredStore?: DesiredStoreFactory;
+  /** The environment (AWS_ENDPOINT_URL_S3); process.env by default. */
+  env?: NodeJS.ProcessEnv;
 }
 
 export async function bootstrapCommand(args: string[], deps: BootstrapDeps = {}): Promise<number> {
@@ -68,6 +81,8 @@ export async function bootstrapCommand(args: string[], deps: BootstrapDeps = {})
     steps?: string;
     boot?: boolean;
     'dry-run'?: boolean;
+    'desired-state'?: string;
+    region?: string;
     help?: boolean;
   };
   try {
@@ -77,6 +92,8 @@ export async function bootstrapCommand(args: string[], deps: BootstrapDeps = {})
       steps: { type: 'string' },
       boot: { type: 'boolean' },
       'dry-run': { type: 'boolean' },
+      'desired-state': { type: 'string' },
+      region: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     }));
     if (values.help) {
@@ -87,6 +104,8 @@ export async function bootstrapCommand(args: string[], deps: BootstrapDeps = {})
     if (values.boot && values.steps !== undefined)
       throw new UsageError('--boot chooses the steps itself; leave out --steps');
     names = parseSteps(values.steps);
+    if (values.region !== undefined && values['desired-state'] === undefined)
+      throw new UsageError('--region goes with --desired-state');
   } catch (err) {
     stderr.write(`dalston-host bootstrap: ${(err as Error).message}\n${BOOTSTRAP_USAGE}\n`);
     return exitCodeFor(err);
@@ -100,31 +119,6 @@ export async function bootstrapCommand(args: string[], deps: BootstrapDeps = {})
   // An absolute --config is a system path (read under --root); a relative one is a local file.
   const configArg = values.config ?? DEFAULT_CONFIG_PATH;
   const configPath = isAbsolute(configArg) ? rooted(root, configArg) : resolve(configArg);
-
-  // The config is validated before any step: a bad file changes nothing (exit 78).
-  const t0 = performance.now();
-  let loaded: Awaited<ReturnType<typeof loadConfig>>;
-  try {
-    loaded = await loadConfig(configPath, { mustExist: values.config !== undefined });
-  } catch (err) {
-    const rec: StepRecord = {
-      name: 'config',
-      result: 'failed',
-      detail: (err as Error).message,
-      durationMs: Math.round(performance.now() - t0),
-    };
-    reporter.step(rec);
-    stderr.write(`dalston-host bootstrap: ${rec.detail}\n`);
-    if (!dryRun) await safeWriteReport(root, failedReport(rec, exitCodeFor(err)), stderr);
-    return exitCodeFor(err);
-  }
-  const configRec: StepRecord = {
-    name: 'config',
-    result: 'unchanged',
-    detail: loaded.fromFile ? `${configPath} is valid` : `${configPath} not found: using defaults`,
-    durationMs: Math.round(performance.now() - t0),
-  };
-  reporter.step(configRec);
 
   let path: BootstrapReport['path'] = values.steps === undefined ? 'full' : 'steps';
   if (values.boot) {
@@ -140,8 +134,8 @@ export async function bootstrapCommand(args: string[], deps: BootstrapDeps = {})
   }
 
   let ssm: SsmLike | undefined;
-  const ctx: BootstrapContext = {
-    config: loaded.config,
+  const contextFor = (config: HostConfig): BootstrapContext => ({
+    config,
     configPath,
     root,
     dryRun,
@@ -153,15 +147,81 @@ export async function bootstrapCommand(args: string[], deps: BootstrapDeps = {})
     sysfsRoot: deps.sysfsRoot ?? '/sys',
     devRoot: deps.devRoot ?? '/dev',
     progress: () => {},
-    ssm: deps.ssm ?? (() => (ssm ??= ssmClientFor(loaded.config))),
+    ssm: deps.ssm ?? (() => (ssm ??= ssmClientFor(config))),
     limits: deps.limits ?? NETWORK_LIMITS,
     state: {},
+  });
+
+  // The desired step runs before host.json is loaded: it writes it (at first boot, from nothing).
+  const preamble: StepRecord[] = [];
+  let desiredError: unknown;
+  if (names.includes('desired')) {
+    const env = deps.env ?? process.env;
+    const step =
+      deps.steps?.desired ??
+      desiredStep({
+        ...(values['desired-state'] !== undefined ? { url: values['desired-state'] } : {}),
+        ...(values.region !== undefined ? { region: values.region } : {}),
+        ...(env.AWS_ENDPOINT_URL_S3 ? { endpoint: env.AWS_ENDPOINT_URL_S3 } : {}),
+        ...(deps.desiredStore ? { store: deps.desiredStore } : {}),
+      });
+    // It reads host.json itself (raw: an invalid one is what the desired state may fix).
+    const r = await runSteps(contextFor(parseConfig({})), [step], reporter, [], path);
+    preamble.push(...r.report.steps);
+    desiredError = r.error;
+    if (desiredError !== undefined && (await readIfExists(configPath)) === undefined) {
+      // Nothing to run on: no host.json was there and none could be written.
+      stderr.write(`dalston-host bootstrap: ${(desiredError as Error).message}\n`);
+      if (!dryRun) await safeWriteReport(root, { ...r.report, path }, stderr);
+      return exitCodeFor(desiredError);
+    }
+  }
+  const fullRun = isFullRun(names);
+  const rest = names.filter((n) => n !== 'desired');
+
+  // The config is validated before any step: a bad file changes nothing (exit 78).
+  const t0 = performance.now();
+  let loaded: Awaited<ReturnType<typeof loadConfig>>;
+  try {
+    loaded = await loadConfig(configPath, { mustExist: values.config !== undefined });
+  } catch (err) {
+    const rec: StepRecord = {
+      name: 'config',
+      result: 'failed',
+      detail: (err as Error).message,
+      durationMs: Math.round(performance.now() - t0),
+    };
+    reporter.step(rec);
+    stderr.write(`dalston-host bootstrap: ${rec.detail}\n`);
+    if (!dryRun) await safeWriteReport(root, failedReport([...preamble, rec], exitCodeFor(err)), stderr);
+    return exitCodeFor(err);
+  }
+  const configRec: StepRecord = {
+    name: 'config',
+    result: 'unchanged',
+    detail: loaded.fromFile ? `${configPath} is valid` : `${configPath} not found: using defaults`,
+    durationMs: Math.round(performance.now() - t0),
   };
-  const { report, error } = await runSteps(ctx, buildSteps(names, deps.steps), reporter, [configRec], path);
+  reporter.step(configRec);
+
+  const run = await runSteps(
+    contextFor(loaded.config),
+    buildSteps(rest, deps.steps),
+    reporter,
+    [...preamble, configRec],
+    path,
+  );
+  const { report } = run;
+  // The first error is the run's: a failed desired step (host.json kept) comes before any other.
+  const error = desiredError ?? run.error;
+  if (desiredError !== undefined) {
+    report.ok = false;
+    report.exitCode = exitCodeFor(desiredError);
+  }
   if (dryRun) {
     if (tty) stdout.write(error ? '' : 'dry run: nothing was changed\n');
   } else {
-    if (report.ok && isFullRun(names)) await safeMarkCompleted(root, report, stderr);
+    if (report.ok && fullRun) await safeMarkCompleted(root, report, stderr);
     await safeWriteReport(root, report, stderr);
     if (loaded.config.s3.bucket) {
       const up = await uploadBootstrapReport(loaded.config, report, log, deps.upload);
@@ -203,7 +263,7 @@ export function ssmClientFor(config: HostConfig): SSMClient {
   return new SSMClient(config.s3.region ? { region: config.s3.region } : {});
 }
 
-function failedReport(rec: StepRecord, exitCode: number): BootstrapReport {
+function failedReport(steps: StepRecord[], exitCode: number): BootstrapReport {
   const now = new Date().toISOString();
   return {
     version: hostVersion().version,
@@ -212,7 +272,7 @@ function failedReport(rec: StepRecord, exitCode: number): BootstrapReport {
     ok: false,
     dryRun: false,
     exitCode,
-    steps: [rec],
+    steps,
   };
 }
 

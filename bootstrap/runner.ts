@@ -9,6 +9,7 @@ import type { BootstrapContext } from './context.ts';
 import type { Reporter, StepRecord } from './output.ts';
 import { rooted, SystemPath } from './paths.ts';
 import { dalstonStep } from './steps/dalston.ts';
+import { desiredStep } from './steps/desired.ts';
 import { dirsStep } from './steps/dirs.ts';
 import { diskStep } from './steps/disk.ts';
 import { fstabStep } from './steps/fstab.ts';
@@ -51,6 +52,8 @@ export function buildSteps(
   overrides: Partial<Record<StepName, Step>> = {},
 ): Step[] {
   const all: Record<StepName, Step> = {
+    // Where the desired state is comes from host.json here; bootstrap/command.ts adds its flags.
+    desired: desiredStep(),
     os: osStep(names),
     packages: packagesStep,
     disk: diskStep,

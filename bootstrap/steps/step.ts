@@ -1,7 +1,9 @@
 import type { BootstrapContext } from '../context.ts';
 
 /**
- * The order steps run in. `units` comes right after `os`: it needs nothing but
+ * The order steps run in. `desired` is first: it writes host.json and the
+ * compose env from the published desired state, and every other step reads
+ * them (bootstrap/command.ts runs it before host.json is loaded). `units` comes right after `os`: it needs nothing but
  * host.json, and once it has run the every-boot unit exists, so a later failure
  * for an outside reason (a late volume, a package mirror, a registry, an expired
  * Tailscale key) is retried at the next boot instead of leaving a host with no
@@ -10,6 +12,7 @@ import type { BootstrapContext } from '../context.ts';
  * place; `tailscale` is last, so it can never keep the stack from starting.
  */
 export const STEP_ORDER = [
+  'desired',
   'os',
   'units',
   'disk',
@@ -33,6 +36,8 @@ export type StepName = (typeof STEP_ORDER)[number];
  * the step checks its own preconditions.
  */
 export const STEP_NEEDS: Readonly<Record<StepName, readonly StepName[]>> = {
+  // A failed read of the desired state leaves host.json as it was: the rest still runs on it.
+  desired: [],
   os: [],
   units: [],
   disk: [],
@@ -50,10 +55,11 @@ export const STEP_NEEDS: Readonly<Record<StepName, readonly StepName[]>> = {
 
 /**
  * Steps of the quick path: what every boot after a completed bootstrap checks
- * (data volume, mount, fstab, directories, checkout, the per-host secrets). dalston-bootstrap.service's
+ * (the desired state, so a new volume id is followed before the disk step looks; data volume, mount, fstab, directories, checkout, the per-host secrets). dalston-bootstrap.service's
  * ExecStartPost starts the stack after it.
  */
 export const QUICK_STEPS: readonly StepName[] = [
+  'desired',
   'os',
   'disk',
   'mount',

@@ -28,6 +28,7 @@ function sink(isTTY = false) {
 describe('--steps', () => {
   it('defaults to all, in order; keeps canonical order; rejects unknown (exit 2)', () => {
     expect(parseSteps(undefined)).toEqual([
+      'desired',
       'os',
       'units',
       'disk',
@@ -43,7 +44,7 @@ describe('--steps', () => {
     ]);
     expect(parseSteps('fstab, disk,mount')).toEqual(['disk', 'mount', 'fstab']);
     expect(() => parseSteps('disk,format')).toThrow(UsageError);
-    expect(() => parseSteps('disk,format')).toThrow('unknown step format; steps are os,units');
+    expect(() => parseSteps('disk,format')).toThrow('unknown step format; steps are desired,os,units');
     expect(() => parseSteps(',')).toThrow(/--steps is empty/);
   });
 });

@@ -1,6 +1,7 @@
 import type { MaintenanceLease } from '../shared/backup/maintenance-lease.ts';
 import { lockFile } from '../shared/backup/maintenance-lease.ts';
 import type { HostConfig } from '../shared/config/schema.ts';
+import { syncLockFile } from '../shared/desired/convergence-record.ts';
 import type { ConvergenceStatus } from '../shared/desired/convergence-status.ts';
 import type { DockerClient } from '../shared/engine/docker/types.ts';
 import { HostError } from '../shared/errors.ts';
@@ -230,6 +231,8 @@ export async function runAgent(deps: AgentDeps): Promise<number> {
         holds: readHolds({
           maintenance: () => deps.backups?.lease() ?? null,
           backupLockFile: lockFile(config.backup.runDir),
+          // Converging is maintenance: a host must not power off halfway through a change.
+          syncLockFile: syncLockFile(config.backup.runDir),
           acting: () => sup.busy(),
           keepAwake: deps.idle.objects
             ? new KeepAwakeReader(deps.idle.objects, prefix, deps.instance, idleLog)

@@ -40,6 +40,12 @@ export interface ReleaseStepDeps {
   clock: Clock;
   /** How long the new agent has to report ready (agent.handoverReadySeconds). */
   readySeconds: number;
+  /**
+   * Runs after the swap, before the agent restarts: the new release installs its own units
+   * (`dalston-host bootstrap --steps units` of the new bundle), so a unit it ships or changes is in
+   * place. A non-zero exit swaps back like an agent that is not ready. Absent: nothing runs.
+   */
+  afterSwap?: () => Promise<{ exitCode: number; output: string }>;
   /** RELEASE_ROOT by default (tests: a directory of their own). */
   root?: string;
   logger?: Logger;
@@ -118,13 +124,19 @@ export async function applyRelease(
   say(`switching ${current} to ${version}; restarting the agent (the stack keeps running)`);
   await swapSymlink(current, version);
   const bound = deps.readySeconds * 1000;
-  try {
-    await deps.agent.restart(`release ${version}`);
-  } catch (err) {
-    say(`restarting the agent failed: ${(err as Error).message}`);
-  }
-  if (await deps.agent.ready(version, bound)) {
-    return result('applied', `${label}: agent ready`);
+  const units = deps.afterSwap ? await deps.afterSwap() : { exitCode: 0, output: '' };
+  let why = `the new agent was not ready within ${deps.readySeconds} s`;
+  if (units.exitCode !== 0) {
+    why = `installing its units failed (exit ${units.exitCode}${units.output ? `: ${units.output}` : ''})`;
+  } else {
+    try {
+      await deps.agent.restart(`release ${version}`);
+    } catch (err) {
+      say(`restarting the agent failed: ${(err as Error).message}`);
+    }
+    if (await deps.agent.ready(version, bound)) {
+      return result('applied', `${label}: agent ready`);
+    }
   }
   // Swap back: the old release is still unpacked beside the new one.
   if (!previous) {
@@ -141,14 +153,11 @@ export async function applyRelease(
     say(`restarting the old agent failed: ${(err as Error).message}`);
   }
   if (await deps.agent.ready(runningVersion, bound)) {
-    return result(
-      'rolled-back',
-      `${label}: the new agent was not ready within ${deps.readySeconds} s; rolled back to ${runningVersion}, agent ready`,
-    );
+    return result('rolled-back', `${label}: ${why}; rolled back to ${runningVersion}, agent ready`);
   }
   return result(
     'failed',
-    `${label}: the new agent was not ready within ${deps.readySeconds} s, and after swapping back neither was ${runningVersion}'s`,
+    `${label}: ${why}, and after swapping back ${runningVersion}'s agent was not ready either`,
   );
 }
 

@@ -92,7 +92,21 @@ export function wireSync(opts: {
     say,
     steps: {
       release: (desired) =>
-        applyRelease({ store, shell, agent, clock, readySeconds, logger, say }, desired, opts.release),
+        applyRelease(
+          {
+            store,
+            shell,
+            agent,
+            clock,
+            readySeconds,
+            logger,
+            say,
+            // The new bundle (current now points at it) installs its own units.
+            afterSwap: () => runBundle(['bootstrap', '--config', configPath, '--steps', 'units']),
+          },
+          desired,
+          opts.release,
+        ),
       hostSettings: (desired, changed) =>
         applyHostSettings(
           {

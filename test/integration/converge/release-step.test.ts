@@ -97,8 +97,23 @@ describe('release step against s3rver', () => {
   it('downloads, verifies, unpacks beside the current release, swaps current and restarts the agent', async () => {
     const desired = await publish('0.3.0', await releaseTgz('0.3.0'));
     const agent = processAgent();
-    const r = await applyRelease(deps(agent), desired, '0.2.0');
+    // What runs after the swap (the units step) is the new bundle, through `current`.
+    const afterSwap: string[] = [];
+    const r = await applyRelease(
+      {
+        ...deps(agent),
+        afterSwap: async () => {
+          afterSwap.push(
+            execFileSync(process.execPath, [join(root, 'current', 'dalston-host.mjs')], { encoding: 'utf8' }),
+          );
+          return { exitCode: 0, output: '' };
+        },
+      },
+      desired,
+      '0.2.0',
+    );
     expect(r).toMatchObject({ kind: 'release', outcome: 'applied' });
+    expect(afterSwap).toEqual(['0.3.0']);
     expect(await readlink(join(root, 'current'))).toBe('0.3.0');
     expect(await readFile(join(root, '0.3.0', 'VERSION'), 'utf8')).toBe('0.3.0\n');
     // The old release stays beside it (the way back), and nothing is left half-done.
@@ -129,6 +144,25 @@ describe('release step against s3rver', () => {
     expect(r.message).toContain('rolled back to 0.2.0');
     expect(await readlink(join(root, 'current'))).toBe('0.2.0');
     expect(agent.restarts).toEqual(['release 0.3.0', 'rollback to 0.2.0']);
+  });
+
+  it('a release whose units cannot be installed is swapped back before its agent starts', async () => {
+    const desired = await publish('0.3.0', await releaseTgz('0.3.0'));
+    const agent = processAgent();
+    const r = await applyRelease(
+      {
+        ...deps(agent),
+        afterSwap: async () => ({ exitCode: 1, output: 'units: systemctl daemon-reload failed' }),
+      },
+      desired,
+      '0.2.0',
+    );
+    expect(r).toMatchObject({ kind: 'release', outcome: 'rolled-back' });
+    expect(r.message).toContain(
+      'installing its units failed (exit 1: units: systemctl daemon-reload failed)',
+    );
+    expect(await readlink(join(root, 'current'))).toBe('0.2.0');
+    expect(agent.restarts).toEqual(['rollback to 0.2.0']);
   });
 
   it('a bundle without dalston-host.mjs at its root is refused before the swap', async () => {

@@ -59,6 +59,8 @@ export function wireSync(opts: {
   clock: Clock;
   logger: Logger;
   say: (line: string) => void;
+  /** The compose env the Dalston change rewrites (COMPOSE_ENV_FILE on a host; tests: their own). */
+  composeEnvFile?: string;
 }): SyncDeps {
   const { config, configPath, clock, logger, say } = opts;
   if (!config.s3.bucket) {
@@ -122,7 +124,13 @@ export function wireSync(opts: {
           desired,
           changed,
         ),
-      dalston: (from, to) => applyDalstonChange(wireDalstonChange(from, logger), from, to, say),
+      dalston: (from, to) =>
+        applyDalstonChange(
+          wireDalstonChange(from, logger, opts.composeEnvFile ? { composeEnvFile: opts.composeEnvFile } : {}),
+          from,
+          to,
+          say,
+        ),
     },
   };
 }

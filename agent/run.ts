@@ -107,7 +107,7 @@ export interface AgentDeps {
 export interface ConvergenceView {
   start(onChange: () => void): Promise<void>;
   stop(): void;
-  status(): ConvergenceStatus | null;
+  status(): ConvergenceStatus;
 }
 
 /** What idle stop reads and does outside the agent (agent/idle/). */

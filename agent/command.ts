@@ -1,14 +1,20 @@
 import { hostname } from 'node:os';
-import { leaseFile } from '../shared/backup/maintenance-lease.ts';
+import { readLockOwner } from '../backup/lock.ts';
+import { leaseFile, lockFile } from '../shared/backup/maintenance-lease.ts';
 import { configFlag, parseCommandArgs } from '../shared/cli-args.ts';
 import { loadConfig } from '../shared/config/load.ts';
 import { DEFAULT_CONFIG_PATH } from '../shared/config/schema.ts';
+import { handoverFile, takeHandover } from '../shared/desired/agent-handover.ts';
+import { convergenceFile, syncLockFile } from '../shared/desired/convergence-record.ts';
+import { versionsOf } from '../shared/desired/desired-state.ts';
 import { ComposeCli, composeEnv, composeTarget } from '../shared/engine/compose-cli.ts';
 import { DockerodeClient, dockerodeFromEnv } from '../shared/engine/docker/dockerode-client.ts';
 import { componentLogger, createLogger } from '../shared/logger.ts';
 import { probeGateway } from '../shared/net/gateway-probe.ts';
+import { pidAlive } from '../shared/process-alive.ts';
 import { ProcessShell } from '../shared/process-shell.ts';
 import { hostVersion } from '../shared/version.ts';
+import { DesiredStatePoll } from './converge/desired-state-poll.ts';
 import { PostgresIdleSignals } from './idle/postgres-signals.ts';
 import { RedisIdleSignals } from './idle/redis-signals.ts';
 import { type SmallObjects, smallObjects } from './idle/small-objects.ts';
@@ -20,6 +26,7 @@ import { statusLine } from './report/status-line.ts';
 import { createNotifier } from './report/systemd-notify.ts';
 import { type Reporting, runAgent } from './run.ts';
 import { BackupWatch } from './status/backup-watch.ts';
+import { ConvergenceWatch } from './status/convergence-watch.ts';
 
 /**
  * `dalston-host agent [--config FILE]`: supervises the compose stack in the
@@ -57,6 +64,13 @@ export async function agentCommand(args: string[]): Promise<number> {
   let instance = hostname();
   let s3: Reporting['s3'] = null;
   let objects: SmallObjects | null = null;
+  let desiredPoll: DesiredStatePoll | null = null;
+  const backups = new BackupWatch({
+    stateFile: config.backup.stateFile,
+    leaseFile: leaseFile(config.backup.runDir),
+    logger: componentLogger(logger, 'backup'),
+  });
+  const shell = new ProcessShell();
   if (config.s3.bucket) {
     const [{ resolveInstanceName }, { S3ObjectStore }, { createS3StatusReporter }] = await Promise.all([
       import('../shared/aws/instance-identity.ts'),
@@ -70,6 +84,30 @@ export async function agentCommand(args: string[]): Promise<number> {
       endpoint: config.s3.endpoint,
     });
     objects = smallObjects(store);
+    const lockHeld = async (path: string) => {
+      const owner = await readLockOwner(path);
+      return owner !== null && owner.pid !== process.pid && pidAlive(owner.pid) ? owner : null;
+    };
+    const [syncCmd, ...syncArgs] = config.agent.syncCommand;
+    desiredPoll = new DesiredStatePoll({
+      store,
+      intervalSeconds: config.agent.desiredStatePollSeconds,
+      logger: componentLogger(logger, 'converge'),
+      syncRunning: async () => (await lockHeld(syncLockFile(config.backup.runDir))) !== null,
+      held: async () => {
+        const lease = backups.lease();
+        if (lease) return `maintenance: ${lease.reason}`;
+        const owner = await lockHeld(lockFile(config.backup.runDir));
+        return owner ? `${owner.what} running (pid ${owner.pid})` : null;
+      },
+      startSync: async () => {
+        const r = await shell.run(syncCmd!, syncArgs, { timeoutMs: 60_000 });
+        if (r.exitCode !== 0)
+          throw new Error(
+            `${config.agent.syncCommand.join(' ')} exited ${r.exitCode}: ${r.stderr.trim() || '(no message)'}`,
+          );
+      },
+    });
     s3 = createS3StatusReporter({
       store,
       prefix: config.s3.statusPrefix,
@@ -78,7 +116,6 @@ export async function agentCommand(args: string[]): Promise<number> {
     });
   }
   const [redisHost = '127.0.0.1', redisPort = '6379'] = config.idle.redis.split(':');
-  const shell = new ProcessShell();
   const [powerOffCmd, ...powerOffArgs] = config.idle.powerOffCommand;
   try {
     return await runAgent({
@@ -90,11 +127,14 @@ export async function agentCommand(args: string[]): Promise<number> {
       instance,
       version,
       shutdown: ac.signal,
-      backups: new BackupWatch({
-        stateFile: config.backup.stateFile,
-        leaseFile: leaseFile(config.backup.runDir),
-        logger: componentLogger(logger, 'backup'),
+      backups,
+      takeHandover: () => takeHandover(handoverFile(config.backup.runDir), Date.now()),
+      convergence: new ConvergenceWatch({
+        file: convergenceFile(config.agent.stateDir),
+        running: versionsOf(version, config),
+        logger: componentLogger(logger, 'converge'),
       }),
+      ...(desiredPoll ? { desiredPoll } : {}),
       idle: {
         sources: [
           {

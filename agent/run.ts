@@ -1,6 +1,8 @@
 import type { MaintenanceLease } from '../shared/backup/maintenance-lease.ts';
 import { lockFile } from '../shared/backup/maintenance-lease.ts';
 import type { HostConfig } from '../shared/config/schema.ts';
+import { syncLockFile } from '../shared/desired/convergence-record.ts';
+import type { ConvergenceStatus } from '../shared/desired/convergence-status.ts';
 import type { DockerClient } from '../shared/engine/docker/types.ts';
 import { HostError } from '../shared/errors.ts';
 import type { Shutdown } from '../shared/idle/idle-status.ts';
@@ -90,6 +92,22 @@ export interface AgentDeps {
   backups?: BackupView;
   /** Idle stop's IO; absent: no idle controller (tests of other parts). */
   idle?: IdleDeps;
+  /**
+   * Called on the shutdown signal: a handover (shared/desired/agent-handover.ts) left by
+   * `dalston-host sync` means exit and leave the stack running; null means stop it. Absent: always stop.
+   */
+  takeHandover?: () => Promise<{ reason: string } | null>;
+  /** Desired vs running and the last convergence step (the sync record); absent: not reported. */
+  convergence?: ConvergenceView;
+  /** The poll of the desired state (agent/converge/desired-state-poll.ts); absent: off. */
+  desiredPoll?: { start(): void; stop(): Promise<void> };
+}
+
+/** The convergence record as the agent sees it (agent/status/convergence-watch.ts). */
+export interface ConvergenceView {
+  start(onChange: () => void): Promise<void>;
+  stop(): void;
+  status(): ConvergenceStatus;
 }
 
 /** What idle stop reads and does outside the agent (agent/idle/). */
@@ -213,6 +231,8 @@ export async function runAgent(deps: AgentDeps): Promise<number> {
         holds: readHolds({
           maintenance: () => deps.backups?.lease() ?? null,
           backupLockFile: lockFile(config.backup.runDir),
+          // Converging is maintenance: a host must not power off halfway through a change.
+          syncLockFile: syncLockFile(config.backup.runDir),
           acting: () => sup.busy(),
           keepAwake: deps.idle.objects
             ? new KeepAwakeReader(deps.idle.objects, prefix, deps.instance, idleLog)
@@ -256,6 +276,7 @@ export async function runAgent(deps: AgentDeps): Promise<number> {
         now: clock.now(),
         ...(deps.backups ? { backup: deps.backups.backup(), maintenance: deps.backups.lease() } : {}),
         ...(idle ? { idle: idle.status() } : {}),
+        ...(deps.convergence ? { convergence: deps.convergence.status() } : {}),
         ...(shutdown ? { shutdown } : {}),
       }),
     metrics: rep.metrics,
@@ -276,6 +297,8 @@ export async function runAgent(deps: AgentDeps): Promise<number> {
   /** The one way out: every part stops here, in order. `graceful` also stops the stack and says goodbye. */
   const stop = async (graceful: boolean): Promise<number> => {
     deps.backups?.stop();
+    deps.convergence?.stop();
+    const pollStopped = deps.desiredPoll?.stop();
     const idleStopped = idle?.stop();
     const runningStopped = running?.stop();
     sup.halt();
@@ -298,6 +321,7 @@ export async function runAgent(deps: AgentDeps): Promise<number> {
       }
     }
     await loopStopped;
+    await pollStopped;
     await idleStopped;
     await runningStopped;
     if (graceful) await running?.record();
@@ -332,6 +356,7 @@ export async function runAgent(deps: AgentDeps): Promise<number> {
       publisher.schedule();
       void loop.tick();
     });
+    await deps.convergence?.start(() => publisher.schedule());
     await sup.reconcile();
     if (!deps.shutdown.aborted) await sup.bringUpWithRetry();
     await hostProbeStarted;
@@ -341,6 +366,7 @@ export async function runAgent(deps: AgentDeps): Promise<number> {
     loop.start();
     idle?.start();
     running?.start();
+    deps.desiredPoll?.start();
     const signalled = new Promise<void>((resolve) => {
       if (deps.shutdown.aborted) return resolve();
       deps.shutdown.addEventListener('abort', () => resolve(), { once: true });
@@ -357,6 +383,15 @@ export async function runAgent(deps: AgentDeps): Promise<number> {
     throw err;
   } finally {
     deps.shutdown.removeEventListener('abort', cancelActions);
+  }
+  if ((shutdown as Shutdown | null)?.reason === 'system' && deps.takeHandover) {
+    const handover = await deps.takeHandover().catch(() => null);
+    if (handover) {
+      // sync restarts the agent (a new release, new host settings): the next agent takes over the
+      // running stack and rebuilds its view from Docker, so the containers are left as they are.
+      logger.info({ reason: handover.reason }, 'handover: exiting with the stack running');
+      return stop(false);
+    }
   }
   const code = await stop(true);
   const last = shutdown as Shutdown | null;

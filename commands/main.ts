@@ -32,6 +32,11 @@ export const COMMANDS: Record<string, CommandSpec> = {
     usage: 'dalston-host restore [KEY | --latest] [--yes] [--force] [--config FILE]',
     load: async () => (await import('./restore.ts')).restoreCommand,
   },
+  sync: {
+    summary: 'converge this host to its desired state in S3 (release, host settings, Dalston)',
+    usage: 'dalston-host sync [--config FILE]',
+    load: async () => (await import('./sync.ts')).syncCommand,
+  },
   status: {
     summary: "print the local agent's status (GET /status on agent.listen)",
     usage: 'dalston-host status [--config FILE] [--json]',
@@ -60,7 +65,8 @@ export function usageText(): string {
     '',
     'Every command reads /etc/dalston/host.json unless --config names another file.',
     'Exit codes: 0 ok, 1 failure, 2 usage, 3 data volume not mounted, 65 unsafe disk or',
-    'backup refused, 69 data volume not found, 75 another backup/restore running, 78 bad config.',
+    'backup refused, 69 data volume not found (sync: desired state unreadable), 75 another',
+    'backup/restore/sync running, 78 bad config (sync: invalid desired state).',
   ].join('\n');
 }
 

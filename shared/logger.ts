@@ -120,6 +120,7 @@ export type LogComponent =
   | 'probe'
   | 'backup'
   | 'idle'
+  | 'converge'
   | 'bootstrap';
 
 /** A child logger whose every line carries `component`; made where the component is wired. */

@@ -54,6 +54,8 @@ export interface HoldSources {
   maintenance: () => MaintenanceLease | null;
   /** `<backup.runDir>/backup.lock`: held by a running backup or restore. */
   backupLockFile: string;
+  /** `<backup.runDir>/sync.lock`: held by `dalston-host sync` while it converges the host. */
+  syncLockFile?: string;
   /** Services the supervisor is acting on (a heal or the bring-up). */
   acting: () => ReadonlySet<string>;
   keepAwake: KeepAwakeReader | null;
@@ -69,12 +71,14 @@ export function readHolds(s: HoldSources): (signalsIdle: boolean) => Promise<Idl
     const holds: Hold[] = [];
     const m = s.maintenance();
     if (m) holds.push({ kind: 'maintenance', detail: `maintenance: ${m.reason}` });
-    const owner = await readLockOwner(s.backupLockFile);
-    if (owner && alive(owner.pid))
-      holds.push({
-        kind: 'maintenance',
-        detail: `${owner.what} running (pid ${owner.pid}, since ${owner.since})`,
-      });
+    for (const file of [s.backupLockFile, ...(s.syncLockFile ? [s.syncLockFile] : [])]) {
+      const owner = await readLockOwner(file);
+      if (owner && alive(owner.pid))
+        holds.push({
+          kind: 'maintenance',
+          detail: `${owner.what} running (pid ${owner.pid}, since ${owner.since})`,
+        });
+    }
     const acting = [...s.acting()].sort();
     if (acting.length > 0)
       holds.push({ kind: 'maintenance', detail: `agent acting on ${acting.join(', ')}` });

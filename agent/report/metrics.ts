@@ -25,10 +25,27 @@
  *   dalston_idle_seconds                            how long Dalston has been idle (0 while busy or off)
  *   dalston_idle_stop_at_timestamp_seconds          when the host will stop itself if nothing changes (0: no stop due)
  *   dalston_idle_signals_unreadable                 idle signals that could not be read at the last poll (they count as busy)
+ *   dalston_convergence_state{state}                state set over converged|converging|rolled-back|failed|unknown
+ *   dalston_convergence_in_sync                     1 when the host runs what the desired state asks for
+ *   dalston_convergence_versions_info{side,release,dalston_ref,image_tag}  side running|desired; always 1
+ *   dalston_convergence_last_result{kind,outcome}   1 on the last step's kind and outcome
+ *   dalston_convergence_last_result_timestamp_seconds  when the last step finished (0: none yet)
  * plus prom-client's process_* / nodejs_* series unless `processMetrics: false`.
  * The output passes `promtool check metrics` (test/integration/agent-report/promtool.test.ts).
  */
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import { CONVERGENCE_STATES } from '../../shared/desired/convergence-status.ts';
+import type { HostVersions } from '../../shared/desired/desired-state.ts';
+
+function sameVersions(a: HostVersions, b: HostVersions): boolean {
+  return (
+    a.release === b.release &&
+    a.dalstonRef === b.dalstonRef &&
+    a.imageTag === b.imageTag &&
+    [...a.services].sort().join(',') === [...b.services].sort().join(',')
+  );
+}
+
 import type { ServiceHealth, StackState, StatusSnapshot } from '../../shared/status/snapshot.ts';
 import { isUnreadableReason } from '../idle/policy.ts';
 
@@ -69,6 +86,11 @@ export class AgentMetrics {
   private readonly idleSeconds: Gauge;
   private readonly idleStopAt: Gauge;
   private readonly idleUnreadable: Gauge;
+  private readonly convergenceState: Gauge<'state'>;
+  private readonly convergenceInSync: Gauge;
+  private readonly convergenceVersions: Gauge<'side' | 'release' | 'dalston_ref' | 'image_tag'>;
+  private readonly convergenceLastResult: Gauge<'kind' | 'outcome'>;
+  private readonly convergenceLastResultAt: Gauge;
   /** The state file's failure total last added to the counter (null: not read yet). */
   private backupFailuresSeen: number | null = null;
 
@@ -180,6 +202,29 @@ export class AgentMetrics {
       'dalston_idle_signals_unreadable',
       'Idle signals that could not be read at the last poll (each counts as busy).',
     );
+    this.convergenceState = gauge(
+      'dalston_convergence_state',
+      'Convergence to the desired state (config/host.json): 1 on the current value of the state label.',
+      ['state'],
+    );
+    this.convergenceInSync = gauge(
+      'dalston_convergence_in_sync',
+      'Whether the host runs the desired release, Dalston ref, image tag and services (0 also while unknown).',
+    );
+    this.convergenceVersions = gauge(
+      'dalston_convergence_versions_info',
+      'The versions the host runs (side="running") and the desired state asks for (side="desired"); always 1.',
+      ['side', 'release', 'dalston_ref', 'image_tag'],
+    );
+    this.convergenceLastResult = gauge(
+      'dalston_convergence_last_result',
+      'The last convergence step: 1 on its kind and outcome (applied, rolled-back, failed).',
+      ['kind', 'outcome'],
+    );
+    this.convergenceLastResultAt = gauge(
+      'dalston_convergence_last_result_timestamp_seconds',
+      'When the last convergence step finished (Unix time; 0 before the first).',
+    );
   }
 
   /** Replaces every snapshot-derived series, so services that left the snapshot leave the output too. */
@@ -213,6 +258,25 @@ export class AgentMetrics {
     this.info.set({ version: s.version, project: s.project, instance_id: s.instance }, 1);
     this.observeBackup(s);
     this.observeIdle(s);
+    this.observeConvergence(s);
+  }
+
+  private observeConvergence(s: StatusSnapshot): void {
+    const c = s.convergence;
+    for (const state of CONVERGENCE_STATES) this.convergenceState.set({ state }, c?.state === state ? 1 : 0);
+    this.convergenceVersions.reset();
+    this.convergenceLastResult.reset();
+    const versions = (side: string, v: HostVersions) =>
+      this.convergenceVersions.set(
+        { side, release: v.release, dalston_ref: v.dalstonRef ?? '', image_tag: v.imageTag ?? '' },
+        1,
+      );
+    if (c) versions('running', c.running);
+    if (c?.desired) versions('desired', c.desired);
+    this.convergenceInSync.set(c?.desired && sameVersions(c.running, c.desired) ? 1 : 0);
+    const r = c?.lastResult;
+    if (r) this.convergenceLastResult.set({ kind: r.kind, outcome: r.outcome }, 1);
+    this.convergenceLastResultAt.set(r ? Date.parse(r.finishedAt) / 1000 : 0);
   }
 
   private observeIdle(s: StatusSnapshot): void {

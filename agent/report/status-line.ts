@@ -7,8 +7,12 @@
  *   degraded 4/6 · maintenance: restore 20260501T041503.123Z.dump · …
  *   healthy 6/6 · idle 55 min — stopping in 5 min · /data 12% · gateway ok
  *   stopping… · idle stop
+ *   healthy 6/6 · converging dalston v1.3.0 · /data 12% · gateway ok
+ *   healthy 6/6 · ROLLED BACK dalston v1.3.0 · /data 12% · gateway ok
  * Pure; at most 80 characters.
  */
+
+import type { HostVersions } from '../../shared/desired/desired-state.ts';
 import { serviceIsUp } from '../../shared/status/service-up.ts';
 import type { ServiceStatus, StatusSnapshot } from '../../shared/status/snapshot.ts';
 
@@ -52,9 +56,28 @@ function idleNote(s: StatusSnapshot): string | null {
   return st === 'idle' || st === 'announce' || st === 'stopping' ? s.idle!.summary : null;
 }
 
+/** What a change is about, in two words: `dalston v1.3.0`, `release 0.3.0`, `host settings`. */
+function changeTarget(kind: string, d: HostVersions | null): string {
+  if (kind === 'release') return `release ${d?.release ?? ''}`.trim();
+  if (kind === 'dalston') return `dalston ${d?.dalstonRef ?? d?.imageTag ?? ''}`.trim();
+  return 'host settings';
+}
+
+/** A convergence in progress or a step that did not succeed: `converging dalston v1.3.0`, `ROLLED BACK …`. */
+function convergenceNote(s: StatusSnapshot): string | null {
+  const c = s.convergence;
+  if (!c) return null;
+  if (c.state === 'converging')
+    return c.step ? `converging ${changeTarget(c.step, c.desired)}` : 'converging';
+  const kind = c.lastResult?.kind ?? c.step ?? '';
+  if (c.state === 'rolled-back') return `ROLLED BACK ${changeTarget(kind, c.desired)}`;
+  if (c.state === 'failed') return `${changeTarget(kind, c.desired)} FAILED`;
+  return null;
+}
+
 export function statusLine(s: StatusSnapshot): string {
   const base = stackLine(s);
-  const note = [backupNote(s), idleNote(s)].filter(Boolean).join(SEP);
+  const note = [backupNote(s), convergenceNote(s), idleNote(s)].filter(Boolean).join(SEP);
   if (!note) return base;
   // Right after the state and count, where truncation does not reach it.
   const i = base.indexOf(SEP);

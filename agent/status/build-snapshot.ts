@@ -26,6 +26,8 @@ export interface SnapshotParts {
   maintenance?: StatusSnapshot['maintenance'];
   /** The idle controller's status; absent: no idle controller (tests of other parts). */
   idle?: StatusSnapshot['idle'];
+  /** Desired vs running and the last convergence step (the sync record); absent: not reported. */
+  convergence?: StatusSnapshot['convergence'];
   /** Why the agent is stopping the stack, once it is. */
   shutdown?: StatusSnapshot['shutdown'];
 }
@@ -65,6 +67,7 @@ export function buildSnapshot(p: SnapshotParts): StatusSnapshot {
     ...(p.backup !== undefined ? { backup: p.backup } : {}),
     ...(p.maintenance !== undefined ? { maintenance: p.maintenance } : {}),
     ...(p.idle !== undefined ? { idle: p.idle } : {}),
+    ...(p.convergence !== undefined ? { convergence: p.convergence } : {}),
     ...(p.shutdown !== undefined ? { shutdown: p.shutdown } : {}),
   };
 }

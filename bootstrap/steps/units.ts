@@ -13,8 +13,14 @@ export const UNIT_FILES = [
   'dalston.service',
   'dalston-backup.service',
   'dalston-backup.timer',
+  'dalston-sync.service',
 ] as const;
 export type UnitName = (typeof UNIT_FILES)[number];
+/**
+ * The units that are enabled; the others are only installed: dalston-sync.service is started by
+ * the agent when the desired state changes, never at boot (it has no [Install] section).
+ */
+export const ENABLED_UNITS = UNIT_FILES.filter((u) => u !== 'dalston-sync.service');
 /** The unit that runs the stack (started by the stack step); the bootstrap unit is only enabled (it is what runs us at boot). */
 export const STACK_UNIT = 'dalston.service';
 const BOOTSTRAP_UNIT = 'dalston-bootstrap.service';
@@ -51,10 +57,10 @@ export function planSystemctl(
   now: { enabled: boolean } = { enabled: false },
 ): SystemctlCall[] {
   const enable = changed.some((u) => (UNIT_FILES as readonly string[]).includes(u)) || !now.enabled;
-  if (!systemdRunning) return enable ? [[`--root=${root}`, 'enable', ...UNIT_FILES]] : [];
+  if (!systemdRunning) return enable ? [[`--root=${root}`, 'enable', ...ENABLED_UNITS]] : [];
   const calls: SystemctlCall[] = [];
   if (changed.length > 0) calls.push(['daemon-reload']);
-  if (enable) calls.push(['enable', ...UNIT_FILES]);
+  if (enable) calls.push(['enable', ...ENABLED_UNITS]);
   return calls;
 }
 
@@ -175,7 +181,8 @@ export function unitsStep(source: (name: string) => string = (n) => assetPath(`s
       const running = ctx.host.systemdRunning();
       const rootArgs = running ? [] : [`--root=${ctx.root}`];
       const systemctl = (args: string[]) => ctx.shell.run('systemctl', args, { timeoutMs: 60_000 });
-      const enabled = (await systemctl([...rootArgs, 'is-enabled', '--quiet', ...UNIT_FILES])).exitCode === 0;
+      const enabled =
+        (await systemctl([...rootArgs, 'is-enabled', '--quiet', ...ENABLED_UNITS])).exitCode === 0;
       const timerActive = running && (await systemctl(['is-active', '--quiet', BACKUP_TIMER])).exitCode === 0;
       const calls = [
         ...planSystemctl(changedUnits, running, ctx.root, { enabled }),

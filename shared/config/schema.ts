@@ -105,8 +105,27 @@ const agentSchema = z
     stateDir: absPath
       .default('/var/lib/dalston')
       .describe(
-        "Directory of the agent's own state on the root disk: the healing memory (restart budgets, backoff, open circuits) that outlives an agent restart.",
+        "Directory of the agent's own state on the root disk: the healing memory (restart budgets, backoff, open circuits) that outlives an agent restart, and `dalston-host sync`'s convergence record (`convergence.json`).",
       ),
+    desiredStatePollSeconds: z
+      .number()
+      .int()
+      .min(0)
+      .default(60)
+      .describe(
+        'How often the agent checks the desired state (`s3://<s3.bucket>/config/host.json`, a conditional GET on its ETag) and starts `agent.syncCommand` when it changed; 0 turns the poll off. Needs `s3.bucket`.',
+      ),
+    syncCommand: z
+      .array(z.string().min(1))
+      .min(1)
+      .default(['systemctl', 'start', '--no-block', 'dalston-sync.service'])
+      .describe(
+        'What the agent runs to start `dalston-host sync` when the desired state changed (argv, no shell); it returns once sync has started.',
+      ),
+    handoverReadySeconds: seconds(
+      120,
+      'How long `dalston-host sync` waits for a restarted agent (a new release, new host settings) to report ready with the expected release before it swaps the old release back.',
+    ),
   })
   // The agent's own check (it binds what this accepts), so `dalston-host config` and the agent agree.
   .superRefine((a, ctx) => {

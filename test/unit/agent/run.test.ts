@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import type { MountProbe } from '../../../agent/preflight.ts';
 import { type AgentDeps, type Reporting, runAgent } from '../../../agent/run.ts';
 import { parseConfig } from '../../../shared/config/load.ts';
+import type { ConvergenceStatus } from '../../../shared/desired/convergence-status.ts';
 import { DockerError } from '../../../shared/engine/docker/types.ts';
 import { ExitCode } from '../../../shared/errors.ts';
 import type { StatusSnapshot } from '../../../shared/status/snapshot.ts';
@@ -117,6 +118,63 @@ describe('runAgent', () => {
     // The notifier is drained last, so STOPPING=1 reaches systemd before the process exits.
     expect(rep.calls.at(-1)).toBe('notify-flushed');
     expect(compose.calls.slice(1)).toEqual(['stop -t 7 api', 'stop -t 7 db']);
+  });
+
+  it('reports the convergence record in /status and refreshes it on a change notice', async () => {
+    const running = { release: '0.0.0', dalstonRef: 'v1', imageTag: null, services: [] };
+    let status: ConvergenceStatus = {
+      state: 'converging',
+      running,
+      desired: { ...running, dalstonRef: 'v2' },
+      desiredVersion: '"e1"',
+      checkedAt: null,
+      step: 'dalston',
+      summary: 'converging: dalston ref v1 → v2',
+      lastResult: null,
+      problem: null,
+    };
+    let notify = () => {};
+    const stopped: string[] = [];
+    const { rep, ac, run } = setup(mounted, {
+      convergence: {
+        start: async (onChange) => {
+          notify = onChange;
+        },
+        stop: () => void stopped.push('stopped'),
+        status: () => status,
+      },
+    });
+    await waitFor(() => rep.calls.includes('READY'), 'READY=1');
+    expect(rep.status().convergence).toEqual(status);
+    status = { ...status, state: 'converged', step: null, running: status.desired! };
+    notify();
+    await waitFor(() => rep.status().convergence?.state === 'converged', 'converged in /status');
+    ac.abort();
+    expect(await run).toBe(0);
+    expect(stopped).toEqual(['stopped']);
+  });
+
+  it('a handover on SIGTERM exits 0 and leaves the stack running; without one the stack is stopped', async () => {
+    const asked: string[] = [];
+    const { compose, rep, ac, run, lines } = setup(mounted, {
+      takeHandover: async () => {
+        asked.push('asked');
+        return { reason: 'release 0.3.0' };
+      },
+    });
+    await waitFor(() => rep.calls.includes('READY'), 'READY=1');
+    ac.abort('SIGTERM');
+    expect(await run).toBe(0);
+    expect(asked).toEqual(['asked']);
+    expect(compose.calls).toEqual(['up api db']);
+    expect(lines.some((l) => l.msg === 'handover: exiting with the stack running')).toBe(true);
+    expect(rep.calls).toContain('server-closed');
+
+    const plain = setup(mounted, { takeHandover: async () => null });
+    await waitFor(() => plain.rep.calls.includes('READY'), 'READY=1');
+    plain.ac.abort('SIGTERM');
+    expect(await plain.run).toBe(0);
+    expect(plain.compose.calls.slice(1)).toEqual(['stop -t 7 api', 'stop -t 7 db']);
   });
 
   it('stays up and degraded when compose up fails, still sends READY, and exits 0 on shutdown', async () => {

@@ -235,6 +235,7 @@ describe('units step (fake systemctl, --root temp dir)', () => {
       await writeFile(join(src, 'dalston-bootstrap.service'), '[Service]\nType=oneshot\n');
       await writeFile(join(src, 'dalston-backup.service'), '[Service]\nType=oneshot\n');
       await writeFile(join(src, 'dalston-backup.timer'), '[Timer]\nOnCalendar=daily\n');
+      await writeFile(join(src, 'dalston-sync.service'), '[Service]\nType=oneshot\n');
       const step = unitsStep((n) => join(src, n));
       const ctx = fakeContext({}, { root, host: fakeHost({ systemdRunning: () => true }) });
       ctx.shell.on(when('systemctl is-enabled', { exitCode: 1 }));
@@ -253,6 +254,7 @@ describe('units step (fake systemctl, --root temp dir)', () => {
         'dalston.service',
         'dalston-backup.service',
         'dalston-backup.timer',
+        'dalston-sync.service',
         'docker.service',
       ]);
       expect(await readFile(join(root, 'etc/systemd/system/dalston.service'), 'utf8')).toContain('/bin/true');
@@ -260,7 +262,7 @@ describe('units step (fake systemctl, --root temp dir)', () => {
         await readFile(join(root, 'etc/systemd/system/dalston.service.d/data-dir.conf'), 'utf8'),
       ).toContain('RequiresMountsFor=/data\n');
       expect(out.detail).toMatch(
-        /^installed dalston-bootstrap\.service, dalston\.service, dalston-backup\.service, dalston-backup\.timer, dalston\.service\.d\/data-dir\.conf, dalston-bootstrap\.service\.d\/data-dir\.conf, docker\.service\.d\/dalston-data-mount\.conf, dalston-backup\.timer\.d\/schedule\.conf;/,
+        /^installed dalston-bootstrap\.service, dalston\.service, dalston-backup\.service, dalston-backup\.timer, dalston-sync\.service, dalston\.service\.d\/data-dir\.conf, dalston-bootstrap\.service\.d\/data-dir\.conf, docker\.service\.d\/dalston-data-mount\.conf, dalston-backup\.timer\.d\/schedule\.conf;/,
       );
       expect(
         await readFile(join(root, 'etc/systemd/system/dalston-backup.timer.d/schedule.conf'), 'utf8'),

@@ -57,6 +57,7 @@ describe('idle holds', () => {
     const read = readHolds({
       maintenance: () => null,
       backupLockFile: lockFile,
+      syncLockFile: path.join(dir, 'sync.lock'),
       acting: () => acting,
       keepAwake: new KeepAwakeReader(objects, 'status/', 'i-1', memoryLogger().logger),
       now: () => NOW,
@@ -88,5 +89,13 @@ describe('idle holds', () => {
     acting = new Set();
     objects.body = null;
     expect((await read(true)).holds).toEqual([]);
+    // A sync converging the host holds it up too.
+    await writeFile(
+      path.join(dir, 'sync.lock'),
+      JSON.stringify({ pid: 4242, what: 'sync', since: '2026-12-01T10:00:00Z' }),
+    );
+    expect((await read(true)).holds).toEqual([
+      { kind: 'maintenance', detail: 'sync running (pid 4242, since 2026-12-01T10:00:00Z)' },
+    ]);
   });
 });

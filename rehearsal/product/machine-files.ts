@@ -128,6 +128,7 @@ export const AWS_CALLING_UNITS = [
   'dalston.service',
   'dalston-backup.service',
   'dalston-bootstrap.service',
+  'dalston-sync.service',
   'dalston-user-data.service',
   IN_MACHINE.userDataUnit,
 ] as const;

@@ -4,6 +4,7 @@ import { duplicateUuid } from './duplicate-uuid.ts';
 import { faults } from './faults.ts';
 import { firstBoot } from './first-boot.ts';
 import { idleStop } from './idle-stop.ts';
+import { liveChange } from './live-change.ts';
 import { missingVolume } from './missing-volume.ts';
 import { secondBoot } from './second-boot.ts';
 import { stop } from './stop.ts';
@@ -15,7 +16,7 @@ import { volumePulled } from './volume-pulled.ts';
  * The scenarios in the order they run. Each may rely on the state the one
  * before left: faults and stop use the machine the first boot left running,
  * volume-pulled leaves it running and healthy again, backup/restore needs it
- * so and leaves it so (the second boot then reads the first boot's rows back
+ * so and leaves it so, as does the live change (a desired state applied by sync) (the second boot then reads the first boot's rows back
  * through a restored database); the unclean-stop, duplicate-UUID and
  * missing-volume boots need it powered off; idle stop boots it from powered
  * off, shortens the idle window in its host.json and leaves it powered off.
@@ -28,6 +29,7 @@ export const SCENARIOS: readonly Scenario[] = [
   faults,
   volumePulled,
   backupRestore,
+  liveChange,
   stop,
   secondBoot,
   uncleanStop,

@@ -34,6 +34,7 @@ describe('scenario list', () => {
       'faults',
       'volume pulled',
       'backup/restore',
+      'live change',
       'stop',
       'second boot',
       'unclean stop',

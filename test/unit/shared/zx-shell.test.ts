@@ -14,9 +14,10 @@ describe('ZxShell time limit', () => {
   it('says "timed out" when the killed command still exits with a code of its own', async () => {
     // Like `git fetch` whose remote helper is killed first: the parent reports its own
     // failure code instead of dying by the signal (seen as a flaky CI failure).
-    const r = await shell.run('sh', ['-c', 'trap "exit 7" TERM; sleep 5 & wait'], { timeoutMs: 300 });
+    // A limit long enough for sh to have set its trap even on a busy machine.
+    const r = await shell.run('sh', ['-c', 'trap "exit 7" TERM; sleep 30 & wait'], { timeoutMs: 3_000 });
     expect(r.exitCode).toBe(7);
-    expect(r.stderr).toMatch(/timed out after 300 ms/);
+    expect(r.stderr).toMatch(/timed out after 3000 ms/);
   });
 
   it('does not call a quick failure a timeout', async () => {

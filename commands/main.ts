@@ -33,7 +33,7 @@ export const COMMANDS: Record<string, CommandSpec> = {
     load: async () => (await import('./restore.ts')).restoreCommand,
   },
   status: {
-    summary: "print the local agent's status (GET /status on agent.listen)",
+    summary: "print the local agent's status (GET /status on agent.listen); exit 0 only when healthy",
     usage: 'dalston-host status [--config FILE] [--json]',
     load: async () => (await import('./status.ts')).statusCommand,
   },

@@ -8,7 +8,7 @@ import { readSnapshot } from '../aws/snapshots.ts';
 import type { CliContext } from '../context.ts';
 import { type LastStop, readLastStop } from '../last-stop.ts';
 import type { VolumeSpec } from '../pricing.ts';
-import { ansi, plain } from '../render/format.ts';
+import { stylerFor } from '../render/format.ts';
 import { renderStatus } from '../render/status.ts';
 import { buildStatusReport, type StatusInputs, statusExit } from '../status-report.ts';
 import { DEPLOYMENT_HELP, deploymentFlags, deploymentFrom } from './common.ts';
@@ -110,7 +110,7 @@ export async function statusCommand(args: readonly string[], ctx: CliContext): P
   if (values.json) {
     ctx.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
   } else {
-    ctx.stdout.write(renderStatus(report, ctx.stdout.isTTY ? ansi : plain));
+    ctx.stdout.write(renderStatus(report, stylerFor(ctx.stdout, ctx.env)));
   }
   // The screen is shown either way; a snapshot that cannot be read is still an error for scripts.
   if (snapshotError) {

@@ -47,9 +47,10 @@ export async function preflight(deps: {
     if (!data.mounted) {
       throw new HostError(
         'dataNotMounted',
-        `the data volume is not mounted at ${deps.dataDir} (${data.reason}); refusing to start the stack so ` +
-          'nothing writes onto the root disk. Mount the data volume (see `dalston-host disk`) or set ' +
-          'agent.requireDataMount to false for a host without one.',
+        `the data volume is not mounted at ${deps.dataDir} (${data.reason}): mount it with ` +
+          '`dalston-host bootstrap --steps disk,mount`, then `systemctl restart dalston` (or set ' +
+          'agent.requireDataMount to false for a host without one). The stack is not started, so nothing ' +
+          'writes onto the root disk.',
       );
     }
     logger.info(

@@ -1,5 +1,6 @@
 #!/usr/bin/env node
-// Checkout launcher: runs the operator CLI's TypeScript sources through tsx.
+// Development launcher: runs the operator CLI's TypeScript sources through tsx (slow to start).
+// The installed `dalston-aws` is the bundle, dist/dalston-aws.mjs (package.json bin).
 import { register } from 'tsx/esm/api';
 
 register();

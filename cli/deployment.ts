@@ -58,7 +58,7 @@ function scheduleFromOutput(v: unknown): StopSchedule | null {
     : null;
 }
 
-type Key = 'instanceId' | 'region' | 'bucket' | 'tailscaleHostname' | 'apiKeyParameter';
+export type Key = 'instanceId' | 'region' | 'bucket' | 'tailscaleHostname' | 'apiKeyParameter';
 export type Need = Key;
 
 interface KeySpec {
@@ -116,44 +116,53 @@ export interface TerraformOutputs {
   values: Record<string, unknown>;
   /** Why there are no values, for the "missing" message; null when the read worked. */
   problem: string | null;
+  /** What to do about `problem`, said first in the "missing" message; null when the read worked. */
+  fix: string | null;
 }
 
 export async function readTerraformOutputs(shell: Shell, dir: string): Promise<TerraformOutputs> {
-  if (!existsSync(dir)) return { values: {}, problem: `${dir} does not exist` };
+  const failed = (problem: string, fix = `make \`terraform -chdir=${dir} output -json\` work`) => ({
+    values: {},
+    problem,
+    fix,
+  });
+  if (!existsSync(dir)) {
+    return failed(`${dir} does not exist`, 'pass --tf-dir with the directory you ran `terraform apply` in');
+  }
   let r: Awaited<ReturnType<Shell['run']>>;
   try {
     r = await shell.run('terraform', [`-chdir=${dir}`, 'output', '-no-color', '-json'], {
       timeoutMs: 60_000,
     });
   } catch (err) {
-    return { values: {}, problem: `terraform could not run (${(err as Error).message.split('\n')[0]})` };
+    return failed(`terraform could not run (${(err as Error).message.split('\n')[0]})`);
   }
-  if (r.exitCode === 127) return { values: {}, problem: 'terraform is not installed' };
+  if (r.exitCode === 127) return failed('terraform is not installed', 'install terraform');
   if (r.exitCode !== 0) {
     // Terraform frames its diagnostics with box-drawing characters: skip those.
     const line = (r.stderr || r.stdout)
       .split('\n')
       .map((l) => l.replace(/^[│╷╵\s]+/, '').trim())
       .find((l) => l !== '');
-    return { values: {}, problem: `terraform output failed: ${line ?? `exit ${r.exitCode}`}` };
+    return failed(`terraform output failed: ${line ?? `exit ${r.exitCode}`}`);
   }
   let parsed: unknown;
   try {
     parsed = JSON.parse(r.stdout);
   } catch {
-    return { values: {}, problem: 'terraform output -json did not print JSON' };
+    return failed('terraform output -json did not print JSON');
   }
   if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed)) {
-    return { values: {}, problem: 'terraform output -json did not print an object' };
+    return failed('terraform output -json did not print an object');
   }
   const values: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(parsed as Record<string, unknown>)) {
     values[k] = v && typeof v === 'object' && 'value' in v ? (v as { value: unknown }).value : undefined;
   }
   if (Object.keys(values).length === 0) {
-    return { values, problem: 'it has no outputs yet (run terraform apply there first)' };
+    return { values, problem: 'it has no outputs yet', fix: `run \`terraform apply\` in ${dir} first` };
   }
-  return { values, problem: null };
+  return { values, problem: null, fix: null };
 }
 
 const str = (v: unknown): string | undefined =>
@@ -235,14 +244,7 @@ export async function resolveDeployment(
 
   const missing = needs.filter((k) => found[k] === undefined);
   if (missing.length > 0) {
-    const t = tf as TerraformOutputs | null;
-    const tfWhy = t?.problem ? ` — terraform in ${tfLabel}: ${t.problem}` : '';
-    const parts = missing.map((k) => {
-      const s = KEYS[k];
-      const profile = k === 'region' ? ' (or a region in the AWS profile)' : '';
-      return `${s.what}: pass ${s.flag}, set ${s.env.join(' or ')}, or add output "${s.output}" to ${tfLabel}${profile}`;
-    });
-    throw new ConfigError(missing.join(','), `deployment not found — ${parts.join('; ')}${tfWhy}`);
+    throw new ConfigError(missing.join(','), missingDeploymentMessage(missing, tf, tfLabel));
   }
 
   const statusPrefix =
@@ -269,4 +271,25 @@ export async function resolveDeployment(
         : null,
     sources,
   };
+}
+
+/**
+ * Pure: the "deployment not found" message. The fix comes first, on a line of its own (what to do about
+ * Terraform, or the values to give), then one line per missing value with its flag, variable and output.
+ */
+export function missingDeploymentMessage(
+  missing: readonly Key[],
+  tf: TerraformOutputs | null,
+  tfLabel: string,
+): string {
+  const fix = tf?.fix
+    ? `${tf.fix} (terraform in ${tfLabel}: ${tf.problem}), or give the values below.`
+    : `give the values below (${tfLabel} has no output for them).`;
+  const width = Math.max(...missing.map((k) => KEYS[k].what.length));
+  const lines = missing.map((k) => {
+    const s = KEYS[k];
+    const profile = k === 'region' ? ', or a region in the AWS profile' : '';
+    return `  ${s.what.padEnd(width)}  ${s.flag} or ${s.env.join(' / ')} (Terraform output "${s.output}"${profile})`;
+  });
+  return [`deployment not found. Fix: ${fix}`, ...lines].join('\n');
 }

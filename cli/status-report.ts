@@ -5,12 +5,14 @@ import type { KeepAwakeRead } from '../shared/idle/keep-awake.ts';
 import { snapshotFreshness } from '../shared/status/heartbeat.ts';
 import { serviceIsUp } from '../shared/status/service-up.ts';
 import type { StatusSnapshot } from '../shared/status/snapshot.ts';
+import { stackExitCode } from '../shared/status/stack-exit-code.ts';
 import type { BootstrapRead } from './aws/bootstrap-reports.ts';
 import type { InstanceInfo } from './aws/ec2.ts';
 import type { SnapshotRead } from './aws/snapshots.ts';
 import { type BootstrapView, bootstrapView } from './bootstrap-view.ts';
 import type { LastStop } from './last-stop.ts';
 import { type CostEstimate, estimateMonthlyCost, type VolumeSpec } from './pricing.ts';
+import { formatDuration } from './render/format.ts';
 import { type ConvergenceReport, convergenceReport } from './rollout.ts';
 import { explainStop, type StopCause, type StopSchedule } from './stop-cause.ts';
 
@@ -256,4 +258,26 @@ export function buildStatusReport(i: StatusInputs): StatusReport {
   report.backup = summarizeBackup(snap.backup, i.nowMs);
   report.maintenance = snap.maintenance ?? null;
   return report;
+}
+
+/**
+ * Pure: the exit code of `dalston-aws status` and the one stderr line that explains a non-zero one.
+ * A current heartbeat decides as `dalston-host status` does (stackExitCode); a running instance whose agent
+ * has gone silent is not known healthy (1, like `dalston-host status` when the agent does not answer).
+ * A stopped instance and a host that has not reported yet are shown, not failed (0).
+ */
+export function statusExit(r: StatusReport): { code: number; problem: string | null } {
+  const h = r.heartbeat;
+  if (h.status === 'malformed') return { code: 1, problem: h.problem };
+  if (h.status === 'stale' && h.ageSeconds !== null) {
+    return {
+      code: 1,
+      problem: `the last heartbeat is ${formatDuration(h.ageSeconds)} old (over ${h.staleAfterSeconds}s): the agent is silent, so the stack's state is not current`,
+    };
+  }
+  if (h.status === 'fresh' && r.stack) {
+    const code = stackExitCode(r.stack.state);
+    return { code, problem: code === 0 ? null : `the stack is ${r.stack.state} (not healthy)` };
+  }
+  return { code: 0, problem: null };
 }

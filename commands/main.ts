@@ -9,6 +9,8 @@ export interface CommandSpec {
   summary: string;
   usage: string;
   load: () => Promise<(args: string[]) => Promise<number>>;
+  /** The command's own long help (e.g. the bootstrap's step list), shown for --help instead of usage. */
+  help?: () => Promise<string>;
 }
 
 export const COMMANDS: Record<string, CommandSpec> = {
@@ -21,6 +23,7 @@ export const COMMANDS: Record<string, CommandSpec> = {
     summary: 'prepare this host: data volume, fstab, Docker, Dalston, units',
     usage: 'dalston-host bootstrap [--config FILE] [--root DIR] [--steps s1,s2,...] [--dry-run]',
     load: async () => (await import('../bootstrap/command.ts')).bootstrapCommand,
+    help: async () => (await import('../bootstrap/command.ts')).BOOTSTRAP_USAGE,
   },
   backup: {
     summary: 'dump Postgres to S3 now (dalston-backup.timer runs it nightly)',
@@ -38,7 +41,7 @@ export const COMMANDS: Record<string, CommandSpec> = {
     load: async () => (await import('./sync.ts')).syncCommand,
   },
   status: {
-    summary: "print the local agent's status (GET /status on agent.listen)",
+    summary: "print the local agent's status (GET /status on agent.listen); exit 0 only when healthy",
     usage: 'dalston-host status [--config FILE] [--json]',
     load: async () => (await import('./status.ts')).statusCommand,
   },
@@ -93,7 +96,7 @@ export async function main(argv: string[], io: MainIO = processIO): Promise<numb
     return ExitCode.usage;
   }
   if (rest.includes('--help') || rest.includes('-h')) {
-    io.stdout(`usage: ${spec.usage}\n  ${spec.summary}\n`);
+    io.stdout(spec.help ? `${await spec.help()}\n` : `usage: ${spec.usage}\n  ${spec.summary}\n`);
     return ExitCode.ok;
   }
   try {

@@ -5,6 +5,7 @@ import { DEFAULT_CONFIG_PATH } from '../shared/config/schema.ts';
 import { HostError } from '../shared/errors.ts';
 import { formatBytes } from '../shared/format-bytes.ts';
 import { parseSnapshot, type StatusSnapshot } from '../shared/status/snapshot.ts';
+import { stackExitCode } from '../shared/status/stack-exit-code.ts';
 
 /** Asks the local agent for its snapshot; the agent is the only source of truth on the host. */
 export async function statusCommand(args: string[]): Promise<number> {
@@ -34,7 +35,7 @@ export async function statusCommand(args: string[]): Promise<number> {
   }
   const snapshot: StatusSnapshot = parsed.snapshot;
   process.stdout.write(values.json ? `${JSON.stringify(snapshot, null, 2)}\n` : formatStatus(snapshot));
-  return snapshot.state === 'healthy' ? 0 : 1;
+  return stackExitCode(snapshot.state);
 }
 
 /** Plain-text view of a snapshot: one header line, one line per service. */

@@ -99,7 +99,11 @@ async function bundle(entry, outfile) {
 rmSync(dist, { recursive: true, force: true });
 mkdirSync(dist, { recursive: true });
 const hostMeta = await bundle('commands/bundle-entry.ts', 'dalston-host.mjs');
-if (existsSync(join(root, 'cli/bundle-entry.ts'))) await bundle('cli/bundle-entry.ts', 'dalston-aws.mjs');
+if (existsSync(join(root, 'cli/bundle-entry.ts'))) {
+  await bundle('cli/bundle-entry.ts', 'dalston-aws.mjs');
+  // package.json's bin: `npm install -g .` links it onto PATH, so it must be executable itself.
+  chmodSync(join(dist, 'dalston-aws.mjs'), 0o755);
+}
 
 // Release tree: exactly what a host needs, nothing from node_modules.
 const stage = join(dist, 'release');

@@ -78,9 +78,12 @@ export function tailscaleRunning(exitCode: number, stdout: string): boolean {
   }
 }
 
-/** The argv of `tailscale up`; the key is only ever referenced as `file:` (never in argv or logs). */
+/**
+ * The argv of `tailscale up`; the key is only ever referenced as `file:` (never in argv or logs).
+ * `--ssh`: Tailscale SSH, so `dalston-aws ssh` logs in over the tailnet with no key pair and no open port.
+ */
 export function tailscaleUpArgs(keyFile: string, hostname: string): string[] {
-  return ['up', `--auth-key=file:${keyFile}`, `--hostname=${hostname}`, '--timeout=60s'];
+  return ['up', `--auth-key=file:${keyFile}`, `--hostname=${hostname}`, '--ssh', '--timeout=60s'];
 }
 
 /**
@@ -208,7 +211,7 @@ export const tailscaleStep: Step = {
         );
       }
       if (ctx.host.systemdRunning()) changes.push('systemctl enable --now tailscaled');
-      changes.push(`read SSM SecureString ${param} and run tailscale up --hostname=${hostname}`);
+      changes.push(`read SSM SecureString ${param} and run tailscale up --hostname=${hostname} --ssh`);
       changes.push(`serve the gateway on the tailnet: tailscale ${GATEWAY_SERVE_ARGS.join(' ')}`);
       return planned(changes);
     }

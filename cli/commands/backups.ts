@@ -3,7 +3,7 @@ import { UsageError } from '../../shared/errors.ts';
 import { DEFAULT_BACKUP_PREFIX, listBackups } from '../backups-report.ts';
 import type { CliContext } from '../context.ts';
 import { renderBackups } from '../render/backups.ts';
-import { ansi, plain } from '../render/format.ts';
+import { stylerFor } from '../render/format.ts';
 import { DEPLOYMENT_HELP, deploymentFlags, deploymentFrom } from './common.ts';
 
 export const backupsHelp = `Usage: dalston-aws backups [--prefix P] [--json] [deployment flags]
@@ -36,6 +36,6 @@ export async function backupsCommand(args: readonly string[], ctx: CliContext): 
   const bucket = d.bucket!;
   const rows = await listBackups(ctx.objects(d), bucket, prefix, ctx.clock.now());
   if (values.json) ctx.stdout.write(`${JSON.stringify(rows, null, 2)}\n`);
-  else ctx.stdout.write(renderBackups(rows, `s3://${bucket}/${prefix}`, ctx.stdout.isTTY ? ansi : plain));
+  else ctx.stdout.write(renderBackups(rows, `s3://${bucket}/${prefix}`, stylerFor(ctx.stdout, ctx.env)));
   return 0;
 }

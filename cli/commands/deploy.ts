@@ -112,7 +112,7 @@ export async function deployCommand(args: readonly string[], ctx: CliContext): P
   }
   if (values['no-wait']) return 0;
 
-  const progress = createProgress(ctx.stderr, ctx.clock);
+  const progress = createProgress(ctx.stderr, ctx.clock, ctx.env);
   const deadline = ctx.clock.now() + timeoutMs;
   let read = first;
   let last = { phase: 'heartbeat', detail: 'checking' };

@@ -33,7 +33,7 @@ export async function downCommand(args: readonly string[], ctx: CliContext): Pro
   const timeoutMs = timeoutFlag(values.timeout, 10 * 60_000);
   const d = await deploymentFrom(values, ctx, ['instanceId', 'region']);
   const ec2 = ctx.ec2(d);
-  const progress = createProgress(ctx.stderr, ctx.clock);
+  const progress = createProgress(ctx.stderr, ctx.clock, ctx.env);
 
   const inst = await ec2.describeInstance(d.instanceId);
   if (inst.state === 'stopped') {

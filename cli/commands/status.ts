@@ -9,9 +9,9 @@ import type { CliContext } from '../context.ts';
 import { gatewayUrl } from '../gateway-url.ts';
 import { type LastStop, readLastStop } from '../last-stop.ts';
 import type { VolumeSpec } from '../pricing.ts';
-import { ansi, plain } from '../render/format.ts';
+import { stylerFor } from '../render/format.ts';
 import { renderStatus } from '../render/status.ts';
-import { buildStatusReport, type StatusInputs } from '../status-report.ts';
+import { buildStatusReport, type StatusInputs, statusExit } from '../status-report.ts';
 import { DEPLOYMENT_HELP, deploymentFlags, deploymentFrom } from './common.ts';
 
 export const statusHelp = `Usage: dalston-aws status [--json] [deployment flags]
@@ -26,6 +26,11 @@ usage and the agent version. For a stopped instance: why it stopped (idle,
 \`down\`, the backstop schedule, or something else).
 
   --json             print one JSON object instead (for scripts)
+
+Exit code: 0 when a current heartbeat says the stack is healthy, the instance is
+stopped, or the host has not reported yet; 1 when a current heartbeat says
+starting, degraded or stopping (as \`dalston-host status\` on the host), or the
+heartbeat is stale (one line on stderr says which).
 
 ${DEPLOYMENT_HELP}
 `;
@@ -107,16 +112,14 @@ export async function statusCommand(args: readonly string[], ctx: CliContext): P
   if (values.json) {
     ctx.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
   } else {
-    ctx.stdout.write(renderStatus(report, ctx.stdout.isTTY ? ansi : plain));
+    ctx.stdout.write(renderStatus(report, stylerFor(ctx.stdout, ctx.env)));
   }
   // The screen is shown either way; a snapshot that cannot be read is still an error for scripts.
   if (snapshotError) {
     ctx.stderr.write(`dalston-aws: ${snapshotError.message}\n`);
     return snapshotError.exitCode;
   }
-  if (report.heartbeat.status === 'malformed') {
-    ctx.stderr.write(`dalston-aws: ${report.heartbeat.problem}\n`);
-    return 1;
-  }
-  return 0;
+  const exit = statusExit(report);
+  if (exit.problem) ctx.stderr.write(`dalston-aws: ${exit.problem}\n`);
+  return exit.code;
 }

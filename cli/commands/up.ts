@@ -58,7 +58,7 @@ export async function upCommand(args: readonly string[], ctx: CliContext): Promi
     ...(wantsHost && !noWait ? (['tailscaleHostname'] as const) : []),
   ]);
   const ec2 = ctx.ec2(d);
-  const progress = createProgress(ctx.stderr, ctx.clock);
+  const progress = createProgress(ctx.stderr, ctx.clock, ctx.env);
 
   let inst = await ec2.describeInstance(d.instanceId);
   if (inst.state === 'terminated' || inst.state === 'shutting-down') {

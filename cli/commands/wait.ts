@@ -47,7 +47,7 @@ export async function waitCommand(args: readonly string[], ctx: CliContext): Pro
     'bucket',
     ...(wantsHost ? (['tailscaleHostname'] as const) : []),
   ]);
-  const progress = createProgress(ctx.stderr, ctx.clock);
+  const progress = createProgress(ctx.stderr, ctx.clock, ctx.env);
   const result = await waitUntilHealthy(
     {
       instanceId: d.instanceId,

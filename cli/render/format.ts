@@ -57,3 +57,13 @@ export const ansi: Styler = {
 };
 const id = (s: string) => s;
 export const plain: Styler = { green: id, red: id, yellow: id, bold: id, dim: id };
+
+/** Colour only on a terminal, and never with NO_COLOR set to anything non-empty (no-color.org). */
+export function colourWanted(out: { isTTY?: boolean | undefined }, env: NodeJS.ProcessEnv): boolean {
+  return out.isTTY === true && !env.NO_COLOR;
+}
+
+/** The styler for this output: `ansi` on a terminal that wants colour, `plain` otherwise. */
+export function stylerFor(out: { isTTY?: boolean | undefined }, env: NodeJS.ProcessEnv): Styler {
+  return colourWanted(out, env) ? ansi : plain;
+}

@@ -1,9 +1,22 @@
 import type { Clock } from '../../shared/time/clock.ts';
-import { formatElapsed } from './format.ts';
+import { ansi, colourWanted, formatElapsed, plain, type Styler } from './format.ts';
 
 export interface Output {
   write(chunk: string): unknown;
   isTTY?: boolean | undefined;
+  /** The terminal's width, as a TTY stream has it. */
+  columns?: number | undefined;
+}
+
+/**
+ * Pure: `text` cut to fewer than `columns` characters (code points) with an ellipsis. The live line
+ * must never reach the last column: a wrapped line cannot be rewritten in place by `\r`.
+ */
+export function fitLine(text: string, columns: number | undefined): string {
+  if (columns === undefined || columns <= 0) return text;
+  const max = Math.max(1, columns - 1);
+  const chars = [...text];
+  return chars.length <= max ? text : `${chars.slice(0, max - 1).join('')}…`;
 }
 
 /** Live progress of a long operation: what phase it is in and what it last saw. */
@@ -63,13 +76,25 @@ export class SpinnerProgress implements Progress {
     private readonly out: Output,
     private readonly clock: Clock,
     private readonly intervalMs = 100,
+    private readonly style: Styler = ansi,
   ) {
     this.start = clock.now();
   }
   private render() {
     const f = FRAMES[this.frame++ % FRAMES.length];
     const elapsed = formatElapsed(this.clock.now() - this.start);
-    this.out.write(`\r\x1b[2K${f} ${this.phase}: ${this.detail}  \x1b[2m${elapsed}\x1b[22m`);
+    // The elapsed time is kept; the detail gives way on a narrow terminal.
+    const cols = this.out.columns;
+    const head = fitLine(
+      `${f} ${this.phase}: ${this.detail}`,
+      cols === undefined ? undefined : cols - elapsed.length - 2,
+    );
+    const line = `${head}  ${elapsed}`;
+    this.out.write(
+      cols !== undefined && [...line].length >= cols
+        ? `\r\x1b[2K${fitLine(line, cols)}`
+        : `\r\x1b[2K${head}  ${this.style.dim(elapsed)}`,
+    );
   }
   private clear() {
     this.out.write('\r\x1b[2K');
@@ -86,7 +111,7 @@ export class SpinnerProgress implements Progress {
   done(message: string) {
     this.clear();
     this.out.write(
-      `\x1b[32m✔\x1b[39m ${message}  \x1b[2m${formatElapsed(this.clock.now() - this.start)}\x1b[22m\n`,
+      `${this.style.green('✔')} ${message}  ${this.style.dim(formatElapsed(this.clock.now() - this.start))}\n`,
     );
     this.phase = '';
     if (this.timer) clearInterval(this.timer);
@@ -105,6 +130,8 @@ export class SpinnerProgress implements Progress {
   }
 }
 
-export function createProgress(out: Output, clock: Clock): Progress {
-  return out.isTTY ? new SpinnerProgress(out, clock) : new LineProgress(out, clock);
+/** A live line on a terminal (coloured unless NO_COLOR), plain lines for pipes and logs. */
+export function createProgress(out: Output, clock: Clock, env: NodeJS.ProcessEnv): Progress {
+  if (!out.isTTY) return new LineProgress(out, clock);
+  return new SpinnerProgress(out, clock, 100, colourWanted(out, env) ? ansi : plain);
 }

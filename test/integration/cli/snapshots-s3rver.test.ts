@@ -191,7 +191,8 @@ describe('bin/dalston-aws.mjs end to end (real SDK → s3rver and a local EC2 Qu
   it('status (text) on a stale snapshot says STALE and not current', async () => {
     await put(KEY, snapshotAgo(15 * 60));
     const r = await run(['status']);
-    expect(r.code).toBe(0);
+    // A silent agent: not known healthy, exit 1 (docs: cli/README.md "Errors and exit codes").
+    expect(r.code).toBe(1);
     // 15 min plus however long the CLI took to start and ask (seconds on a busy machine).
     expect(r.stdout).toMatch(/heartbeat +STALE {2}last seen 15m [0-5]\ds ago/);
     expect(r.stdout).toMatch(/stack +unknown \(last known: healthy, 4\/4 services up\)/);

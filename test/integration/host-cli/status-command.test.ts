@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { STACK_STATES, type StackState } from '../../../shared/status/snapshot.ts';
 import { snapshot } from '../../unit/agent/report/fixtures.ts';
 
 const bin = fileURLToPath(new URL('../../../bin/dalston-host.mjs', import.meta.url));
@@ -46,6 +47,17 @@ describe('dalston-host status checks what the agent answers (real process, real 
     expect(r.stderr).toBe('');
     expect(r.stdout).toMatch(/^dalston: healthy · agent 0\.1\.0 · gateway ok/);
     expect(r.code).toBe(0);
+  });
+
+  // The same table test/unit/cli/status-exit-code.test.ts holds `dalston-aws status` to.
+  const EXPECTED: Record<StackState, number> = { healthy: 0, starting: 1, degraded: 1, stopping: 1 };
+  it('exit code by stack state: only healthy is 0, as for dalston-aws status', async () => {
+    for (const state of STACK_STATES) {
+      body = JSON.stringify(snapshot({ state }));
+      const r = await run(['status', '--config', config]);
+      expect(r.stdout).toMatch(new RegExp(`^dalston: ${state} · `));
+      expect({ state, code: r.code }).toEqual({ state, code: EXPECTED[state] });
+    }
   });
 
   it('a body that is not a snapshot: one line naming the wrong key, exit 1, nothing printed as if it were', async () => {

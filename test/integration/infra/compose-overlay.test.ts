@@ -300,6 +300,17 @@ describe('images', () => {
     }
   });
 
+  it('a pulled service can never fall back to a build: no build section survives the overlay', () => {
+    // Dalston's own file builds gateway, orchestrator and stt-prepare; with `pull_policy: missing` a tag
+    // that cannot be pulled would silently become a long build on the host instead of failing.
+    for (const [name, s] of active(everything)) {
+      if (s.pull_policy !== 'never') expect(s.build, name).toBeUndefined();
+    }
+    for (const name of ['gateway', 'orchestrator', 'stt-prepare']) {
+      expect(everything.services[name]!.pull_policy, name).toBe('missing');
+    }
+  });
+
   it('whatever may be pulled is pinned (no latest), and nothing else is ever pulled', () => {
     for (const [name, s] of active(everything)) {
       if (s.pull_policy === 'never') continue;

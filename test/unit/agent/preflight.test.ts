@@ -52,7 +52,7 @@ describe('preflight', () => {
     expect(err).toBeInstanceOf(HostError);
     expect(err.exitCode).toBe(ExitCode.dataNotMounted);
     expect(err.message).toMatch(
-      /the data volume is not mounted at \/srv\/data \(\/srv\/data is not a mount point\)/,
+      /^the data volume is not mounted at \/srv\/data \(\/srv\/data is not a mount point\): mount it with `dalston-host bootstrap --steps disk,mount`/,
     );
     expect(docker.calls).toEqual([]);
   });

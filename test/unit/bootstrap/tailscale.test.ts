@@ -97,7 +97,14 @@ describe('tailscale', () => {
     expect(calls[0]!.args[0].input).toEqual({ Name: '/dalston/ts', WithDecryption: true });
     const up = ctx.shell.calls.find((c) => c.args[0] === 'up')!;
     expect(up.args).toEqual(tailscaleUpArgs(keyFile, 'dalston-dev'));
-    expect(up.args).toEqual(['up', `--auth-key=file:${keyFile}`, '--hostname=dalston-dev', '--timeout=60s']);
+    // --ssh: Tailscale SSH, so `dalston-aws ssh` logs in with no key pair and no open port.
+    expect(up.args).toEqual([
+      'up',
+      `--auth-key=file:${keyFile}`,
+      '--hostname=dalston-dev',
+      '--ssh',
+      '--timeout=60s',
+    ]);
     expect(keyFileContent).toBe(KEY);
     expect(keyFileMode).toBe(0o600);
     expect(existsSync(keyFile)).toBe(false);

@@ -176,7 +176,9 @@ describe('dalston-aws status: the bootstrap result', () => {
   it('an unreadable result is said, and the rest of the screen is unchanged', async () => {
     const r = await status({ [SNAPSHOT_KEY]: fixtureText('snapshot-degraded.json'), [BOOT_KEY]: '{"ok":' });
     expect(r.out).toMatch(/ {2}bootstrap {2}unreadable {2}s3:\/\/\S+bootstrap\.json is malformed: not JSON/);
-    expect(r.code).toBe(0);
+    // The exit code and stderr are the degraded stack's alone.
+    expect(r.code).toBe(1);
+    expect(r.err).toBe('dalston-aws: the stack is degraded (not healthy)\n');
   });
 
   it("bootstrapView: a report is this start's when it finished at or after the launch time", () => {

@@ -122,7 +122,8 @@ describe('deployment resolution: flags > environment > terraform output', () => 
     expect(asked).toEqual(['ops']);
 
     await expect(resolveDeployment({ tfDir }, {}, none, ['region'])).rejects.toThrow(
-      `region: pass --region, set AWS_REGION or AWS_DEFAULT_REGION, or add output "region" to ${tfDir} (or a region in the AWS profile)`,
+      `deployment not found. Fix: give the values below (${tfDir} has no output for them).\n` +
+        '  region  --region or AWS_REGION / AWS_DEFAULT_REGION (Terraform output "region", or a region in the AWS profile)',
     );
   });
 
@@ -145,11 +146,13 @@ describe('deployment resolution: flags > environment > terraform output', () => 
     ]).catch((e) => e);
     expect(err).toBeInstanceOf(ConfigError);
     expect(err.exitCode).toBe(78);
+    // The fix first, on its own line; then one line per missing value.
     expect(err.message).toBe(
-      'deployment not found — ' +
-        `instance id: pass --instance-id, set DALSTON_INSTANCE_ID, or add output "instance_id" to ${tfDir}; ` +
-        `bucket: pass --bucket, set DALSTON_BUCKET, or add output "bucket_name" to ${tfDir}` +
-        ` — terraform in ${tfDir}: it has no outputs yet (run terraform apply there first)`,
+      [
+        `deployment not found. Fix: run \`terraform apply\` in ${tfDir} first (terraform in ${tfDir}: it has no outputs yet), or give the values below.`,
+        '  instance id  --instance-id or DALSTON_INSTANCE_ID (Terraform output "instance_id")',
+        '  bucket       --bucket or DALSTON_BUCKET (Terraform output "bucket_name")',
+      ].join('\n'),
     );
   });
 
@@ -160,15 +163,19 @@ describe('deployment resolution: flags > environment > terraform output', () => 
       stderr: '╷\n│ Error: Backend initialization required\n',
     });
     await expect(resolveDeployment({ tfDir }, {}, shell, ['instanceId'])).rejects.toThrow(
-      /terraform in .*: terraform output failed: Error: Backend initialization required$/,
+      /^deployment not found\. Fix: make `terraform -chdir=.* output -json` work \(terraform in .*: terraform output failed: Error: Backend initialization required\), or give the values below\.\n {2}instance id {2}--instance-id/,
     );
     const absent = await readTerraformOutputs(new FakeShell(TF), path.join(tfDir, 'nope'));
-    expect(absent).toEqual({ values: {}, problem: `${path.join(tfDir, 'nope')} does not exist` });
+    expect(absent).toEqual({
+      values: {},
+      problem: `${path.join(tfDir, 'nope')} does not exist`,
+      fix: 'pass --tf-dir with the directory you ran `terraform apply` in',
+    });
     const notInstalled = await readTerraformOutputs(
       new FakeShell({ exitCode: 127, stdout: '', stderr: '' }),
       tfDir,
     );
-    expect(notInstalled.problem).toBe('terraform is not installed');
+    expect(notInstalled).toMatchObject({ problem: 'terraform is not installed', fix: 'install terraform' });
     const garbage = await readTerraformOutputs(
       new FakeShell({ exitCode: 0, stdout: 'Warning: x', stderr: '' }),
       tfDir,

@@ -73,8 +73,9 @@ describe('dalston-aws ssh', () => {
     const ctx = testContext({ clock, interactive: new RecordingRunner(0) });
     expect(await dalstonAwsMain(['ssh', '--tf-dir', '/nonexistent-dalston-tf'], ctx)).toBe(78);
     expect(ctx.stderr.text).toBe(
-      'dalston-aws: deployment not found — Tailscale host name: pass --host, set DALSTON_TAILSCALE_HOST, or add output ' +
-        '"tailscale_hostname" to /nonexistent-dalston-tf — terraform in /nonexistent-dalston-tf: /nonexistent-dalston-tf does not exist\n',
+      'dalston-aws: deployment not found. Fix: pass --tf-dir with the directory you ran `terraform apply` in ' +
+        '(terraform in /nonexistent-dalston-tf: /nonexistent-dalston-tf does not exist), or give the values below.\n' +
+        '  Tailscale host name  --host or DALSTON_TAILSCALE_HOST (Terraform output "tailscale_hostname")\n',
     );
   });
 });

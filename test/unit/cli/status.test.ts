@@ -72,15 +72,16 @@ beforeEach(() => {
 describe('dalston-aws status against fixtures (frozen clock)', () => {
   it('plain text (not a TTY): no escape codes', async () => {
     const r = await runStatus(fixtureText('snapshot-degraded.json'));
-    expect(r.err).toBe('');
-    expect(r.code).toBe(0);
+    // Degraded: the screen, then the same exit code as `dalston-host status` gives on the host.
+    expect(r.err).toBe('dalston-aws: the stack is degraded (not healthy)\n');
+    expect(r.code).toBe(1);
     expect(r.out).not.toContain('\x1b');
     expect(r.out).toBe(fixtureText('status-degraded.txt'));
   });
 
   it('on a TTY: the same screen with colours', async () => {
     const r = await runStatus(fixtureText('snapshot-degraded.json'), { tty: true });
-    expect(r.code).toBe(0);
+    expect(r.code).toBe(1);
     expect(r.out).toBe(fixtureText('status-degraded.tty.txt'));
     // biome-ignore lint/suspicious/noControlCharactersInRegex: stripping ANSI colours on purpose
     expect(r.out.replace(/\x1b\[\d+m/g, '')).toBe(fixtureText('status-degraded.txt'));
@@ -88,7 +89,7 @@ describe('dalston-aws status against fixtures (frozen clock)', () => {
 
   it('--json prints one object for scripts', async () => {
     const r = await runStatus(fixtureText('snapshot-degraded.json'), { json: true });
-    expect(r.code).toBe(0);
+    expect(r.code).toBe(1);
     expect(JSON.parse(r.out)).toEqual(JSON.parse(fixtureText('status-degraded.json')));
   });
 
@@ -96,7 +97,7 @@ describe('dalston-aws status against fixtures (frozen clock)', () => {
     // 10 min 01 s after generatedAt with a 300 s heartbeat: stale.
     const now = Date.parse('2026-11-28T06:20:01.000Z');
     const r = await runStatus(fixtureText('snapshot-healthy.json'), { now });
-    expect(r.code).toBe(0);
+    expect(r.code).toBe(1);
     expect(r.out).toBe(fixtureText('status-stale.txt'));
     expect(r.out).not.toMatch(/stack\s+healthy/);
     const j = JSON.parse((await runStatus(fixtureText('snapshot-healthy.json'), { now, json: true })).out);

@@ -98,3 +98,8 @@ output "region" {
   description = "AWS region of the deployment (read by `dalston-aws` together with instance_id and bucket_name)."
   value       = var.region
 }
+
+output "ssh_user" {
+  description = "Login user of `dalston-aws ssh` (Tailscale SSH): ec2-user on Amazon Linux 2023, ubuntu on Ubuntu."
+  value       = var.os_family == "ubuntu" ? "ubuntu" : "ec2-user"
+}

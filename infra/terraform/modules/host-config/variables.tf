@@ -149,8 +149,8 @@ variable "dalston_image_tag" {
   type        = string
 
   validation {
-    condition     = can(regex("^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$", var.dalston_image_tag)) && var.dalston_image_tag != "latest"
-    error_message = "dalston_image_tag must be a pinned image tag such as 1.2.3 (\"latest\" is not pinned)."
+    condition     = can(regex("^[0-9]+\\.[0-9]+\\.[0-9]+$", var.dalston_image_tag))
+    error_message = "dalston_image_tag must be the image tag of a Dalston release, X.Y.Z such as 1.2.3 (for dalston_ref v1.2.3): Dalston publishes only X.Y.Z and \"latest\", and latest is not a pin."
   }
 }
 

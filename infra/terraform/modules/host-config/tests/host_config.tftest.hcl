@@ -318,6 +318,55 @@ run "latest_tag_refused" {
   expect_failures = [var.dalston_image_tag]
 }
 
+run "image_tag_not_a_release" {
+  command = plan
+  variables {
+    dalston_image_tag = "v1.2.3"
+  }
+  expect_failures = [var.dalston_image_tag]
+}
+
+run "image_tag_sha_refused" {
+  command = plan
+  variables {
+    dalston_image_tag = "sha-0123abc"
+  }
+  expect_failures = [var.dalston_image_tag]
+}
+
+run "ref_and_tag_mismatch" {
+  command = plan
+  variables {
+    dalston_ref       = "v1.3.0"
+    dalston_image_tag = "1.2.3"
+  }
+  expect_failures = [output.dalston_pins]
+}
+
+run "commit_ref_with_release_tag" {
+  command = plan
+  variables {
+    dalston_ref       = "0123456789abcdef0123456789abcdef01234567"
+    dalston_image_tag = "1.2.3"
+  }
+  assert {
+    condition     = output.dalston_pins.image_tag == "1.2.3"
+    error_message = "a commit ref takes the image tag as given"
+  }
+}
+
+run "matching_release_pins" {
+  command = plan
+  variables {
+    dalston_ref       = "v1.3.0"
+    dalston_image_tag = "1.3.0"
+  }
+  assert {
+    condition     = output.dalston_pins == { ref = "v1.3.0", image_tag = "1.3.0" }
+    error_message = "vX.Y.Z with X.Y.Z is accepted"
+  }
+}
+
 run "bad_repo_url" {
   command = plan
   variables {

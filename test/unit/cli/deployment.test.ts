@@ -287,7 +287,7 @@ describe('deployment resolution: the API key parameter', () => {
         'apiKeyParameter',
       ]),
     ).rejects.toThrow(
-      /API key parameter: pass --parameter, set DALSTON_API_KEY_PARAMETER, or add output "api_key_parameter"/,
+      /\n {2}API key parameter {2}--parameter or DALSTON_API_KEY_PARAMETER \(Terraform output "api_key_parameter"\)/,
     );
   });
 });

@@ -45,7 +45,8 @@ export async function prepareWorld(ctx: RehearsalContext): Promise<World> {
       repo: REPO,
       releaseVersion: release!.version,
       dalstonRef: STANDIN_DALSTON_TAG,
-      imageTag: 'rehearsal',
+      // An X.Y.Z tag, as Terraform requires; the stand-in ref v1.0.0-rehearsal is no release, so no pin check.
+      imageTag: '1.0.0',
       services,
     });
     if (rendered.releaseSha256 !== release!.sha256) {

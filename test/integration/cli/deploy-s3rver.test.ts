@@ -1,16 +1,15 @@
-import { execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { GetObjectCommand, HeadObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { S3ObjectReader } from '../../../cli/aws/snapshots.ts';
 import { publishDesiredState, readDesiredState } from '../../../cli/desired-object.ts';
 import type { ConvergenceStatus } from '../../../shared/desired/convergence-status.ts';
 import { DESIRED_STATE_KEY, parseDesiredState } from '../../../shared/desired/desired-state.ts';
+import { runDalstonAws, standInEnv } from '../../helpers/cli-process.ts';
 import { type LocalS3, S3RVER_CREDENTIALS, startS3rver } from '../../helpers/s3rver.ts';
 import { type FakeEc2, startFakeEc2 } from './fake-ec2-server.ts';
 
@@ -18,8 +17,6 @@ import { type FakeEc2, startFakeEc2 } from './fake-ec2-server.ts';
 // (the S3-compatible server the CLI tests use) and a local EC2 Query API stand-in. The
 // host's side is played by the test: it writes the heartbeat the agent would.
 
-const REPO = fileURLToPath(new URL('../../../', import.meta.url));
-const BIN = path.join(REPO, 'bin', 'dalston-aws.mjs');
 const FIXTURE = JSON.parse(
   readFileSync(new URL('../../fixtures/cli/snapshot-healthy.json', import.meta.url), 'utf8'),
 );
@@ -108,33 +105,17 @@ beforeEach(async () => {
 });
 
 const run = (args: string[]) =>
-  new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
-    const env: NodeJS.ProcessEnv = {
-      PATH: process.env.PATH,
-      HOME: path.join(dir, 'home'),
-      AWS_REGION: 'us-east-1',
-      AWS_ACCESS_KEY_ID: S3RVER_CREDENTIALS.accessKeyId,
-      AWS_SECRET_ACCESS_KEY: S3RVER_CREDENTIALS.secretAccessKey,
-      AWS_EC2_METADATA_DISABLED: 'true',
-      AWS_ENDPOINT_URL_S3: endpoint,
-      AWS_ENDPOINT_URL_EC2: ec2!.url,
-      DALSTON_INSTANCE_ID: INSTANCE,
-      DALSTON_BUCKET: BUCKET,
-    };
-    execFile(
-      process.execPath,
-      [BIN, 'deploy', '--poll', '1s', ...args],
-      { env, cwd: REPO, timeout: 90_000 },
-      (err, stdout, stderr) => {
-        const code = err
-          ? typeof (err as { code?: unknown }).code === 'number'
-            ? (err as { code: number }).code
-            : -1
-          : 0;
-        resolve({ code, stdout, stderr });
-      },
-    );
-  });
+  runDalstonAws(
+    ['deploy', '--poll', '1s', ...args],
+    standInEnv({
+      home: path.join(dir, 'home'),
+      s3Endpoint: endpoint,
+      ec2Url: ec2!.url,
+      instance: INSTANCE,
+      bucket: BUCKET,
+    }),
+    90_000,
+  );
 
 /** Waits until the desired-state object is no longer `etag` (the CLI published), then returns the new ETag. */
 async function publishedAfter(etag: string): Promise<string> {

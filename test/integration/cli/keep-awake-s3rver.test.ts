@@ -1,22 +1,19 @@
-import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { GetObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { S3ObjectReader } from '../../../cli/aws/snapshots.ts';
 import { buildLease, clearLease, writeLease } from '../../../cli/keep-awake.ts';
 import { judgeKeepAwake } from '../../../shared/idle/keep-awake.ts';
-import { type LocalS3, S3RVER_CREDENTIALS, startS3rver } from '../../helpers/s3rver.ts';
+import { runDalstonAws, standInEnv } from '../../helpers/cli-process.ts';
+import { type LocalS3, startS3rver } from '../../helpers/s3rver.ts';
 import { type FakeEc2, startFakeEc2 } from './fake-ec2-server.ts';
 
 // The keep-awake lease, the record of a `down` and the running-hours read through the
 // real SDK against s3rver (the S3-compatible server the CLI tests use), and the real
 // `dalston-aws` process end to end with a local EC2 Query API stand-in.
 
-const REPO = fileURLToPath(new URL('../../../', import.meta.url));
-const BIN = path.join(REPO, 'bin', 'dalston-aws.mjs');
 const BUCKET = `dalston-idle-${process.pid}`;
 const INSTANCE = 'i-0e2e0000000000002';
 const LEASE = `status/${INSTANCE}/keep-awake.json`;
@@ -57,29 +54,16 @@ afterAll(async () => {
 });
 
 const run = (args: string[], extraEnv: Record<string, string> = {}) =>
-  new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
-    const env: NodeJS.ProcessEnv = {
-      PATH: process.env.PATH,
-      HOME: path.join(dir, 'home'),
-      USER: 'carol',
-      AWS_REGION: 'us-east-1',
-      AWS_ACCESS_KEY_ID: S3RVER_CREDENTIALS.accessKeyId,
-      AWS_SECRET_ACCESS_KEY: S3RVER_CREDENTIALS.secretAccessKey,
-      AWS_EC2_METADATA_DISABLED: 'true',
-      AWS_ENDPOINT_URL_S3: endpoint,
-      AWS_ENDPOINT_URL_EC2: ec2!.url,
-      DALSTON_INSTANCE_ID: INSTANCE,
-      DALSTON_BUCKET: BUCKET,
-      ...extraEnv,
-    };
-    execFile(process.execPath, [BIN, ...args], { env, cwd: REPO, timeout: 60_000 }, (err, stdout, stderr) => {
-      const code = err
-        ? typeof (err as { code?: unknown }).code === 'number'
-          ? (err as { code: number }).code
-          : -1
-        : 0;
-      resolve({ code, stdout, stderr });
-    });
+  runDalstonAws(args, {
+    ...standInEnv({
+      home: path.join(dir, 'home'),
+      s3Endpoint: endpoint,
+      ec2Url: ec2!.url,
+      instance: INSTANCE,
+      bucket: BUCKET,
+    }),
+    USER: 'carol',
+    ...extraEnv,
   });
 
 describe('the lease through the SDK against s3rver', () => {

@@ -2,7 +2,6 @@ import { execFile } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { DeleteObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -16,11 +15,10 @@ import { HostError } from '../../../shared/errors.ts';
 import { ZxShell } from '../../../shared/shell.ts';
 import { snapshotFreshness } from '../../../shared/status/heartbeat.ts';
 import { requireCommand } from '../../harness/require.ts';
+import { runDalstonAws, standInEnv } from '../../helpers/cli-process.ts';
 import { type LocalS3, S3RVER_CREDENTIALS, startS3rver } from '../../helpers/s3rver.ts';
 import { type FakeEc2, startFakeEc2 } from './fake-ec2-server.ts';
 
-const REPO = fileURLToPath(new URL('../../../', import.meta.url));
-const BIN = path.join(REPO, 'bin', 'dalston-aws.mjs');
 const FIXTURE = JSON.parse(
   readFileSync(new URL('../../fixtures/cli/snapshot-healthy.json', import.meta.url), 'utf8'),
 );
@@ -121,34 +119,15 @@ describe('snapshot reading through @aws-sdk/client-s3 against s3rver', () => {
 describe('bin/dalston-aws.mjs end to end (real SDK → s3rver and a local EC2 Query API stand-in)', () => {
   const home = () => path.join(dir, 'home');
   const run = (args: string[], extraEnv: Record<string, string | undefined> = {}) =>
-    new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
-      const env: NodeJS.ProcessEnv = {
-        PATH: process.env.PATH,
-        HOME: home(), // no ~/.aws of the machine running the tests
-        AWS_REGION: 'us-east-1',
-        AWS_ACCESS_KEY_ID: S3RVER_CREDENTIALS.accessKeyId,
-        AWS_SECRET_ACCESS_KEY: S3RVER_CREDENTIALS.secretAccessKey,
-        AWS_EC2_METADATA_DISABLED: 'true',
-        AWS_ENDPOINT_URL_S3: endpoint,
-        AWS_ENDPOINT_URL_EC2: ec2!.url,
-        DALSTON_INSTANCE_ID: INSTANCE,
-        DALSTON_BUCKET: BUCKET,
-        ...extraEnv,
-      };
-      for (const [k, v] of Object.entries(env)) if (v === undefined) delete env[k];
-      execFile(
-        process.execPath,
-        [BIN, ...args],
-        { env, cwd: REPO, timeout: 60_000 },
-        (err, stdout, stderr) => {
-          const code = err
-            ? typeof (err as { code?: unknown }).code === 'number'
-              ? (err as { code: number }).code
-              : -1
-            : 0;
-          resolve({ code, stdout, stderr });
-        },
-      );
+    runDalstonAws(args, {
+      ...standInEnv({
+        home: home(),
+        s3Endpoint: endpoint,
+        ec2Url: ec2!.url,
+        instance: INSTANCE,
+        bucket: BUCKET,
+      }),
+      ...extraEnv,
     });
 
   it('status --json: instance from EC2, cost from its volumes, a fresh heartbeat from S3', async () => {

@@ -22,16 +22,26 @@ export const S3RVER_CREDENTIALS = { accessKeyId: 'S3RVER', secretAccessKey: 'S3R
 
 export interface LocalS3 {
   endpoint: string;
+  port: number;
   bucket: string;
   client: S3Client;
+  /** Stops the server and keeps its files, so tests can see S3 go away. */
+  stop(): Promise<void>;
+  /** Starts it again on the same port with the same objects. */
+  restart(): Promise<void>;
   close(): Promise<void>;
 }
 
 /** s3rver has no versioning (object versions are null): tests of version ids use ETags. */
 export async function startS3rver(bucket: string): Promise<LocalS3> {
   const dir = await mkdtemp(path.join(process.env.DALSTON_TEST_TMP ?? tmpdir(), 's3rver-'));
-  const server = new S3rver({ address: '127.0.0.1', port: 0, silent: true, directory: dir });
-  const endpoint = `http://127.0.0.1:${(await server.run()).port}`;
+  const launch = async (port: number) => {
+    const s = new S3rver({ address: '127.0.0.1', port, silent: true, directory: dir });
+    return { server: s, port: (await s.run()).port };
+  };
+  let { server, port } = await launch(0);
+  let running = true;
+  const endpoint = `http://127.0.0.1:${port}`;
   const client = new S3Client({
     endpoint,
     forcePathStyle: true,
@@ -39,13 +49,25 @@ export async function startS3rver(bucket: string): Promise<LocalS3> {
     credentials: S3RVER_CREDENTIALS,
   });
   await client.send(new CreateBucketCommand({ Bucket: bucket }));
+  const stop = async () => {
+    if (running) await server.close();
+    running = false;
+  };
   return {
     endpoint,
+    port,
     bucket,
     client,
+    stop,
+    async restart() {
+      await stop();
+      // The bucket is a folder of `dir`: it is there again after the restart.
+      ({ server, port } = await launch(port));
+      running = true;
+    },
     async close() {
       client.destroy();
-      await server.close();
+      await stop();
       await rm(dir, { recursive: true, force: true });
     },
   };

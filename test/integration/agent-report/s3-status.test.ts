@@ -1,25 +1,12 @@
-import { mkdtemp, rm } from 'node:fs/promises';
-import { createRequire } from 'node:module';
-import type { AddressInfo } from 'node:net';
-import os from 'node:os';
-import path from 'node:path';
-import { GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { GetObjectCommand } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createS3StatusReporter, type S3StatusReporter } from '../../../agent/report/s3-status.ts';
 import { S3ObjectStore } from '../../../shared/aws/s3-object-store.ts';
 import type { StatusSnapshot } from '../../../shared/status/snapshot.ts';
+import { S3RVER_CREDENTIALS as credentials, type LocalS3, startS3rver } from '../../helpers/s3rver.ts';
 import { memoryLogger, snapshot } from '../../unit/agent/report/fixtures.ts';
 
-// s3rver ships no types; this is the part of its API the test uses.
-interface S3rverInstance {
-  run(): Promise<AddressInfo>;
-  close(): Promise<void>;
-}
-type S3rverCtor = new (opts: Record<string, unknown>) => S3rverInstance;
-const S3rver = createRequire(import.meta.url)('s3rver') as S3rverCtor;
-
 const BUCKET = 'dalston-status-test';
-const credentials = { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' };
 
 async function waitFor(
   cond: () => boolean | Promise<boolean>,
@@ -34,47 +21,21 @@ async function waitFor(
 }
 
 describe('S3 status reporter against a real s3rver', () => {
-  let dir: string;
-  let s3rver: S3rverInstance | null = null;
-  let port = 0;
-  let reader: S3Client;
+  let s3: LocalS3;
   let reporter: S3StatusReporter | null = null;
 
-  const startS3rver = async () => {
-    s3rver = new S3rver({
-      address: '127.0.0.1',
-      port,
-      directory: dir,
-      silent: true,
-      configureBuckets: [{ name: BUCKET, configs: [] }],
-    });
-    port = (await s3rver.run()).port;
-  };
-  const stopS3rver = async () => {
-    await s3rver?.close();
-    s3rver = null;
-  };
   const readBack = async (key: string): Promise<StatusSnapshot> => {
-    const r = await reader.send(new GetObjectCommand({ Bucket: BUCKET, Key: key }));
+    const r = await s3.client.send(new GetObjectCommand({ Bucket: BUCKET, Key: key }));
     expect(r.ContentType).toBe('application/json');
     return JSON.parse(await r.Body!.transformToString()) as StatusSnapshot;
   };
 
   beforeAll(async () => {
-    dir = await mkdtemp(path.join(os.tmpdir(), 'dh-s3rver-'));
-    await startS3rver();
-    reader = new S3Client({
-      region: 'us-east-1',
-      endpoint: `http://127.0.0.1:${port}`,
-      forcePathStyle: true,
-      credentials,
-    });
+    s3 = await startS3rver(BUCKET);
   });
   afterAll(async () => {
     reporter?.stop();
-    reader?.destroy();
-    await stopS3rver();
-    if (dir) await rm(dir, { recursive: true, force: true });
+    await s3?.close();
   });
 
   it('uploads, records errors while S3 is down without throwing, and recovers', async () => {
@@ -83,7 +44,7 @@ describe('S3 status reporter against a real s3rver', () => {
       store: new S3ObjectStore({
         bucket: BUCKET,
         region: 'us-east-1',
-        endpoint: `http://127.0.0.1:${port}`,
+        endpoint: s3.endpoint,
         credentials,
         timeoutMs: 3_000,
       }),
@@ -104,7 +65,7 @@ describe('S3 status reporter against a real s3rver', () => {
     expect(await readBack(key)).toEqual(snapshot());
 
     // 2. S3 goes away: the error is recorded, nothing throws.
-    await stopS3rver();
+    await s3.stop();
     expect(() => reporter!.update(snapshot({ state: 'degraded' }))).not.toThrow();
     await waitFor(() => reporter!.state().lastError !== null, 'an upload error to be recorded');
     expect(reporter.state().lastError).toMatch(/ECONNREFUSED|connect|socket|fetch/i);
@@ -112,7 +73,7 @@ describe('S3 status reporter against a real s3rver', () => {
     expect(lines.some((l) => l.msg === 'S3 status upload failed; will retry')).toBe(true);
 
     // 3. S3 comes back on the same port: the pending change arrives, the error clears.
-    await startS3rver();
+    await s3.restart();
     await waitFor(() => reporter!.state().lastError === null, 'recovery', 20_000);
     expect((await readBack(key)).state).toBe('degraded');
     expect(lines.some((l) => l.msg === 'S3 status upload works again')).toBe(true);
@@ -130,7 +91,7 @@ describe('S3 status reporter against a real s3rver', () => {
       store: new S3ObjectStore({
         bucket: 'no-such-bucket',
         region: 'us-east-1',
-        endpoint: `http://127.0.0.1:${port}`,
+        endpoint: s3.endpoint,
         credentials,
       }),
       prefix: 'status/',

@@ -1,44 +1,22 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import os from 'node:os';
-import path from 'node:path';
-import { CreateBucketCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { S3ObjectReader } from '../../../cli/aws/snapshots.ts';
 import { listBackups } from '../../../cli/backups-report.ts';
 import { completeMetadata, startMetadata } from '../../../shared/backup/backup-object.ts';
+import { type LocalS3, startS3rver } from '../../helpers/s3rver.ts';
 
 /** `dalston-aws backups`' S3 side (ListObjectsV2, HeadObject metadata) against s3rver. */
 
-interface S3rverInstance {
-  run(): Promise<{ port: number }>;
-  close(): Promise<void>;
-}
-const S3rver = createRequire(import.meta.url)('s3rver') as new (
-  opts: Record<string, unknown>,
-) => S3rverInstance;
-
 const BUCKET = `dalston-backups-${process.pid}`;
-let dir: string;
-let server: S3rverInstance;
+let local: LocalS3;
 let s3: S3Client;
 
 beforeAll(async () => {
-  dir = mkdtempSync(path.join(os.tmpdir(), 'dalston-cli-backups-'));
-  server = new S3rver({ address: '127.0.0.1', port: 0, silent: true, directory: dir });
-  const endpoint = `http://127.0.0.1:${(await server.run()).port}`;
-  s3 = new S3Client({
-    endpoint,
-    forcePathStyle: true,
-    region: 'us-east-1',
-    credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' },
-  });
-  await s3.send(new CreateBucketCommand({ Bucket: BUCKET }));
+  local = await startS3rver(BUCKET);
+  s3 = local.client;
 });
 afterAll(async () => {
-  s3?.destroy();
-  await server?.close();
-  rmSync(dir, { recursive: true, force: true });
+  await local?.close();
 });
 
 describe('listing backups from S3', () => {

@@ -1,46 +1,28 @@
-import { execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import http from 'node:http';
-import { createRequire } from 'node:module';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import {
-  CreateBucketCommand,
-  GetObjectCommand,
-  HeadObjectCommand,
-  PutObjectCommand,
-  S3Client,
-} from '@aws-sdk/client-s3';
+import { GetObjectCommand, HeadObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { S3ObjectReader } from '../../../cli/aws/snapshots.ts';
 import { publishDesiredState, readDesiredState } from '../../../cli/desired-object.ts';
 import type { ConvergenceStatus } from '../../../shared/desired/convergence-status.ts';
 import { DESIRED_STATE_KEY, parseDesiredState } from '../../../shared/desired/desired-state.ts';
+import { runDalstonAws, standInEnv } from '../../helpers/cli-process.ts';
+import { type LocalS3, S3RVER_CREDENTIALS, startS3rver } from '../../helpers/s3rver.ts';
 import { type FakeEc2, startFakeEc2 } from './fake-ec2-server.ts';
 
 // `dalston-aws deploy` end to end: the real CLI process and the real SDK against s3rver
 // (the S3-compatible server the CLI tests use) and a local EC2 Query API stand-in. The
 // host's side is played by the test: it writes the heartbeat the agent would.
 
-interface S3rverInstance {
-  run(): Promise<{ port: number }>;
-  close(): Promise<void>;
-}
-const S3rver = createRequire(import.meta.url)('s3rver') as new (
-  opts: Record<string, unknown>,
-) => S3rverInstance;
-
-const REPO = fileURLToPath(new URL('../../../', import.meta.url));
-const BIN = path.join(REPO, 'bin', 'dalston-aws.mjs');
 const FIXTURE = JSON.parse(
   readFileSync(new URL('../../fixtures/cli/snapshot-healthy.json', import.meta.url), 'utf8'),
 );
 const BUCKET = `dalston-deploy-${process.pid}`;
 const INSTANCE = 'i-0e2e0000000000003';
 const HEARTBEAT = `status/${INSTANCE}/latest.json`;
-const CREDS = { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' };
 
 const DOC = {
   schemaVersion: 1,
@@ -60,7 +42,7 @@ const RUNNING = {
 };
 
 let dir: string;
-let server: S3rverInstance | null = null;
+let local: LocalS3 | null = null;
 let endpoint: string;
 let s3: S3Client;
 let ec2: FakeEc2 | null = null;
@@ -99,10 +81,8 @@ const heartbeat = (c: Partial<ConvergenceStatus>) =>
 
 beforeAll(async () => {
   dir = mkdtempSync(path.join(os.tmpdir(), 'dalston-deploy-s3-'));
-  server = new S3rver({ address: '127.0.0.1', port: 0, silent: true, directory: dir });
-  endpoint = `http://127.0.0.1:${(await server.run()).port}`;
-  s3 = new S3Client({ endpoint, forcePathStyle: true, region: 'us-east-1', credentials: CREDS });
-  await s3.send(new CreateBucketCommand({ Bucket: BUCKET }));
+  local = await startS3rver(BUCKET);
+  ({ endpoint, client: s3 } = local);
   ec2 = await startFakeEc2({
     id: INSTANCE,
     type: 't3.xlarge',
@@ -113,9 +93,8 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  s3?.destroy();
   await ec2?.close();
-  await server?.close();
+  await local?.close();
   rmSync(dir, { recursive: true, force: true });
 });
 
@@ -126,33 +105,17 @@ beforeEach(async () => {
 });
 
 const run = (args: string[]) =>
-  new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
-    const env: NodeJS.ProcessEnv = {
-      PATH: process.env.PATH,
-      HOME: path.join(dir, 'home'),
-      AWS_REGION: 'us-east-1',
-      AWS_ACCESS_KEY_ID: CREDS.accessKeyId,
-      AWS_SECRET_ACCESS_KEY: CREDS.secretAccessKey,
-      AWS_EC2_METADATA_DISABLED: 'true',
-      AWS_ENDPOINT_URL_S3: endpoint,
-      AWS_ENDPOINT_URL_EC2: ec2!.url,
-      DALSTON_INSTANCE_ID: INSTANCE,
-      DALSTON_BUCKET: BUCKET,
-    };
-    execFile(
-      process.execPath,
-      [BIN, 'deploy', '--poll', '1s', ...args],
-      { env, cwd: REPO, timeout: 90_000 },
-      (err, stdout, stderr) => {
-        const code = err
-          ? typeof (err as { code?: unknown }).code === 'number'
-            ? (err as { code: number }).code
-            : -1
-          : 0;
-        resolve({ code, stdout, stderr });
-      },
-    );
-  });
+  runDalstonAws(
+    ['deploy', '--poll', '1s', ...args],
+    standInEnv({
+      home: path.join(dir, 'home'),
+      s3Endpoint: endpoint,
+      ec2Url: ec2!.url,
+      instance: INSTANCE,
+      bucket: BUCKET,
+    }),
+    90_000,
+  );
 
 /** Waits until the desired-state object is no longer `etag` (the CLI published), then returns the new ETag. */
 async function publishedAfter(etag: string): Promise<string> {
@@ -283,7 +246,7 @@ describe('dalston-aws deploy against s3rver', () => {
       endpoint: `http://127.0.0.1:${(srv.address() as AddressInfo).port}`,
       forcePathStyle: true,
       region: 'us-east-1',
-      credentials: CREDS,
+      credentials: S3RVER_CREDENTIALS,
       maxAttempts: 1,
     });
     try {

@@ -1,37 +1,25 @@
-import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { CreateBucketCommand, GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { GetObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { S3ObjectReader } from '../../../cli/aws/snapshots.ts';
 import { buildLease, clearLease, writeLease } from '../../../cli/keep-awake.ts';
 import { judgeKeepAwake } from '../../../shared/idle/keep-awake.ts';
+import { runDalstonAws, standInEnv } from '../../helpers/cli-process.ts';
+import { type LocalS3, startS3rver } from '../../helpers/s3rver.ts';
 import { type FakeEc2, startFakeEc2 } from './fake-ec2-server.ts';
 
 // The keep-awake lease, the record of a `down` and the running-hours read through the
 // real SDK against s3rver (the S3-compatible server the CLI tests use), and the real
 // `dalston-aws` process end to end with a local EC2 Query API stand-in.
 
-interface S3rverInstance {
-  run(): Promise<{ port: number }>;
-  close(): Promise<void>;
-}
-const S3rver = createRequire(import.meta.url)('s3rver') as new (
-  opts: Record<string, unknown>,
-) => S3rverInstance;
-
-const REPO = fileURLToPath(new URL('../../../', import.meta.url));
-const BIN = path.join(REPO, 'bin', 'dalston-aws.mjs');
 const BUCKET = `dalston-idle-${process.pid}`;
 const INSTANCE = 'i-0e2e0000000000002';
 const LEASE = `status/${INSTANCE}/keep-awake.json`;
-const CREDS = { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' };
 
 let dir: string;
-let server: S3rverInstance | null = null;
+let local: LocalS3 | null = null;
 let endpoint: string;
 let s3: S3Client;
 let ec2: FakeEc2 | null = null;
@@ -48,10 +36,8 @@ const read = async (key: string): Promise<string | null> => {
 
 beforeAll(async () => {
   dir = mkdtempSync(path.join(os.tmpdir(), 'dalston-idle-s3-'));
-  server = new S3rver({ address: '127.0.0.1', port: 0, silent: true, directory: dir });
-  endpoint = `http://127.0.0.1:${(await server.run()).port}`;
-  s3 = new S3Client({ endpoint, forcePathStyle: true, region: 'us-east-1', credentials: CREDS });
-  await s3.send(new CreateBucketCommand({ Bucket: BUCKET }));
+  local = await startS3rver(BUCKET);
+  ({ endpoint, client: s3 } = local);
   ec2 = await startFakeEc2({
     id: INSTANCE,
     type: 't3.xlarge',
@@ -62,36 +48,22 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  s3?.destroy();
   await ec2?.close();
-  await server?.close();
+  await local?.close();
   rmSync(dir, { recursive: true, force: true });
 });
 
 const run = (args: string[], extraEnv: Record<string, string> = {}) =>
-  new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
-    const env: NodeJS.ProcessEnv = {
-      PATH: process.env.PATH,
-      HOME: path.join(dir, 'home'),
-      USER: 'carol',
-      AWS_REGION: 'us-east-1',
-      AWS_ACCESS_KEY_ID: CREDS.accessKeyId,
-      AWS_SECRET_ACCESS_KEY: CREDS.secretAccessKey,
-      AWS_EC2_METADATA_DISABLED: 'true',
-      AWS_ENDPOINT_URL_S3: endpoint,
-      AWS_ENDPOINT_URL_EC2: ec2!.url,
-      DALSTON_INSTANCE_ID: INSTANCE,
-      DALSTON_BUCKET: BUCKET,
-      ...extraEnv,
-    };
-    execFile(process.execPath, [BIN, ...args], { env, cwd: REPO, timeout: 60_000 }, (err, stdout, stderr) => {
-      const code = err
-        ? typeof (err as { code?: unknown }).code === 'number'
-          ? (err as { code: number }).code
-          : -1
-        : 0;
-      resolve({ code, stdout, stderr });
-    });
+  runDalstonAws(args, {
+    ...standInEnv({
+      home: path.join(dir, 'home'),
+      s3Endpoint: endpoint,
+      ec2Url: ec2!.url,
+      instance: INSTANCE,
+      bucket: BUCKET,
+    }),
+    USER: 'carol',
+    ...extraEnv,
   });
 
 describe('the lease through the SDK against s3rver', () => {

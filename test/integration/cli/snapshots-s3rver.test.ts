@@ -1,10 +1,8 @@
 import { execFile } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { CreateBucketCommand, DeleteObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { DeleteObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bootstrapCommand } from '../../../bootstrap/command.ts';
@@ -17,29 +15,19 @@ import { HostError } from '../../../shared/errors.ts';
 import { ZxShell } from '../../../shared/shell.ts';
 import { snapshotFreshness } from '../../../shared/status/heartbeat.ts';
 import { requireCommand } from '../../harness/require.ts';
+import { runDalstonAws, standInEnv } from '../../helpers/cli-process.ts';
+import { type LocalS3, S3RVER_CREDENTIALS, startS3rver } from '../../helpers/s3rver.ts';
 import { type FakeEc2, startFakeEc2 } from './fake-ec2-server.ts';
 
-// s3rver ships no types; this is the part of its API the test uses.
-interface S3rverInstance {
-  run(): Promise<{ port: number }>;
-  close(): Promise<void>;
-}
-const S3rver = createRequire(import.meta.url)('s3rver') as new (
-  opts: Record<string, unknown>,
-) => S3rverInstance;
-
-const REPO = fileURLToPath(new URL('../../../', import.meta.url));
-const BIN = path.join(REPO, 'bin', 'dalston-aws.mjs');
 const FIXTURE = JSON.parse(
   readFileSync(new URL('../../fixtures/cli/snapshot-healthy.json', import.meta.url), 'utf8'),
 );
 const BUCKET = `dalston-cli-${process.pid}`;
 const INSTANCE = 'i-0e2e0000000000001';
 const KEY = `status/${INSTANCE}/latest.json`;
-const CREDS = { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' };
 
 let dir: string;
-let server: S3rverInstance | null = null;
+let local: LocalS3 | null = null;
 let endpoint: string;
 let s3: S3Client;
 let ec2: FakeEc2 | null = null;
@@ -55,10 +43,8 @@ const snapshotAgo = (seconds: number) =>
 
 beforeAll(async () => {
   dir = mkdtempSync(path.join(os.tmpdir(), 'dalston-cli-s3-'));
-  server = new S3rver({ address: '127.0.0.1', port: 0, silent: true, directory: dir });
-  endpoint = `http://127.0.0.1:${(await server.run()).port}`;
-  s3 = new S3Client({ endpoint, forcePathStyle: true, region: 'us-east-1', credentials: CREDS });
-  await s3.send(new CreateBucketCommand({ Bucket: BUCKET }));
+  local = await startS3rver(BUCKET);
+  ({ endpoint, client: s3 } = local);
   ec2 = await startFakeEc2({
     id: INSTANCE,
     type: 't3.xlarge',
@@ -72,9 +58,8 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  s3?.destroy();
   await ec2?.close();
-  await server?.close();
+  await local?.close();
   rmSync(dir, { recursive: true, force: true });
 });
 
@@ -134,34 +119,15 @@ describe('snapshot reading through @aws-sdk/client-s3 against s3rver', () => {
 describe('bin/dalston-aws.mjs end to end (real SDK → s3rver and a local EC2 Query API stand-in)', () => {
   const home = () => path.join(dir, 'home');
   const run = (args: string[], extraEnv: Record<string, string | undefined> = {}) =>
-    new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
-      const env: NodeJS.ProcessEnv = {
-        PATH: process.env.PATH,
-        HOME: home(), // no ~/.aws of the machine running the tests
-        AWS_REGION: 'us-east-1',
-        AWS_ACCESS_KEY_ID: CREDS.accessKeyId,
-        AWS_SECRET_ACCESS_KEY: CREDS.secretAccessKey,
-        AWS_EC2_METADATA_DISABLED: 'true',
-        AWS_ENDPOINT_URL_S3: endpoint,
-        AWS_ENDPOINT_URL_EC2: ec2!.url,
-        DALSTON_INSTANCE_ID: INSTANCE,
-        DALSTON_BUCKET: BUCKET,
-        ...extraEnv,
-      };
-      for (const [k, v] of Object.entries(env)) if (v === undefined) delete env[k];
-      execFile(
-        process.execPath,
-        [BIN, ...args],
-        { env, cwd: REPO, timeout: 60_000 },
-        (err, stdout, stderr) => {
-          const code = err
-            ? typeof (err as { code?: unknown }).code === 'number'
-              ? (err as { code: number }).code
-              : -1
-            : 0;
-          resolve({ code, stdout, stderr });
-        },
-      );
+    runDalstonAws(args, {
+      ...standInEnv({
+        home: home(),
+        s3Endpoint: endpoint,
+        ec2Url: ec2!.url,
+        instance: INSTANCE,
+        bucket: BUCKET,
+      }),
+      ...extraEnv,
     });
 
   it('status --json: instance from EC2, cost from its volumes, a fresh heartbeat from S3', async () => {
@@ -368,12 +334,13 @@ describe('bin/dalston-aws.mjs end to end (real SDK → s3rver and a local EC2 Qu
             bucket: c.s3.bucket!,
             endpoint: c.s3.endpoint,
             region: 'us-east-1',
-            credentials: CREDS,
+            credentials: S3RVER_CREDENTIALS,
           }),
         instanceName: async () => INSTANCE,
       },
       // The desired state is read from the same server (nothing published there: host.json is kept).
-      desiredStore: async (loc) => new S3ObjectStore({ ...loc, region: 'us-east-1', credentials: CREDS }),
+      desiredStore: async (loc) =>
+        new S3ObjectStore({ ...loc, region: 'us-east-1', credentials: S3RVER_CREDENTIALS }),
     });
     expect(code).toBe(1);
     const read = await readBootstrapReport(new S3ObjectReader(s3), BUCKET, 'status/', INSTANCE);

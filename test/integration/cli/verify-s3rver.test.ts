@@ -9,7 +9,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { toneWav } from '../../../cli/verify-audio.ts';
 import { type SsmStandIn, startSsmStandIn } from '../../../rehearsal/world/ssm.ts';
 import { DEFAULT_STATUS_PREFIX, statusKey } from '../../../shared/status/s3-key.ts';
-import { type LocalS3, S3RVER_CREDENTIALS, startS3rver } from '../../helpers/s3rver.ts';
+import { runDalstonAws, standInEnv } from '../../helpers/cli-process.ts';
+import { type LocalS3, startS3rver } from '../../helpers/s3rver.ts';
 import { type FakeEc2, startFakeEc2 } from './fake-ec2-server.ts';
 import { type StandinGateway, startStandinGateway } from './standin-gateway.ts';
 
@@ -18,7 +19,6 @@ import { type StandinGateway, startStandinGateway } from './standin-gateway.ts';
 // stand-in SSM (the key), and a stand-in gateway speaking Dalston's job API.
 
 const REPO = fileURLToPath(new URL('../../../', import.meta.url));
-const BIN = path.join(REPO, 'bin', 'dalston-aws.mjs');
 const INSTANCE = 'i-0e2e0000000000015';
 const KEY = `dk_${'5a'.repeat(32)}`;
 const PARAM = '/dalston/e2e/api-key';
@@ -76,36 +76,22 @@ afterAll(async () => {
 });
 
 const run = (args: string[], extraEnv: Record<string, string> = {}) =>
-  new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
-    const env: NodeJS.ProcessEnv = {
-      PATH: process.env.PATH,
-      HOME: path.join(dir, 'home'),
-      AWS_REGION: 'us-east-1',
-      AWS_ACCESS_KEY_ID: S3RVER_CREDENTIALS.accessKeyId,
-      AWS_SECRET_ACCESS_KEY: S3RVER_CREDENTIALS.secretAccessKey,
-      AWS_EC2_METADATA_DISABLED: 'true',
-      AWS_ENDPOINT_URL_S3: s3.endpoint,
-      AWS_ENDPOINT_URL_EC2: ec2.url,
+  runDalstonAws(
+    args,
+    {
+      ...standInEnv({
+        home: path.join(dir, 'home'),
+        s3Endpoint: s3.endpoint,
+        ec2Url: ec2.url,
+        instance: INSTANCE,
+        bucket: s3.bucket,
+      }),
       AWS_ENDPOINT_URL_SSM: ssm.endpoint,
-      DALSTON_INSTANCE_ID: INSTANCE,
-      DALSTON_BUCKET: s3.bucket,
       DALSTON_API_KEY_PARAMETER: PARAM,
       ...extraEnv,
-    };
-    execFile(
-      process.execPath,
-      [BIN, ...args],
-      { env, cwd: REPO, timeout: 120_000 },
-      (err, stdout, stderr) => {
-        const code = err
-          ? typeof (err as { code?: unknown }).code === 'number'
-            ? (err as { code: number }).code
-            : -1
-          : 0;
-        resolve({ code, stdout, stderr });
-      },
-    );
-  });
+    },
+    120_000,
+  );
 
 const verify = (extra: string[] = [], env: Record<string, string> = {}) =>
   run(['verify', '--gateway-url', gw.url, '--poll', '1s', ...extra], env);

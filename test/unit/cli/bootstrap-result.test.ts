@@ -7,6 +7,7 @@ import type { BootstrapReport } from '../../../shared/status/bootstrap-report.ts
 import {
   Capture,
   DEPLOY,
+  describedInstance,
   FakeClock,
   FakeObjects,
   fixtureSnapshot,
@@ -20,24 +21,12 @@ const ec2Mock = mockClient(EC2Client);
 const LAUNCH = Date.parse('2026-11-28T06:00:00.000Z');
 const BOOT_KEY = `status/${INSTANCE}/bootstrap.json`;
 
-function described(state = 'running') {
-  return {
-    Reservations: [
-      {
-        Instances: [
-          {
-            InstanceId: INSTANCE,
-            InstanceType: 't3.xlarge' as const,
-            State: { Name: state as 'running' },
-            LaunchTime: new Date(LAUNCH),
-            BlockDeviceMappings: [{ DeviceName: '/dev/xvda', Ebs: { VolumeId: 'vol-0aaaaaaaaaaaaaaaa' } }],
-            Tags: [{ Key: 'Name', Value: 'dalston-dev' }],
-          },
-        ],
-      },
-    ],
-  };
-}
+const described = (state = 'running') =>
+  describedInstance(state, {
+    LaunchTime: new Date(LAUNCH),
+    BlockDeviceMappings: [{ DeviceName: '/dev/xvda', Ebs: { VolumeId: 'vol-0aaaaaaaaaaaaaaaa' } }],
+    Tags: [{ Key: 'Name', Value: 'dalston-dev' }],
+  });
 
 const step = (name: string, result: BootstrapReport['steps'][number]['result'], detail = '') => ({
   name,

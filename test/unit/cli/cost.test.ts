@@ -3,7 +3,7 @@ import { mockClient } from 'aws-sdk-client-mock';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { estimateMonthCost, monthBounds } from '../../../cli/cost-report.ts';
 import { dalstonAwsMain } from '../../../cli/main.ts';
-import { DEPLOY, FakeClock, FakeObjects, INSTANCE, testContext } from './helpers.ts';
+import { DEPLOY, describedInstance, FakeClock, FakeObjects, INSTANCE, testContext } from './helpers.ts';
 
 const ec2Mock = mockClient(EC2Client);
 const GP3_30 = [{ id: 'vol-1', sizeGiB: 30, type: 'gp3' }]; // $2.40/month
@@ -109,20 +109,9 @@ describe('dalston-aws cost', () => {
   const KEY = `status/${INSTANCE}/running/2026-12.json`;
   beforeEach(() => {
     ec2Mock.reset();
-    ec2Mock.on(DescribeInstancesCommand).resolves({
-      Reservations: [
-        {
-          Instances: [
-            {
-              InstanceId: INSTANCE,
-              InstanceType: 't3.xlarge',
-              State: { Name: 'stopped' },
-              BlockDeviceMappings: [{ Ebs: { VolumeId: 'vol-1' } }],
-            },
-          ],
-        },
-      ],
-    });
+    ec2Mock
+      .on(DescribeInstancesCommand)
+      .resolves(describedInstance('stopped', { BlockDeviceMappings: [{ Ebs: { VolumeId: 'vol-1' } }] }));
     ec2Mock
       .on(DescribeVolumesCommand)
       .resolves({ Volumes: [{ VolumeId: 'vol-1', Size: 30, VolumeType: 'gp3' }] });

@@ -20,6 +20,7 @@ import { DESIRED_STATE_KEY, parseDesiredState } from '../../../shared/desired/de
 import type { StatusSnapshot } from '../../../shared/status/snapshot.ts';
 import {
   DEPLOY,
+  describedInstance,
   FakeClock,
   FakeObjects,
   fixtureSnapshot,
@@ -370,22 +371,13 @@ describe('the drift line of status', () => {
 });
 
 function mockInstance(state: string) {
-  ec2Mock.on(DescribeInstancesCommand).resolves({
-    Reservations: [
-      {
-        Instances: [
-          {
-            InstanceId: INSTANCE,
-            InstanceType: 't3.xlarge',
-            State: { Name: state as 'running' },
-            LaunchTime: new Date('2026-11-28T04:00:00.000Z'),
-            BlockDeviceMappings: [],
-            Tags: [{ Key: 'Name', Value: 'dalston-dev' }],
-          },
-        ],
-      },
-    ],
-  });
+  ec2Mock.on(DescribeInstancesCommand).resolves(
+    describedInstance(state, {
+      LaunchTime: new Date('2026-11-28T04:00:00.000Z'),
+      BlockDeviceMappings: [],
+      Tags: [{ Key: 'Name', Value: 'dalston-dev' }],
+    }),
+  );
 }
 
 describe('dalston-aws deploy (fake S3 and clock)', () => {

@@ -13,6 +13,7 @@ import { dalstonAwsMain } from '../../../cli/main.ts';
 import {
   Capture,
   DEPLOY,
+  describedInstance,
   FakeClock,
   FakeObjects,
   fixtureSnapshot,
@@ -24,24 +25,12 @@ import {
 const ec2Mock = mockClient(EC2Client);
 const T0 = Date.parse('2026-11-28T06:00:00.000Z');
 
-function described(state: string, launchTime = new Date(T0)) {
-  return {
-    Reservations: [
-      {
-        Instances: [
-          {
-            InstanceId: INSTANCE,
-            InstanceType: 't3.xlarge' as const,
-            State: { Name: state as 'running' },
-            LaunchTime: launchTime,
-            BlockDeviceMappings: [{ DeviceName: '/dev/xvda', Ebs: { VolumeId: 'vol-0aaaaaaaaaaaaaaaa' } }],
-            Tags: [{ Key: 'Name', Value: 'dalston-dev' }],
-          },
-        ],
-      },
-    ],
-  };
-}
+const described = (state: string, launchTime = new Date(T0)) =>
+  describedInstance(state, {
+    LaunchTime: launchTime,
+    BlockDeviceMappings: [{ DeviceName: '/dev/xvda', Ebs: { VolumeId: 'vol-0aaaaaaaaaaaaaaaa' } }],
+    Tags: [{ Key: 'Name', Value: 'dalston-dev' }],
+  });
 
 function awsError(name: string, message: string, status = 400) {
   return new EC2ServiceException({ name, message, $fault: 'client', $metadata: { httpStatusCode: status } });
@@ -84,7 +73,7 @@ describe('SdkEc2 over a mocked EC2Client', () => {
         Message: 'Client.UserInitiatedShutdown: User initiated shutdown',
       },
     });
-    d.Reservations[0]!.Instances[0]!.Tags.push({
+    d.Reservations[0]!.Instances[0]!.Tags!.push({
       Key: 'DalstonHostRelease',
       Value: 'releases/dalston-host-0.3.1.tgz@"0a1b2c"',
     });

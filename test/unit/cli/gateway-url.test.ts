@@ -11,10 +11,10 @@ import { gatewayHealthUrl, gatewayUrl } from '../../../cli/gateway-url.ts';
 import { dalstonAwsMain } from '../../../cli/main.ts';
 import {
   DEPLOY,
+  describedInstance,
   FakeClock,
   FakeObjects,
   fixtureSnapshot,
-  INSTANCE,
   SNAPSHOT_KEY,
   testContext,
 } from './helpers.ts';
@@ -52,21 +52,12 @@ describe('the one gateway URL', () => {
 
   it('`status` shows it for the gateway, not the host-local probe URL', async () => {
     ec2Mock.reset();
-    ec2Mock.on(DescribeInstancesCommand).resolves({
-      Reservations: [
-        {
-          Instances: [
-            {
-              InstanceId: INSTANCE,
-              InstanceType: 't3.xlarge',
-              State: { Name: 'running' },
-              LaunchTime: new Date('2026-12-01T08:00:00.000Z'),
-              BlockDeviceMappings: [{ DeviceName: '/dev/xvda', Ebs: { VolumeId: 'vol-0root0000000000a' } }],
-            },
-          ],
-        },
-      ],
-    });
+    ec2Mock.on(DescribeInstancesCommand).resolves(
+      describedInstance('running', {
+        LaunchTime: new Date('2026-12-01T08:00:00.000Z'),
+        BlockDeviceMappings: [{ DeviceName: '/dev/xvda', Ebs: { VolumeId: 'vol-0root0000000000a' } }],
+      }),
+    );
     ec2Mock.on(DescribeVolumesCommand).resolves({
       Volumes: [{ VolumeId: 'vol-0root0000000000a', Size: 30, VolumeType: 'gp3' }],
     });

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import type { Instance, InstanceStateName } from '@aws-sdk/client-ec2';
 import type { ObjectReader, ObjectVersion } from '../../../cli/aws/snapshots.ts';
 import { changedSinceRead, sameEtag } from '../../../cli/aws/snapshots.ts';
 import type { CliContext, GatewayProbe, InteractiveRunner } from '../../../cli/context.ts';
@@ -108,6 +109,27 @@ export class FakeObjects implements ObjectReader {
 
 export const INSTANCE = 'i-0123456789abcdef0';
 export const SNAPSHOT_KEY = `status/${INSTANCE}/latest.json`;
+
+/** EC2's DescribeInstances answer for the test instance (a t3.xlarge in `state`); `fields` are the rest of it. */
+export function describedInstance(
+  state: string,
+  fields: Omit<Instance, 'InstanceId' | 'InstanceType' | 'State'> = {},
+) {
+  return {
+    Reservations: [
+      {
+        Instances: [
+          {
+            InstanceId: INSTANCE,
+            InstanceType: 't3.xlarge' as const,
+            State: { Name: state as InstanceStateName },
+            ...fields,
+          },
+        ],
+      },
+    ],
+  };
+}
 
 export function testContext(
   over: Partial<CliContext> & { clock: Clock },

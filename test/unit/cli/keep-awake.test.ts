@@ -5,30 +5,18 @@ import { MAX_LEASE_MS, parseLeaseDuration } from '../../../cli/keep-awake.ts';
 import { dalstonAwsMain } from '../../../cli/main.ts';
 import { HostError } from '../../../shared/errors.ts';
 import { judgeKeepAwake } from '../../../shared/idle/keep-awake.ts';
-import { DEPLOY, FakeClock, FakeObjects, INSTANCE, testContext } from './helpers.ts';
+import { DEPLOY, describedInstance, FakeClock, FakeObjects, INSTANCE, testContext } from './helpers.ts';
 
 const ec2Mock = mockClient(EC2Client);
 const T0 = Date.parse('2026-12-01T09:00:00.000Z');
 const LEASE_KEY = `status/${INSTANCE}/keep-awake.json`;
 
-function described(state: string) {
-  return {
-    Reservations: [
-      {
-        Instances: [
-          {
-            InstanceId: INSTANCE,
-            InstanceType: 't3.xlarge' as const,
-            State: { Name: state as 'running' },
-            LaunchTime: new Date(T0 - 86_400_000),
-            BlockDeviceMappings: [],
-            Tags: [{ Key: 'Name', Value: 'dalston-dev' }],
-          },
-        ],
-      },
-    ],
-  };
-}
+const described = (state: string) =>
+  describedInstance(state, {
+    LaunchTime: new Date(T0 - 86_400_000),
+    BlockDeviceMappings: [],
+    Tags: [{ Key: 'Name', Value: 'dalston-dev' }],
+  });
 
 beforeEach(() => ec2Mock.reset());
 

@@ -6,6 +6,7 @@ import type { IdleStatus } from '../../../shared/idle/idle-status.ts';
 import type { StatusSnapshot } from '../../../shared/status/snapshot.ts';
 import {
   DEPLOY,
+  describedInstance,
   FakeClock,
   FakeObjects,
   fixtureSnapshot,
@@ -20,23 +21,14 @@ const LEASE_KEY = `status/${INSTANCE}/keep-awake.json`;
 const LAST_STOP_KEY = `status/${INSTANCE}/last-stop.json`;
 
 function mockInstance(state: string, extra: Record<string, unknown> = {}) {
-  ec2Mock.on(DescribeInstancesCommand).resolves({
-    Reservations: [
-      {
-        Instances: [
-          {
-            InstanceId: INSTANCE,
-            InstanceType: 't3.xlarge',
-            State: { Name: state as 'running' },
-            LaunchTime: new Date('2026-12-01T08:00:00.000Z'),
-            BlockDeviceMappings: [{ DeviceName: '/dev/xvda', Ebs: { VolumeId: 'vol-0root0000000000a' } }],
-            Tags: [{ Key: 'Name', Value: 'dalston-dev' }],
-            ...extra,
-          },
-        ],
-      },
-    ],
-  });
+  ec2Mock.on(DescribeInstancesCommand).resolves(
+    describedInstance(state, {
+      LaunchTime: new Date('2026-12-01T08:00:00.000Z'),
+      BlockDeviceMappings: [{ DeviceName: '/dev/xvda', Ebs: { VolumeId: 'vol-0root0000000000a' } }],
+      Tags: [{ Key: 'Name', Value: 'dalston-dev' }],
+      ...extra,
+    }),
+  );
   ec2Mock.on(DescribeVolumesCommand).resolves({
     Volumes: [{ VolumeId: 'vol-0root0000000000a', Size: 30, VolumeType: 'gp3' }],
   });

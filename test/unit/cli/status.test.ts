@@ -11,10 +11,10 @@ import { HostError } from '../../../shared/errors.ts';
 import {
   Capture,
   DEPLOY,
+  describedInstance,
   FakeClock,
   FakeObjects,
   fixtureText,
-  INSTANCE,
   SNAPSHOT_KEY,
   testContext,
 } from './helpers.ts';
@@ -24,25 +24,16 @@ const ec2Mock = mockClient(EC2Client);
 const NOW = Date.parse('2026-11-28T06:12:00.000Z');
 
 function mockRunningInstance(state = 'running') {
-  ec2Mock.on(DescribeInstancesCommand).resolves({
-    Reservations: [
-      {
-        Instances: [
-          {
-            InstanceId: INSTANCE,
-            InstanceType: 't3.xlarge',
-            State: { Name: state as 'running' },
-            LaunchTime: new Date('2026-11-28T04:00:00.000Z'),
-            BlockDeviceMappings: [
-              { DeviceName: '/dev/xvda', Ebs: { VolumeId: 'vol-0root0000000000a' } },
-              { DeviceName: '/dev/sdf', Ebs: { VolumeId: 'vol-0data0000000000b' } },
-            ],
-            Tags: [{ Key: 'Name', Value: 'dalston-dev' }],
-          },
-        ],
-      },
-    ],
-  });
+  ec2Mock.on(DescribeInstancesCommand).resolves(
+    describedInstance(state, {
+      LaunchTime: new Date('2026-11-28T04:00:00.000Z'),
+      BlockDeviceMappings: [
+        { DeviceName: '/dev/xvda', Ebs: { VolumeId: 'vol-0root0000000000a' } },
+        { DeviceName: '/dev/sdf', Ebs: { VolumeId: 'vol-0data0000000000b' } },
+      ],
+      Tags: [{ Key: 'Name', Value: 'dalston-dev' }],
+    }),
+  );
   ec2Mock.on(DescribeVolumesCommand).resolves({
     Volumes: [
       { VolumeId: 'vol-0root0000000000a', Size: 30, VolumeType: 'gp3', Iops: 3000, Throughput: 125 },

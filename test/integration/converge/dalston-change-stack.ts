@@ -54,7 +54,32 @@ export interface ChangeStack {
   appImage: string;
   hostConfig(ref: string, imageTag: string, services: string[], healthySeconds?: number): HostConfig;
   psql(sql: string): Promise<string>;
+  /** What the stand-in gateway's /health answers: the image version serving. */
+  gatewayVersion(): Promise<string>;
   stop(): Promise<void>;
+}
+
+/**
+ * Puts the s3rver credentials in this process's environment, where the real backup
+ * reads them (on a host, from the instance role). Returns what puts back the old values.
+ */
+export function useS3CredentialsEnv(): () => void {
+  const env = {
+    AWS_ACCESS_KEY_ID: S3_CREDENTIALS.accessKeyId,
+    AWS_SECRET_ACCESS_KEY: S3_CREDENTIALS.secretAccessKey,
+    AWS_EC2_METADATA_DISABLED: 'true',
+  };
+  const saved: Record<string, string | undefined> = {};
+  for (const [k, v] of Object.entries(env)) {
+    saved[k] = process.env[k];
+    process.env[k] = v;
+  }
+  return () => {
+    for (const [k, v] of Object.entries(saved)) {
+      if (v === undefined) delete process.env[k];
+      else process.env[k] = v;
+    }
+  };
 }
 
 async function freePort(): Promise<number> {
@@ -283,6 +308,10 @@ export async function startChangeStack(tag: string): Promise<ChangeStack> {
     appImage,
     hostConfig,
     psql,
+    async gatewayVersion() {
+      const r = await fetch(`http://127.0.0.1:${gatewayPort}/health`, { signal: AbortSignal.timeout(3_000) });
+      return (await r.text()).trim();
+    },
     async stop() {
       await removeComposeProject(project).catch(() => {});
       s3.destroy();

@@ -110,3 +110,17 @@ export async function eventually<T>(
     await new Promise((r) => setTimeout(r, everyMs));
   }
 }
+
+/** Starts the agent and waits until its status endpoint listens and it reports ready. */
+export async function startReadyAgent(
+  configFile: string,
+): Promise<{ agent: AgentProcess; statusUrl: string }> {
+  const agent = new AgentProcess(configFile);
+  const listening = await agent.waitForLine(
+    (l) => l.msg === 'status endpoint listening',
+    60_000,
+    'listening',
+  );
+  await agent.waitForLine((l) => l.msg === 'agent ready', 120_000, 'agent ready');
+  return { agent, statusUrl: `http://${listening.address as string}/status` };
+}

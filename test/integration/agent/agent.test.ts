@@ -1,17 +1,16 @@
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { Server } from 'node:http';
 import { join } from 'node:path';
 import type Docker from 'dockerode';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ZxShell } from '../../../shared/shell.ts';
 import type { StatusSnapshot } from '../../../shared/status/snapshot.ts';
 import { dockerFromEnv, removeComposeProject, uniqueProjectName } from '../../harness/docker.ts';
-import { writeHostSecrets } from '../../harness/host-secrets.ts';
-import { createLoopDevice, type LoopDevice } from '../../harness/loop-device.ts';
+import type { LoopDevice } from '../../harness/loop-device.ts';
 import { checkMetrics, ensurePromtool } from '../../harness/promtool.ts';
 import { requireCommand, requireEnv } from '../../harness/require.ts';
-import { AgentProcess, eventually } from './agent-process.ts';
+import { mountDataVolume, startOkGateway } from './agent-host.ts';
+import { type AgentProcess, eventually, startReadyAgent } from './agent-process.ts';
 import { STACK_SERVICES, standinCompose } from './standin-stack.ts';
 
 /**
@@ -26,7 +25,6 @@ let project: string;
 let dir: string;
 let dataDir: string;
 let loop: LoopDevice | undefined;
-let mounted = false;
 let gateway: Server;
 let configFile: string;
 let agent: AgentProcess;
@@ -57,11 +55,9 @@ const actions = (a: AgentProcess, service?: string) =>
   );
 
 async function startAgent(): Promise<AgentProcess> {
-  const a = new AgentProcess(configFile);
-  const listening = await a.waitForLine((l) => l.msg === 'status endpoint listening', 60_000, 'listening');
-  statusUrl = `http://${listening.address as string}/status`;
-  await a.waitForLine((l) => l.msg === 'agent ready', 120_000, 'agent ready');
-  return a;
+  const started = await startReadyAgent(configFile);
+  statusUrl = started.statusUrl;
+  return started.agent;
 }
 
 beforeAll(async () => {
@@ -75,22 +71,11 @@ beforeAll(async () => {
   await writeFile(join(work, 'docker-compose.yml'), JSON.stringify(standinCompose(image), null, 2));
 
   // A real filesystem on a loop device, mounted at dataDir: the mount check passes for real.
-  loop = await createLoopDevice({ sizeBytes: 64 * 1024 * 1024 });
   dataDir = join(dir, 'data');
-  await mkdir(dataDir);
-  for (const [cmd, args] of [
-    ['mkfs.ext4', ['-q', '-F', loop.device]],
-    ['mount', [loop.device, dataDir]],
-  ] as const) {
-    const r = await shell.run(cmd, args);
-    if (r.exitCode !== 0) throw new Error(`${cmd} failed: ${r.stderr}`);
-  }
-  mounted = true;
-  await writeHostSecrets(dataDir);
+  loop = await mountDataVolume(dataDir);
 
-  gateway = createServer((_req, res) => res.end('ok'));
-  await new Promise<void>((r) => gateway.listen(0, '127.0.0.1', r));
-  const gwPort = (gateway.address() as AddressInfo).port;
+  const gw = await startOkGateway();
+  gateway = gw.server;
 
   configFile = join(dir, 'host.json');
   await writeFile(
@@ -101,7 +86,7 @@ beforeAll(async () => {
       agent: {
         listen: '127.0.0.1:0',
         stateDir: join(dir, 'state'),
-        gatewayUrl: `http://127.0.0.1:${gwPort}/health`,
+        gatewayUrl: gw.healthUrl,
         reconcileIntervalSeconds: 3,
         restartBudget: { max: 2, windowSeconds: 600 },
         backoff: { initialSeconds: 2, maxSeconds: 4, resetAfterHealthySeconds: 600 },
@@ -116,8 +101,7 @@ afterAll(async () => {
   await agent?.ensureDead();
   if (project) await removeComposeProject(project, docker).catch(() => {});
   gateway?.close();
-  if (mounted) await shell.run('umount', [dataDir]);
-  await loop?.detach();
+  await loop?.detach(); // unmounts dataDir first
   if (dir) await rm(dir, { recursive: true, force: true });
 });
 

@@ -1,18 +1,16 @@
 import { mkdir, mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { Server } from 'node:http';
 import { join } from 'node:path';
 import type Docker from 'dockerode';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { handoverFile, writeHandover } from '../../../shared/desired/agent-handover.ts';
 import { convergenceFile, writeConvergenceRecord } from '../../../shared/desired/convergence-record.ts';
-import { ZxShell } from '../../../shared/shell.ts';
 import type { StatusSnapshot } from '../../../shared/status/snapshot.ts';
 import { dockerFromEnv, removeComposeProject, uniqueProjectName } from '../../harness/docker.ts';
-import { writeHostSecrets } from '../../harness/host-secrets.ts';
-import { createLoopDevice, type LoopDevice } from '../../harness/loop-device.ts';
+import type { LoopDevice } from '../../harness/loop-device.ts';
 import { requireCommand, requireEnv } from '../../harness/require.ts';
-import { AgentProcess } from './agent-process.ts';
+import { mountDataVolume, startOkGateway } from './agent-host.ts';
+import { type AgentProcess, startReadyAgent } from './agent-process.ts';
 
 /**
  * The agent handover `dalston-host sync` uses to restart the agent (a new
@@ -21,7 +19,6 @@ import { AgentProcess } from './agent-process.ts';
  * agent takes the stack over as it is, and the marker covers one stop only.
  */
 
-const shell = new ZxShell();
 let docker: Docker;
 let project: string;
 let dir: string;
@@ -29,17 +26,11 @@ let dataDir: string;
 let runDir: string;
 let stateDir: string;
 let loop: LoopDevice | undefined;
-let mounted = false;
 let gateway: Server;
 let configFile: string;
 let agent: AgentProcess | undefined;
 
-async function startAgent(): Promise<{ a: AgentProcess; statusUrl: string }> {
-  const a = new AgentProcess(configFile);
-  const listening = await a.waitForLine((l) => l.msg === 'status endpoint listening', 60_000, 'listening');
-  await a.waitForLine((l) => l.msg === 'agent ready', 120_000, 'agent ready');
-  return { a, statusUrl: `http://${listening.address as string}/status` };
-}
+const startAgent = () => startReadyAgent(configFile);
 
 async function startedAt(): Promise<string[]> {
   const list = await docker.listContainers({
@@ -70,20 +61,10 @@ beforeAll(async () => {
     command: ['sh', '-c', 'trap "exit 0" TERM; while :; do sleep 1; done'],
   };
   await writeFile(join(work, 'docker-compose.yml'), JSON.stringify({ services: { app: svc, worker: svc } }));
-  loop = await createLoopDevice({ sizeBytes: 64 * 1024 * 1024 });
   dataDir = join(dir, 'data');
-  await mkdir(dataDir);
-  for (const [cmd, args] of [
-    ['mkfs.ext4', ['-q', '-F', loop.device]],
-    ['mount', [loop.device, dataDir]],
-  ] as const) {
-    const r = await shell.run(cmd, args);
-    if (r.exitCode !== 0) throw new Error(`${cmd} failed: ${r.stderr}`);
-  }
-  mounted = true;
-  await writeHostSecrets(dataDir);
-  gateway = createServer((_req, res) => res.end('ok'));
-  await new Promise<void>((r) => gateway.listen(0, '127.0.0.1', r));
+  loop = await mountDataVolume(dataDir);
+  const gw = await startOkGateway();
+  gateway = gw.server;
   runDir = join(dir, 'run');
   stateDir = join(dir, 'state');
   configFile = join(dir, 'host.json');
@@ -95,7 +76,7 @@ beforeAll(async () => {
       agent: {
         listen: '127.0.0.1:0',
         stateDir,
-        gatewayUrl: `http://127.0.0.1:${(gateway.address() as AddressInfo).port}/health`,
+        gatewayUrl: gw.healthUrl,
         reconcileIntervalSeconds: 3,
         stopGraceSeconds: 5,
       },
@@ -108,14 +89,13 @@ afterAll(async () => {
   await agent?.ensureDead();
   if (project) await removeComposeProject(project, docker).catch(() => {});
   gateway?.close();
-  if (mounted) await shell.run('umount', [dataDir]);
-  await loop?.detach();
+  await loop?.detach(); // unmounts dataDir first
   if (dir) await rm(dir, { recursive: true, force: true });
 });
 
 describe('agent handover', () => {
   it('with the marker, SIGTERM exits 0 and leaves every container running as it was', async () => {
-    agent = (await startAgent()).a;
+    agent = (await startAgent()).agent;
     const before = await startedAt();
     expect(before.map((l) => l.split(' ').slice(0, 2).join(' '))).toEqual(['app true', 'worker true']);
     await writeHandover(handoverFile(runDir), {
@@ -148,7 +128,7 @@ describe('agent handover', () => {
       history: [],
     });
     const started = await startAgent();
-    agent = started.a;
+    agent = started.agent;
     expect(await startedAt()).toEqual(before);
     const snap = (await (await fetch(started.statusUrl)).json()) as StatusSnapshot;
     expect(snap.convergence).toMatchObject({

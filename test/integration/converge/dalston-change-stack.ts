@@ -15,8 +15,7 @@ import type { AddressInfo } from 'node:net';
 import { createServer } from 'node:net';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { S3Client } from '@aws-sdk/client-s3';
-import S3rver from 's3rver';
+import type { S3Client } from '@aws-sdk/client-s3';
 import { NETWORK_LIMITS } from '../../../bootstrap/network-limits.ts';
 import { ensureCheckout, swapSymlink } from '../../../bootstrap/steps/dalston.ts';
 import { dataPaths } from '../../../shared/config/data-paths.ts';
@@ -29,11 +28,11 @@ import { composeCli, removeComposeProject, uniqueProjectName } from '../../harne
 import { writeHostSecrets } from '../../harness/host-secrets.ts';
 import { ENV } from '../../harness/paths.ts';
 import { requireEnv } from '../../harness/require.ts';
+import { S3RVER_CREDENTIALS, startS3rver } from '../../helpers/s3rver.ts';
 
 const run = promisify(execFile);
 
 export const BUCKET = 'dalston-change-test';
-export const S3_CREDENTIALS = { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' };
 export const REVISION = '0002_add_task_ready_at';
 /** What v1.3.0's gateway writes into alembic_version before it fails (a migration, then a crash). */
 export const MIGRATED_REVISION = '0003_new_schema';
@@ -54,7 +53,32 @@ export interface ChangeStack {
   appImage: string;
   hostConfig(ref: string, imageTag: string, services: string[], healthySeconds?: number): HostConfig;
   psql(sql: string): Promise<string>;
+  /** What the stand-in gateway's /health answers: the image version serving. */
+  gatewayVersion(): Promise<string>;
   stop(): Promise<void>;
+}
+
+/**
+ * Puts the s3rver credentials in this process's environment, where the real backup
+ * reads them (on a host, from the instance role). Returns what puts back the old values.
+ */
+export function useS3CredentialsEnv(): () => void {
+  const env = {
+    AWS_ACCESS_KEY_ID: S3RVER_CREDENTIALS.accessKeyId,
+    AWS_SECRET_ACCESS_KEY: S3RVER_CREDENTIALS.secretAccessKey,
+    AWS_EC2_METADATA_DISABLED: 'true',
+  };
+  const saved: Record<string, string | undefined> = {};
+  for (const [k, v] of Object.entries(env)) {
+    saved[k] = process.env[k];
+    process.env[k] = v;
+  }
+  return () => {
+    for (const [k, v] of Object.entries(saved)) {
+      if (v === undefined) delete process.env[k];
+      else process.env[k] = v;
+    }
+  };
 }
 
 async function freePort(): Promise<number> {
@@ -198,23 +222,8 @@ export async function startChangeStack(tag: string): Promise<ChangeStack> {
   await mkdir(path.dirname(envFile));
   await writeFile(envFile, 'DALSTON_IMAGE_TAG=1.0.0\nDALSTON_REF=v1.0.0\nDALSTON_S3_BUCKET=kept-as-is\n');
 
-  const s3dir = path.join(dir, 's3');
-  await mkdir(s3dir);
-  const s3rver = new S3rver({
-    address: '127.0.0.1',
-    port: 0,
-    directory: s3dir,
-    silent: true,
-    configureBuckets: [{ name: BUCKET, configs: [] }],
-  });
-  const s3port = ((await s3rver.run()) as AddressInfo).port;
-  const endpoint = `http://127.0.0.1:${s3port}`;
-  const s3 = new S3Client({
-    region: 'us-east-1',
-    endpoint,
-    forcePathStyle: true,
-    credentials: S3_CREDENTIALS,
-  });
+  const local = await startS3rver(BUCKET);
+  const { endpoint, client: s3 } = local;
 
   const hostConfig = (ref: string, imageTag: string, services: string[], healthySeconds = 120) => {
     const input: HostConfigInput = {
@@ -283,10 +292,13 @@ export async function startChangeStack(tag: string): Promise<ChangeStack> {
     appImage,
     hostConfig,
     psql,
+    async gatewayVersion() {
+      const r = await fetch(`http://127.0.0.1:${gatewayPort}/health`, { signal: AbortSignal.timeout(3_000) });
+      return (await r.text()).trim();
+    },
     async stop() {
       await removeComposeProject(project).catch(() => {});
-      s3.destroy();
-      await s3rver.close();
+      await local.close();
       await run('docker', ['rmi', '-f', `${appImage}:1.0.0`, `${appImage}:1.1.0`, `${appImage}:1.2.0`]).catch(
         () => {},
       );

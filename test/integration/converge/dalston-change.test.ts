@@ -16,9 +16,9 @@ import {
   type ChangeStack,
   MIGRATED_REVISION,
   REVISION,
-  S3_CREDENTIALS,
   SERVICES,
   startChangeStack,
+  useS3CredentialsEnv,
 } from './dalston-change-stack.ts';
 
 /**
@@ -35,16 +35,11 @@ let deps: DalstonChangeDeps;
 let docker: DockerodeClient;
 let running: HostConfig;
 const lines: string[] = [];
-const savedEnv: Record<string, string | undefined> = {};
+let restoreEnv: (() => void) | undefined;
 
 const containers = async (): Promise<ContainerInfo[]> => docker.listProjectContainers(stack.project);
 const byService = async () => Object.fromEntries((await containers()).map((c) => [c.service, c]));
-const gateway = async () => {
-  const r = await fetch(`http://127.0.0.1:${stack.gatewayPort}/health`, {
-    signal: AbortSignal.timeout(3_000),
-  });
-  return (await r.text()).trim();
-};
+const gateway = () => stack.gatewayVersion();
 
 async function objectExists(key: string): Promise<boolean> {
   try {
@@ -56,16 +51,7 @@ async function objectExists(key: string): Promise<boolean> {
 }
 
 beforeAll(async () => {
-  // The real backup reads S3 credentials from the environment (as on a host, from the instance role).
-  const env = {
-    AWS_ACCESS_KEY_ID: S3_CREDENTIALS.accessKeyId,
-    AWS_SECRET_ACCESS_KEY: S3_CREDENTIALS.secretAccessKey,
-    AWS_EC2_METADATA_DISABLED: 'true',
-  };
-  for (const [k, v] of Object.entries(env)) {
-    savedEnv[k] = process.env[k];
-    process.env[k] = v;
-  }
+  restoreEnv = useS3CredentialsEnv();
   stack = await startChangeStack('dalston-change');
   docker = new DockerodeClient(dockerodeFromEnv(), { callTimeoutMs: 30_000 });
   const logger = createLogger({ name: 'dalston-change-test', level: 'warn' });
@@ -85,10 +71,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await stack?.stop();
-  for (const [k, v] of Object.entries(savedEnv)) {
-    if (v === undefined) delete process.env[k];
-    else process.env[k] = v;
-  }
+  restoreEnv?.();
 });
 
 describe('a Dalston change on a running host', () => {

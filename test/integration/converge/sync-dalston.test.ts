@@ -14,9 +14,9 @@ import { requireEnv } from '../../harness/require.ts';
 import {
   BUCKET,
   type ChangeStack,
-  S3_CREDENTIALS,
   SERVICES,
   startChangeStack,
+  useS3CredentialsEnv,
 } from './dalston-change-stack.ts';
 
 /**
@@ -30,7 +30,7 @@ import {
 let stack: ChangeStack;
 let configFile: string;
 let stateDir: string;
-const savedEnv: Record<string, string | undefined> = {};
+let restoreEnv: (() => void) | undefined;
 // A short health gate for the version that never becomes healthy; the same in every host.json.
 const HEALTHY_SECONDS = 20;
 
@@ -67,23 +67,10 @@ async function sync() {
   if (rec.kind !== 'ok') throw new Error(`no record: ${JSON.stringify(rec)}\n${lines.join('\n')}`);
   return { out, record: rec.record, lines };
 }
-async function gateway(): Promise<string> {
-  const res = await fetch(`http://127.0.0.1:${stack.gatewayPort}/health`, {
-    signal: AbortSignal.timeout(3_000),
-  });
-  return (await res.text()).trim();
-}
+const gateway = () => stack.gatewayVersion();
 
 beforeAll(async () => {
-  const env = {
-    AWS_ACCESS_KEY_ID: S3_CREDENTIALS.accessKeyId,
-    AWS_SECRET_ACCESS_KEY: S3_CREDENTIALS.secretAccessKey,
-    AWS_EC2_METADATA_DISABLED: 'true',
-  };
-  for (const [k, v] of Object.entries(env)) {
-    savedEnv[k] = process.env[k];
-    process.env[k] = v;
-  }
+  restoreEnv = useS3CredentialsEnv();
   stack = await startChangeStack('sync-dalston');
   const dir = await mkdtemp(path.join(requireEnv('DALSTON_TEST_TMP'), 'sync-dalston-'));
   configFile = path.join(dir, 'host.json');
@@ -93,10 +80,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await stack?.stop();
-  for (const [k, v] of Object.entries(savedEnv)) {
-    if (v === undefined) delete process.env[k];
-    else process.env[k] = v;
-  }
+  restoreEnv?.();
 });
 
 describe('sync applies a Dalston change from the desired state', () => {

@@ -53,6 +53,7 @@ export async function waitCommand(args: readonly string[], ctx: CliContext): Pro
       instanceId: d.instanceId,
       bucket: d.bucket!,
       statusPrefix: d.statusPrefix,
+      region: d.region,
       timeoutMs,
       gatewayUrl: gatewayToCheck(values, d),
     },

@@ -146,6 +146,7 @@ describe('dalston-aws status: the bootstrap result', () => {
       stackStarted: false,
       next: nextSteps('disk'),
       problem: null,
+      running: null,
     });
   });
 

@@ -24,7 +24,7 @@ export interface WaitOptions {
   bucket: string;
   statusPrefix: string;
   /** The instance's region, for the console-output command named on a timeout. */
-  region?: string;
+  region: string;
   timeoutMs: number;
   /** Gateway health URL to probe at the end, or null to skip that phase. */
   gatewayUrl: string | null;
@@ -113,9 +113,7 @@ export async function waitUntilHealthy(opts: WaitOptions, deps: WaitDeps): Promi
       const look =
         phase === 'heartbeat' && !heartbeatSeen
           ? `. Look at: ${whereToLook(
-              opts.region
-                ? consoleOutputCommand(opts.instanceId, opts.region)
-                : `aws ec2 get-console-output --instance-id ${opts.instanceId} --output text`,
+              consoleOutputCommand(opts.instanceId, opts.region),
               opts.bucket,
               bootstrapReportKey(opts.statusPrefix, opts.instanceId),
             ).join('; ')}`

@@ -17,7 +17,7 @@ import { NETWORK_LIMITS, type NetworkLimits } from './network-limits.ts';
 import { jsonReporter, type Reporter, type StepRecord, terminalReporter } from './output.ts';
 import { rooted, SystemPath } from './paths.ts';
 import { readIfExists } from './read-if-exists.ts';
-import { type ReportUploadDeps, uploadBootstrapReport } from './report-upload.ts';
+import { progressPublisher, type ReportUploadDeps, uploadBootstrapReport } from './report-upload.ts';
 import {
   bootstrapCompleted,
   buildSteps,
@@ -204,13 +204,19 @@ export async function bootstrapCommand(args: string[], deps: BootstrapDeps = {})
   };
   reporter.step(configRec);
 
+  // Progress goes where the result goes (a bucket known, never in a dry run), from the first step on.
+  const progress =
+    !dryRun && loaded.config.s3.bucket ? progressPublisher(loaded.config, log, deps.upload) : null;
   const run = await runSteps(
     contextFor(loaded.config),
     buildSteps(rest, deps.steps),
     reporter,
     [...preamble, configRec],
     path,
+    progress ? { onProgress: (r) => progress.offer(r) } : {},
   );
+  // Before the result is uploaded: a progress upload still in flight must not land after it.
+  await progress?.close();
   const { report } = run;
   // The first error is the run's: a failed desired step (host.json kept) comes before any other.
   const error = desiredError ?? run.error;

@@ -84,3 +84,83 @@ export async function uploadBootstrapReport(
     abort.abort();
   }
 }
+
+/** Each progress upload's bound: short, so the final result is never held up long behind one. */
+export const PROGRESS_UPLOAD_DEADLINE_MS = 5_000;
+
+export interface Coalescer<T> {
+  /** Queues `value` to be sent; returns at once. While one is in flight, only the latest waits. */
+  offer(value: T): void;
+  /** Drops what waits, then resolves once the one in flight (if any) has ended. */
+  close(): Promise<void>;
+}
+
+/**
+ * At most one `send` in flight; what is offered meanwhile replaces what was
+ * waiting (the latest wins). `send` must not reject (uploads return reasons).
+ */
+export function coalesce<T>(send: (value: T) => Promise<void>): Coalescer<T> {
+  let inFlight: Promise<void> | null = null;
+  let waiting: { value: T } | null = null;
+  let closed = false;
+  const pump = () => {
+    if (inFlight || !waiting || closed) return;
+    const { value } = waiting;
+    waiting = null;
+    inFlight = send(value)
+      .catch(() => {})
+      .finally(() => {
+        inFlight = null;
+        pump();
+      });
+  };
+  return {
+    offer(value) {
+      if (closed) return;
+      waiting = { value };
+      pump();
+    },
+    async close() {
+      closed = true;
+      waiting = null;
+      await inFlight;
+    },
+  };
+}
+
+/**
+ * Publishes the running bootstrap's progress reports to the same key as its
+ * result: coalesced, each upload bounded by `deadlineMs`, a failure logged
+ * once (then at debug), never thrown. `close()` before the final upload, so a
+ * late progress report cannot overwrite the result.
+ */
+export function progressPublisher(
+  config: HostConfig,
+  log: Logger,
+  deps: ReportUploadDeps = {},
+  deadlineMs = PROGRESS_UPLOAD_DEADLINE_MS,
+): Coalescer<BootstrapReport> {
+  // The instance name is looked up once (IMDS), then reused by every upload.
+  let name: Promise<string> | undefined;
+  const lookup = deps.instanceName ?? defaultInstanceName;
+  const instanceName = (l: Logger) => {
+    name ??= lookup(l).catch((err) => {
+      name = undefined; // not cached: the next upload asks again
+      throw err;
+    });
+    return name;
+  };
+  let warned = false;
+  return coalesce(async (report) => {
+    const r = await uploadBootstrapReport(config, report, log, { ...deps, instanceName }, deadlineMs);
+    if (r.ok || warned) {
+      if (!r.ok) log.debug({ reason: r.reason }, 'bootstrap progress upload failed again');
+      return;
+    }
+    warned = true;
+    log.warn(
+      { reason: r.reason },
+      `could not upload the bootstrap progress: ${r.reason} (the run goes on; the result is uploaded at the end)`,
+    );
+  });
+}

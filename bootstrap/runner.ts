@@ -2,7 +2,7 @@ import { mkdir, rm, stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { ExitCode, exitCodeFor, UsageError } from '../shared/errors.ts';
 import { VOLUME_REFUSAL_FILE } from '../shared/mount/volume-refusal.ts';
-import type { BootstrapReport } from '../shared/status/bootstrap-report.ts';
+import { type BootstrapReport, runningReport } from '../shared/status/bootstrap-report.ts';
 import { hostVersion } from '../shared/version.ts';
 import { writeFileAtomic } from './atomic-write.ts';
 import type { BootstrapContext } from './context.ts';
@@ -83,6 +83,15 @@ export function blockingNeed(step: StepName, results: ReadonlyMap<string, StepRe
   });
 }
 
+export interface RunHooks {
+  /**
+   * Called (synchronously) with the run so far at each step's start and end,
+   * for publishing progress; it must return at once, and what it throws is
+   * ignored: progress never fails or slows a step.
+   */
+  onProgress?: (report: BootstrapReport) => void;
+}
+
 /**
  * Runs the steps in order. A failing step does not stop the run: the steps
  * that build on it (STEP_NEEDS) are recorded as `blocked`, the independent
@@ -96,9 +105,34 @@ export async function runSteps(
   reporter: Reporter,
   preamble: StepRecord[] = [],
   path: BootstrapPath | 'steps' = 'steps',
+  hooks: RunHooks = {},
 ): Promise<{ report: BootstrapReport; error?: unknown }> {
   const startedAt = new Date().toISOString();
   const records: StepRecord[] = [...preamble];
+  // Steps, not checks: the desired step (run before) counts, the config check does not.
+  const before = preamble.filter((r) => r.name !== 'config').length;
+  let ended = 0;
+  const publish = (current: string | null) => {
+    if (!hooks.onProgress || ctx.dryRun) return;
+    try {
+      const now = new Date();
+      hooks.onProgress(
+        runningReport({
+          version: hostVersion().version,
+          startedAt,
+          now,
+          dryRun: ctx.dryRun,
+          path,
+          steps: records,
+          current: current ? { name: current, startedAt: now.toISOString() } : null,
+          stepsDone: before + ended,
+          stepsTotal: before + steps.length,
+        }),
+      );
+    } catch {
+      // Progress is a convenience for the laptop; the run itself is what counts.
+    }
+  };
   const results = new Map<string, StepResult>();
   const stepErrors = new Map<string, unknown>();
   let error: unknown;
@@ -114,8 +148,10 @@ export async function runSteps(
       results.set(step.name, 'blocked');
       records.push(rec);
       reporter.step(rec);
+      ended++;
       continue;
     }
+    publish(step.name);
     const t0 = performance.now();
     const c: BootstrapContext = { ...ctx, progress: (m) => reporter.progress(step.name, m) };
     try {
@@ -148,6 +184,8 @@ export async function runSteps(
       records.push(rec);
       reporter.step(rec);
     }
+    ended++;
+    publish(null);
   }
   if (!ctx.dryRun) await recordVolumeRefusal(ctx.root, results, stepErrors);
   const report: BootstrapReport = {
@@ -159,6 +197,7 @@ export async function runSteps(
     exitCode: error === undefined ? ExitCode.ok : exitCodeFor(error),
     path,
     steps: records,
+    state: 'finished',
   };
   return { report, error };
 }

@@ -3,11 +3,13 @@
  * whether it belongs to this start of the instance, the failed step and its
  * message, and what the operator can do next. Pure.
  */
-import { firstFailure, stackStartedBy } from '../shared/status/bootstrap-report.ts';
+import { firstFailure, isRunning, stackStartedBy } from '../shared/status/bootstrap-report.ts';
 import type { BootstrapRead } from './aws/bootstrap-reports.ts';
+import { formatDuration } from './render/format.ts';
 
 export interface BootstrapView {
-  status: 'ok' | 'failed' | 'missing' | 'malformed' | 'error';
+  /** `running`: a progress report of a run still going (no result yet). */
+  status: 'ok' | 'failed' | 'running' | 'missing' | 'malformed' | 'error';
   location: string;
   /** From the instance's current start (its last one, when stopped); null without a result. */
   current: boolean | null;
@@ -24,6 +26,13 @@ export interface BootstrapView {
   next: string[];
   /** Why the result could not be read. */
   problem: string | null;
+  /** While running: when the run started, its current step (null between steps), steps ended/total. */
+  running: {
+    startedAt: string;
+    step: string | null;
+    done: number | null;
+    total: number | null;
+  } | null;
 }
 
 /** What each step's failure usually means, for the first line of advice. */
@@ -72,6 +81,7 @@ export function bootstrapView(
     stackStarted: null,
     next: [],
     problem: null,
+    running: null,
   };
   if (read.kind === 'missing') return view;
   if (read.kind !== 'ok') {
@@ -80,6 +90,18 @@ export function bootstrapView(
     return view;
   }
   const r = read.report;
+  if (isRunning(r)) {
+    view.status = 'running';
+    view.current = launchTime === null || Date.parse(r.startedAt) >= launchTime.getTime();
+    view.path = r.path ?? null;
+    view.running = {
+      startedAt: r.startedAt,
+      step: r.currentStep?.name ?? null,
+      done: r.stepsDone ?? null,
+      total: r.stepsTotal ?? null,
+    };
+    return view;
+  }
   const failed = firstFailure(r);
   view.status = r.ok ? 'ok' : 'failed';
   // EC2's LaunchTime is the last start: a result from before it belongs to an earlier boot.
@@ -101,4 +123,27 @@ export function bootstrapView(
 export function describeFailure(v: BootstrapView): string {
   const blocked = v.blocked.length > 0 ? ` (not run because of it: ${v.blocked.join(', ')})` : '';
   return `bootstrap failed at step ${v.failedStep ?? '?'}: ${v.message ?? ''}${blocked}`;
+}
+
+/**
+ * Pure: one progress line for a bootstrap still running, e.g.
+ * `bootstrap: step images (9/14), 3m 10s` (the step is counted from 1; the
+ * time is since the run started). Null for any other view.
+ */
+export function describeRunning(v: BootstrapView, nowMs: number): string | null {
+  const r = v.running;
+  if (v.status !== 'running' || !r) return null;
+  const elapsed = formatDuration((nowMs - Date.parse(r.startedAt)) / 1000);
+  const of = (n: number) => (r.total !== null ? ` (${n}/${r.total})` : '');
+  if (r.step) return `bootstrap: step ${r.step}${r.done !== null ? of(r.done + 1) : ''}, ${elapsed}`;
+  return `bootstrap: between steps${r.done !== null ? of(r.done) : ''}, ${elapsed}`;
+}
+
+/** Pure: where to look when no heartbeat came: the serial console, the bootstrap report, a shell. */
+export function whereToLook(consoleCommand: string, bucket: string, reportKey: string): string[] {
+  return [
+    `the boot log on the serial console: \`${consoleCommand}\``,
+    `the bootstrap's progress or result: s3://${bucket}/${reportKey}`,
+    'a shell on the host: `dalston-aws ssh --ssm`, then `sudo journalctl -b -u dalston-bootstrap`',
+  ];
 }

@@ -1,4 +1,5 @@
 import { HostError } from '../shared/errors.ts';
+import { bootstrapReportKey } from '../shared/status/bootstrap-report.ts';
 import { snapshotFreshness } from '../shared/status/heartbeat.ts';
 import { serviceIsUp } from '../shared/status/service-up.ts';
 import type { StatusSnapshot } from '../shared/status/snapshot.ts';
@@ -6,15 +7,24 @@ import type { Clock } from '../shared/time/clock.ts';
 import { readBootstrapReport } from './aws/bootstrap-reports.ts';
 import type { Ec2Api, InstanceInfo } from './aws/ec2.ts';
 import { type ObjectReader, readSnapshot } from './aws/snapshots.ts';
-import { type BootstrapView, bootstrapView, describeFailure } from './bootstrap-view.ts';
+import {
+  type BootstrapView,
+  bootstrapView,
+  describeFailure,
+  describeRunning,
+  whereToLook,
+} from './bootstrap-view.ts';
 import type { GatewayProbe } from './context.ts';
 import { formatDuration } from './render/format.ts';
 import type { Progress } from './render/progress.ts';
+import { consoleOutputCommand } from './status-report.ts';
 
 export interface WaitOptions {
   instanceId: string;
   bucket: string;
   statusPrefix: string;
+  /** The instance's region, for the console-output command named on a timeout. */
+  region: string;
   timeoutMs: number;
   /** Gateway health URL to probe at the end, or null to skip that phase. */
   gatewayUrl: string | null;
@@ -86,6 +96,9 @@ export async function waitUntilHealthy(opts: WaitOptions, deps: WaitDeps): Promi
   let lastSnapshot: StatusSnapshot | null = null;
   // Set inside checkBootstrap (a closure), so typed by hand: TS would narrow it to null here.
   let bootFailure = null as { view: BootstrapView; seenAt: number } | null;
+  // This start's bootstrap, while it runs and publishes its progress (no heartbeat before it ends).
+  let bootRunning = null as BootstrapView | null;
+  let heartbeatSeen = false;
 
   const report = (p: string, d: string) => {
     phase = p;
@@ -96,9 +109,18 @@ export async function waitUntilHealthy(opts: WaitOptions, deps: WaitDeps): Promi
     const left = deadline - clock.now();
     if (left <= 0) {
       progress.stop();
+      // No heartbeat at all: the host's own traces are all there is to go on.
+      const look =
+        phase === 'heartbeat' && !heartbeatSeen
+          ? `. Look at: ${whereToLook(
+              consoleOutputCommand(opts.instanceId, opts.region),
+              opts.bucket,
+              bootstrapReportKey(opts.statusPrefix, opts.instanceId),
+            ).join('; ')}`
+          : '';
       throw new HostError(
         'failure',
-        `timed out after ${formatDuration(opts.timeoutMs / 1000)} waiting for ${GOAL[phase] ?? phase} (${phase}: ${detail})${unhealthyList(lastSnapshot)}${bootFailure ? `; ${describeFailure(bootFailure.view)}` : ''}`,
+        `timed out after ${formatDuration(opts.timeoutMs / 1000)} waiting for ${GOAL[phase] ?? phase} (${phase}: ${detail})${unhealthyList(lastSnapshot)}${bootFailure ? `; ${describeFailure(bootFailure.view)}` : ''}${look}`,
       );
     }
     await clock.sleep(Math.min(ms, left));
@@ -142,6 +164,7 @@ export async function waitUntilHealthy(opts: WaitOptions, deps: WaitDeps): Promi
       throw err;
     }
     const v = bootstrapView(read, `s3://${opts.bucket}/${read.key}`, new Date(since));
+    bootRunning = v.status === 'running' && v.current ? v : null;
     if (v.status !== 'failed' || !v.current) return;
     bootFailure = { view: v, seenAt: clock.now() };
     progress.note(`✘ ${describeFailure(v)}`);
@@ -149,7 +172,8 @@ export async function waitUntilHealthy(opts: WaitOptions, deps: WaitDeps): Promi
   };
 
   // Phases 2 and 3: a heartbeat newer than the start, then a healthy stack.
-  let heartbeatSeen = false;
+  // Before the first heartbeat, the bootstrap's own progress says more than "no heartbeat yet".
+  const running = () => (bootRunning ? describeRunning(bootRunning, clock.now()) : null);
   report('heartbeat', 'waiting for the agent’s first snapshot since the start');
   for (;;) {
     let read: Awaited<ReturnType<typeof readSnapshot>> | null = null;
@@ -192,11 +216,12 @@ export async function waitUntilHealthy(opts: WaitOptions, deps: WaitDeps): Promi
       } else if (!heartbeatSeen) {
         report(
           'heartbeat',
-          `last snapshot is from before the start (${formatDuration((since - at) / 1000)} earlier)`,
+          running() ??
+            `last snapshot is from before the start (${formatDuration((since - at) / 1000)} earlier)`,
         );
       }
     } else if (read?.kind === 'missing' && !heartbeatSeen) {
-      report('heartbeat', `no heartbeat yet at s3://${opts.bucket}/${read.key}`);
+      report('heartbeat', running() ?? `no heartbeat yet at s3://${opts.bucket}/${read.key}`);
     } else if (read?.kind === 'malformed') {
       report(phase, `snapshot unreadable: ${read.reason}`);
     }

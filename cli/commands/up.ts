@@ -100,6 +100,7 @@ export async function upCommand(args: readonly string[], ctx: CliContext): Promi
       instanceId: d.instanceId,
       bucket: d.bucket!,
       statusPrefix: d.statusPrefix,
+      region: d.region,
       timeoutMs,
       gatewayUrl: gatewayToCheck(values, d),
       justStarted,

@@ -162,6 +162,15 @@ function renderBootstrap(r: StatusReport, style: Styler, row: (label: string, va
   } else if (b.status === 'ok' || b.status === 'failed') {
     const what = b.status === 'ok' ? 'ok' : `failed at step ${b.failedStep ?? '?'}`;
     row('bootstrap', style.dim(`none since this start (before it: ${what}, ${when})`));
+  } else if (b.status === 'running' && b.running) {
+    const { step, done, total } = b.running;
+    const count = done !== null && total !== null ? ` (${step ? done + 1 : done}/${total})` : '';
+    const what = step ? `step ${step}${count}` : `between steps${count}`;
+    const since = `started ${formatTime(b.running.startedAt)}`;
+    row(
+      'bootstrap',
+      `${style.yellow('running')}  ${what}, ${since}${b.current ? '' : ' (before this start)'}`,
+    );
   } else if (b.status === 'missing') {
     if (b.next.length > 0) row('bootstrap', `${style.yellow('none yet')}  no result at ${b.location}`);
   } else {

@@ -30,6 +30,13 @@ export const BOOTSTRAP_PATHS = ['full', 'quick', 'steps'] as const;
 
 const isoTime = z.iso.datetime({ offset: true });
 
+/**
+ * `running`: published while the bootstrap runs (at each step's start and
+ * end), so the laptop sees the first boot before any heartbeat; `finished`
+ * (or absent, from older hosts): the run's result.
+ */
+export const BOOTSTRAP_STATES = ['running', 'finished'] as const;
+
 export const bootstrapStepRecordSchema = z.object({
   /** A step name, or `config` for the config check that precedes them. */
   name: z.string(),
@@ -42,7 +49,9 @@ export const bootstrapStepRecordSchema = z.object({
 export const bootstrapReportSchema = z.object({
   version: z.string(),
   startedAt: isoTime,
+  /** While running: the time of this update (kept required for older readers). */
   finishedAt: isoTime,
+  /** While running: no step has failed so far. */
   ok: z.boolean(),
   dryRun: z.boolean(),
   exitCode: z.number().int(),
@@ -50,6 +59,12 @@ export const bootstrapReportSchema = z.object({
   /** The name the host used for its S3 keys (the EC2 instance id on AWS); set on upload. */
   instance: z.string().optional(),
   steps: z.array(bootstrapStepRecordSchema),
+  state: z.enum(BOOTSTRAP_STATES).optional(),
+  /** While running: the step in progress (absent between steps). */
+  currentStep: z.object({ name: z.string(), startedAt: isoTime }).optional(),
+  /** While running: steps of this run ended so far, and how many it has. */
+  stepsDone: z.number().int().nonnegative().optional(),
+  stepsTotal: z.number().int().nonnegative().optional(),
 });
 
 export type BootstrapStepRecord = z.infer<typeof bootstrapStepRecordSchema>;
@@ -72,6 +87,47 @@ export function parseBootstrapReport(body: string): BootstrapReportParse {
   const issue = parsed.error.issues[0];
   const where = issue?.path.length ? issue.path.join('.') : '(root)';
   return { kind: 'malformed', reason: `wrong shape at ${where}: ${issue?.message ?? 'invalid'}` };
+}
+
+export interface RunningReportInput {
+  version: string;
+  startedAt: string;
+  now: Date;
+  dryRun: boolean;
+  path: NonNullable<BootstrapReport['path']>;
+  /** The records so far (preamble included). */
+  steps: readonly BootstrapStepRecord[];
+  current: { name: string; startedAt: string } | null;
+  stepsDone: number;
+  stepsTotal: number;
+}
+
+/**
+ * Pure: the report published while the bootstrap runs. The fields older
+ * readers require hold the run so far: `finishedAt` is this update's time,
+ * `ok` whether nothing has failed yet.
+ */
+export function runningReport(i: RunningReportInput): BootstrapReport {
+  const ok = !i.steps.some((s) => s.result === 'failed');
+  return {
+    version: i.version,
+    startedAt: i.startedAt,
+    finishedAt: i.now.toISOString(),
+    ok,
+    dryRun: i.dryRun,
+    exitCode: ok ? 0 : 1,
+    path: i.path,
+    steps: [...i.steps],
+    state: 'running',
+    ...(i.current ? { currentStep: { ...i.current } } : {}),
+    stepsDone: i.stepsDone,
+    stepsTotal: i.stepsTotal,
+  };
+}
+
+/** Pure: is this a progress report of a run still going (not its result)? */
+export function isRunning(r: BootstrapReport): boolean {
+  return r.state === 'running';
 }
 
 /** Pure: the first failed step of a report (the one its exit code and message come from). */

@@ -1,9 +1,9 @@
 import { DescribeInstancesCommand, DescribeVolumesCommand, EC2Client } from '@aws-sdk/client-ec2';
 import { mockClient } from 'aws-sdk-client-mock';
 import { beforeEach, describe, expect, it } from 'vitest';
-import { bootstrapView, nextSteps } from '../../../cli/bootstrap-view.ts';
+import { bootstrapView, describeRunning, nextSteps } from '../../../cli/bootstrap-view.ts';
 import { dalstonAwsMain } from '../../../cli/main.ts';
-import type { BootstrapReport } from '../../../shared/status/bootstrap-report.ts';
+import { type BootstrapReport, runningReport } from '../../../shared/status/bootstrap-report.ts';
 import {
   Capture,
   DEPLOY,
@@ -118,6 +118,47 @@ describe('dalston-aws status: the bootstrap result', () => {
     expect(nextSteps('tailscale')[2]).toContain('sudo dalston-host bootstrap');
   });
 
+  it('a bootstrap still running (no heartbeat yet): its current step, not a result', async () => {
+    const running = runningReport({
+      version: '0.1.0',
+      startedAt: '2026-11-28T06:00:40.000Z',
+      now: new Date('2026-11-28T06:02:40.000Z'),
+      dryRun: false,
+      path: 'full',
+      steps: [step('config', 'unchanged')],
+      current: { name: 'images', startedAt: '2026-11-28T06:01:40.000Z' },
+      stepsDone: 8,
+      stepsTotal: 14,
+    });
+    const r = await status({ [BOOT_KEY]: JSON.stringify(running) });
+    const line = r.out.split('\n').find((l) => l.startsWith('  bootstrap'));
+    expect(line).toBe('  bootstrap  running  step images (9/14), started 2026-11-28 06:00:40 UTC');
+    const v = bootstrapView(
+      { kind: 'ok', report: running, key: BOOT_KEY },
+      `s3://b/${BOOT_KEY}`,
+      new Date(LAUNCH),
+    );
+    expect(v).toMatchObject({ status: 'running', current: true, failedStep: null, next: [] });
+    expect(describeRunning(v, Date.parse('2026-11-28T06:03:50.000Z'))).toBe(
+      'bootstrap: step images (9/14), 3m 10s',
+    );
+    const between = bootstrapView(
+      { kind: 'ok', report: { ...running, currentStep: undefined, stepsDone: 9 }, key: BOOT_KEY },
+      '',
+      new Date(LAUNCH),
+    );
+    expect(describeRunning(between, Date.parse('2026-11-28T06:00:45.000Z'))).toBe(
+      'bootstrap: between steps (9/14), 5s',
+    );
+    // A finished result is not described as running.
+    const done = bootstrapView(
+      { kind: 'ok', report: tailscaleFailed(), key: BOOT_KEY },
+      '',
+      new Date(LAUNCH),
+    );
+    expect(describeRunning(done, LAUNCH)).toBeNull();
+  });
+
   it('--json carries it for scripts', async () => {
     const r = await status(
       { [SNAPSHOT_KEY]: snapshotAt('2026-11-28T06:02:50.000Z'), [BOOT_KEY]: JSON.stringify(diskFailed) },
@@ -135,6 +176,7 @@ describe('dalston-aws status: the bootstrap result', () => {
       stackStarted: false,
       next: nextSteps('disk'),
       problem: null,
+      running: null,
     });
   });
 

@@ -10,6 +10,7 @@ import { mockClient } from 'aws-sdk-client-mock';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { SdkEc2 } from '../../../cli/aws/ec2.ts';
 import { dalstonAwsMain } from '../../../cli/main.ts';
+import { runningReport } from '../../../shared/status/bootstrap-report.ts';
 import {
   Capture,
   DEPLOY,
@@ -340,7 +341,78 @@ describe('dalston-aws up / down / wait (EC2 mocked, fake clock, non-TTY progress
     const ctx = testContext({ clock, objects: () => new FakeObjects() });
     expect(await dalstonAwsMain(['wait', '--timeout', '30s', ...DEPLOY], ctx)).toBe(1);
     expect(ctx.stderr.text).toMatch(
-      /timed out after 30s waiting for the agent heartbeat \(heartbeat: no heartbeat yet at s3:\/\/dalston-test-bucket\/status\/i-0123456789abcdef0\/latest.json\)\n$/,
+      /timed out after 30s waiting for the agent heartbeat \(heartbeat: no heartbeat yet at s3:\/\/dalston-test-bucket\/status\/i-0123456789abcdef0\/latest.json\)\. Look at: /,
+    );
+    // Where to look, when no heartbeat ever came: the serial console, the bootstrap report, a shell.
+    expect(ctx.stderr.text.trim().split('\n').at(-1)!.split('. Look at: ')[1]).toBe(
+      'the boot log on the serial console: `aws ec2 get-console-output --region eu-west-2 ' +
+        '--instance-id i-0123456789abcdef0 --latest --output text`; ' +
+        "the bootstrap's progress or result: s3://dalston-test-bucket/status/i-0123456789abcdef0/bootstrap.json; " +
+        'a shell on the host: `dalston-aws ssh --ssm`, then `sudo journalctl -b -u dalston-bootstrap`',
+    );
+  });
+
+  it('up/wait show the bootstrap\u2019s progress while there is no heartbeat yet, then the heartbeat', async () => {
+    const clock = new FakeClock(T0 + 60_000);
+    ec2Mock.on(DescribeInstancesCommand).resolves(described('running'));
+    const BOOT_KEY = `status/${INSTANCE}/bootstrap.json`;
+    const progress = (step: string, done: number) =>
+      JSON.stringify(
+        runningReport({
+          version: '0.1.0',
+          startedAt: '2026-11-28T06:00:40.000Z',
+          now: new Date(clock.now()),
+          dryRun: false,
+          path: 'full',
+          steps: [],
+          current: { name: step, startedAt: new Date(clock.now()).toISOString() },
+          stepsDone: done,
+          stepsTotal: 14,
+        }),
+      );
+    // Two progress reads (packages, then images), then the heartbeat of the started stack.
+    const boots = [progress('packages', 4), progress('images', 8)];
+    let b = 0;
+    let s = 0;
+    const objects = new FakeObjects({
+      [BOOT_KEY]: () => boots[Math.min(b++, boots.length - 1)]!,
+      [SNAPSHOT_KEY]: () => (s++ < 2 ? null : snapshotAt(new Date(clock.now()).toISOString())),
+    });
+    const ctx = testContext({ clock, objects: () => objects });
+    expect(await dalstonAwsMain(['wait', ...DEPLOY], ctx)).toBe(0);
+    expect(ctx.stderr.text.split('\n')).toEqual([
+      '[0:00] ✔ instance running (t3.xlarge)',
+      '[0:00] heartbeat: waiting for the agent’s first snapshot since the start',
+      '[0:00] heartbeat: bootstrap: step packages (5/14), 20s',
+      '[0:10] heartbeat: bootstrap: step images (9/14), 30s',
+      '[0:20] ✔ agent heartbeat (agent 0.1.0)',
+      '[0:20] ✔ stack healthy: 4/4 services up',
+      '',
+    ]);
+  });
+
+  it('wait: a bootstrap stuck on a step is named on timeout, with where to look', async () => {
+    const clock = new FakeClock(T0 + 60_000);
+    ec2Mock.on(DescribeInstancesCommand).resolves(described('running'));
+    const objects = new FakeObjects({
+      [`status/${INSTANCE}/bootstrap.json`]: JSON.stringify(
+        runningReport({
+          version: '0.1.0',
+          startedAt: '2026-11-28T06:00:30.000Z',
+          now: new Date(T0 + 50_000),
+          dryRun: false,
+          path: 'full',
+          steps: [],
+          current: { name: 'images', startedAt: '2026-11-28T06:00:50.000Z' },
+          stepsDone: 8,
+          stepsTotal: 14,
+        }),
+      ),
+    });
+    const ctx = testContext({ clock, objects: () => objects });
+    expect(await dalstonAwsMain(['up', '--timeout', '3m', ...DEPLOY], ctx)).toBe(1);
+    expect(ctx.stderr.text.trim().split('\n').at(-1)).toMatch(
+      /^dalston-aws: timed out after 3m 00s waiting for the agent heartbeat \(heartbeat: bootstrap: step images \(9\/14\), 3m 30s\)\. Look at: the boot log on the serial console: `aws ec2 get-console-output --region eu-west-2 --instance-id i-0123456789abcdef0 --latest --output text`; the bootstrap's progress or result: s3:\/\/dalston-test-bucket\/status\/i-0123456789abcdef0\/bootstrap\.json; a shell on the host: `dalston-aws ssh --ssm`/,
     );
   });
 
@@ -352,7 +424,7 @@ describe('dalston-aws up / down / wait (EC2 mocked, fake clock, non-TTY progress
     const ctx = testContext({ clock, objects: () => objects });
     expect(await dalstonAwsMain(['wait', '--timeout', '1m', ...DEPLOY], ctx)).toBe(1);
     expect(ctx.stderr.text).toMatch(
-      /timed out after 1m 00s waiting for the agent heartbeat \(heartbeat: last heartbeat is stale \(2h 01m old\): agent not reporting\)\n$/,
+      /timed out after 1m 00s waiting for the agent heartbeat \(heartbeat: last heartbeat is stale \(2h 01m old\): agent not reporting\)\. Look at: .*get-console-output/,
     );
   });
 

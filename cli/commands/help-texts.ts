@@ -1,4 +1,4 @@
-// Every command's --help text, apart from the commands themselves: \`dalston-aws <cmd> --help\`
+// Every command's --help text, apart from the commands themselves: `dalston-aws <cmd> --help`
 // answers from here without loading the command or the AWS SDK (start-up time).
 import { DEFAULT_BACKUP_PREFIX } from '../backups-report.ts';
 import { VERIFY_AUDIO_NAME } from '../verify-audio.ts';

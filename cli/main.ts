@@ -1,21 +1,23 @@
 import { ExitCode, exitCodeFor, HostError, UsageError } from '../shared/errors.ts';
-import { ZxShell } from '../shared/shell.ts';
 import { systemClock } from '../shared/time/clock.ts';
 import { hostVersion } from '../shared/version.ts';
-import { apiKeyCommand, apiKeyHelp } from './commands/api-key.ts';
-import { backupsCommand, backupsHelp } from './commands/backups.ts';
-import { costCommand, costHelp } from './commands/cost.ts';
-import { deployCommand, deployHelp } from './commands/deploy.ts';
-import { downCommand, downHelp } from './commands/down.ts';
-import { keepAwakeCommand, keepAwakeHelp } from './commands/keep-awake.ts';
-import { sshCommand, sshHelp } from './commands/ssh.ts';
-import { statusCommand, statusHelp } from './commands/status.ts';
-import { upCommand, upHelp } from './commands/up.ts';
-import { verifyCommand, verifyHelp } from './commands/verify.ts';
-import { waitCommand, waitHelp } from './commands/wait.ts';
+import {
+  apiKeyHelp,
+  backupsHelp,
+  costHelp,
+  deployHelp,
+  downHelp,
+  keepAwakeHelp,
+  sshHelp,
+  statusHelp,
+  upHelp,
+  verifyHelp,
+  waitHelp,
+} from './commands/help-texts.ts';
 import {
   type CliContext,
   fetchGatewayProbe,
+  lazyShell,
   sdkEc2,
   sdkObjects,
   sdkParameterReader,
@@ -48,23 +50,34 @@ flags, then DALSTON_INSTANCE_ID / AWS_REGION / DALSTON_BUCKET / AWS_PROFILE,
 then \`terraform output -json\` of infra/terraform/environments/dev (or --tf-dir).
 `;
 
+type RunCommand = (args: readonly string[], ctx: CliContext) => Promise<number>;
 interface Command {
-  run(args: readonly string[], ctx: CliContext): Promise<number>;
+  /** Loaded only when the command runs, so --help/--version never evaluate the commands or the AWS SDK. */
+  load(): Promise<RunCommand>;
   help: string;
 }
 export const COMMANDS: Record<string, Command> = {
-  up: { run: upCommand, help: upHelp },
-  down: { run: downCommand, help: downHelp },
-  status: { run: statusCommand, help: statusHelp },
-  wait: { run: waitCommand, help: waitHelp },
-  deploy: { run: deployCommand, help: deployHelp },
-  ssh: { run: sshCommand, help: sshHelp },
-  backups: { run: backupsCommand, help: backupsHelp },
-  'keep-awake': { run: keepAwakeCommand, help: keepAwakeHelp },
-  cost: { run: costCommand, help: costHelp },
-  'api-key': { run: apiKeyCommand, help: apiKeyHelp },
-  verify: { run: verifyCommand, help: verifyHelp },
+  up: { load: async () => (await import('./commands/up.ts')).upCommand, help: upHelp },
+  down: { load: async () => (await import('./commands/down.ts')).downCommand, help: downHelp },
+  status: { load: async () => (await import('./commands/status.ts')).statusCommand, help: statusHelp },
+  wait: { load: async () => (await import('./commands/wait.ts')).waitCommand, help: waitHelp },
+  deploy: { load: async () => (await import('./commands/deploy.ts')).deployCommand, help: deployHelp },
+  ssh: { load: async () => (await import('./commands/ssh.ts')).sshCommand, help: sshHelp },
+  backups: { load: async () => (await import('./commands/backups.ts')).backupsCommand, help: backupsHelp },
+  'keep-awake': {
+    load: async () => (await import('./commands/keep-awake.ts')).keepAwakeCommand,
+    help: keepAwakeHelp,
+  },
+  cost: { load: async () => (await import('./commands/cost.ts')).costCommand, help: costHelp },
+  'api-key': { load: async () => (await import('./commands/api-key.ts')).apiKeyCommand, help: apiKeyHelp },
+  verify: { load: async () => (await import('./commands/verify.ts')).verifyCommand, help: verifyHelp },
 };
+
+/** `-h`/`--help` among a command's own flags (not after `--`, where ssh's remote arguments go). */
+function asksForHelp(args: readonly string[]): boolean {
+  const end = args.indexOf('--');
+  return (end === -1 ? args : args.slice(0, end)).some((a) => a === '--help' || a === '-h');
+}
 
 export function defaultContext(overrides: Partial<CliContext> = {}): CliContext {
   const env = overrides.env ?? process.env;
@@ -73,7 +86,7 @@ export function defaultContext(overrides: Partial<CliContext> = {}): CliContext 
     stderr: process.stderr,
     env,
     clock: systemClock,
-    shell: new ZxShell(),
+    shell: lazyShell,
     ec2: sdkEc2,
     objects: sdkObjects(env),
     parameters: sdkParameterReader,
@@ -106,7 +119,12 @@ export async function dalstonAwsMain(argv: string[], io: Partial<CliContext> = {
           : `unknown command "${cmd}" (expected one of ${Object.keys(COMMANDS).join(', ')})`,
       );
     }
-    return await command.run(rest, ctx);
+    if (asksForHelp(rest)) {
+      ctx.stdout.write(command.help);
+      return ExitCode.ok;
+    }
+    const run = await command.load();
+    return await run(rest, ctx);
   } catch (err) {
     // Anything the SDK let through unmapped still becomes one line, never a stack trace.
     const e =

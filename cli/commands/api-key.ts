@@ -1,21 +1,8 @@
 import { parseCommandArgs } from '../../shared/cli-args.ts';
 import { HostError } from '../../shared/errors.ts';
 import type { CliContext } from '../context.ts';
-import { DEPLOYMENT_HELP, deploymentFlags, deploymentFrom } from './common.ts';
-
-export const apiKeyHelp = `Usage: dalston-aws api-key [--parameter NAME] [deployment flags]
-
-Prints the Dalston admin API key the host generated at its first boot and
-stored as an SSM SecureString (read with your AWS credentials, decrypted).
-Only the key goes to stdout:
-
-  export DALSTON_API_KEY=$(dalston-aws api-key)
-  curl -H "Authorization: Bearer $DALSTON_API_KEY" …
-
-  --parameter NAME   the SSM parameter (DALSTON_API_KEY_PARAMETER; output api_key_parameter)
-
-${DEPLOYMENT_HELP}
-`;
+import { deploymentFlags, deploymentFrom } from './common.ts';
+import { apiKeyHelp } from './help-texts.ts';
 
 /** Pure: what to do when the parameter does not exist yet. */
 export function missingKeyMessage(parameter: string): string {

@@ -4,19 +4,8 @@ import { DEFAULT_BACKUP_PREFIX, listBackups } from '../backups-report.ts';
 import type { CliContext } from '../context.ts';
 import { renderBackups } from '../render/backups.ts';
 import { stylerFor } from '../render/format.ts';
-import { DEPLOYMENT_HELP, deploymentFlags, deploymentFrom } from './common.ts';
-
-export const backupsHelp = `Usage: dalston-aws backups [--prefix P] [--json] [deployment flags]
-
-The host's Postgres backups in the bucket, newest first: time, age, size and
-Alembic revision of each dump. An upload that never completed is marked
-incomplete (dalston-host restore refuses it).
-
-  --prefix P         key prefix of the dumps (host.json backup.prefix; default ${DEFAULT_BACKUP_PREFIX})
-  --json             print a JSON array instead (for scripts)
-
-${DEPLOYMENT_HELP}
-`;
+import { deploymentFlags, deploymentFrom } from './common.ts';
+import { backupsHelp } from './help-texts.ts';
 
 export async function backupsCommand(args: readonly string[], ctx: CliContext): Promise<number> {
   const { values } = parseCommandArgs(args, {

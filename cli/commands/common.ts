@@ -17,14 +17,6 @@ export const deploymentFlags = {
   help: { type: 'boolean' as const, short: 'h' },
 };
 
-export const DEPLOYMENT_HELP = `Deployment (flags, then environment, then \`terraform output -json\`):
-  --instance-id ID   EC2 instance (DALSTON_INSTANCE_ID; output instance_id)
-  --region REGION    AWS region (AWS_REGION; output region)
-  --bucket NAME      artifacts bucket with the status snapshots (DALSTON_BUCKET; output bucket_name)
-  --profile NAME     AWS profile (AWS_PROFILE; default credential chain otherwise)
-  --tf-dir DIR       Terraform environment to read outputs from (default infra/terraform/environments/dev)
-  -h, --help         this help`;
-
 type Parsed = ReturnType<typeof parseCommandArgs<typeof deploymentFlags>>['values'];
 
 export async function deploymentFrom(

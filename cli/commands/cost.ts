@@ -4,21 +4,8 @@ import { monthOf, runningHoursKey, runningMonthSchema } from '../../shared/idle/
 import type { CliContext } from '../context.ts';
 import { estimateMonthCost, type MonthCostReport } from '../cost-report.ts';
 import { formatUsd } from '../render/format.ts';
-import { DEPLOYMENT_HELP, deploymentFlags, deploymentFrom } from './common.ts';
-
-export const costHelp = `Usage: dalston-aws cost [--month YYYY-MM] [--json] [deployment flags]
-
-This month's cost estimate from the running hours the agent records in the
-bucket (status/<instance-id>/running/<YYYY-MM>.json): running hours × the
-instance price + EBS storage (billed all month), so far and projected to the
-month's end, next to the same month always on. List prices from a small table
-(cli/pricing.ts), so an estimate, not a bill.
-
-  --month YYYY-MM    another month (UTC) instead of the current one
-  --json             print one JSON object instead (for scripts)
-
-${DEPLOYMENT_HELP}
-`;
+import { deploymentFlags, deploymentFrom } from './common.ts';
+import { costHelp } from './help-texts.ts';
 
 export async function costCommand(args: readonly string[], ctx: CliContext): Promise<number> {
   const { values } = parseCommandArgs(args, {

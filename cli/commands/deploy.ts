@@ -17,32 +17,8 @@ import { type PublishedDesiredState, publishDesiredState, readDesiredState } fro
 import { formatDuration, formatTime, parseDuration } from '../render/format.ts';
 import { createProgress } from '../render/progress.ts';
 import { judgeRollout, renderVersions, showVersion } from '../rollout.ts';
-import { DEPLOYMENT_HELP, deploymentFlags, deploymentFrom, timeoutFlag } from './common.ts';
-
-export const deployHelp = `Usage: dalston-aws deploy [--ref REF --image-tag TAG] [--services a,b] [--timeout 20m] [deployment flags]
-
-Run after \`terraform apply\`: reads the desired state Terraform published
-(s3://<bucket>/config/host.json), shows desired vs running (release, Dalston
-ref, image tag, services) and waits until the host reports it has converged
-to that version (the agent checks every 60 s; each change is health-gated and
-rolled back automatically). Exit 0 when converged; 1 when the host rolled back
-or failed (with its message, and the restore command when the failed version
-had migrated the database), on timeout, or when the instance is stopped.
-
-With --ref/--image-tag/--services it edits the desired state itself first
-(only over the version it read: a concurrent \`terraform apply\` is not
-overwritten). The next \`terraform apply\` puts Terraform's values back, so set
-them in terraform.tfvars too.
-
-  --ref REF          Dalston git tag or commit to run (e.g. v1.3.0)
-  --image-tag TAG    Dalston image tag: X.Y.Z or latest (the tags Dalston publishes)
-  --services a,b     the services this host runs
-  --timeout DUR      how long to wait (default 20m; 90s, 10m, 1h)
-  --poll DUR         how often to read the heartbeat (default 10s)
-  --no-wait          publish (when editing) and show, without waiting
-
-${DEPLOYMENT_HELP}
-`;
+import { deploymentFlags, deploymentFrom, timeoutFlag } from './common.ts';
+import { deployHelp } from './help-texts.ts';
 
 export async function deployCommand(args: readonly string[], ctx: CliContext): Promise<number> {
   const { values } = parseCommandArgs(args, {

@@ -5,20 +5,8 @@ import { operatorName } from '../keep-awake.ts';
 import { type LastStop, lastStopKey } from '../last-stop.ts';
 import { createProgress } from '../render/progress.ts';
 import { waitForInstanceState } from '../wait-phases.ts';
-import { DEPLOYMENT_HELP, deploymentFlags, deploymentFrom, timeoutFlag } from './common.ts';
-
-export const downHelp = `Usage: dalston-aws down [--no-wait] [--timeout 10m] [deployment flags]
-
-Stops the instance (the agent on it stops the stack gracefully first) and
-waits until EC2 reports it stopped. The data volume stays; only storage is
-billed while stopped. Leaves status/<instance-id>/last-stop.json in the bucket
-so \`dalston-aws status\` can say the stop was yours.
-
-  --no-wait          return once StopInstances is accepted
-  --timeout DUR      how long to wait for \`stopped\` (default 10m)
-
-${DEPLOYMENT_HELP}
-`;
+import { deploymentFlags, deploymentFrom, timeoutFlag } from './common.ts';
+import { downHelp } from './help-texts.ts';
 
 export async function downCommand(args: readonly string[], ctx: CliContext): Promise<number> {
   const { values } = parseCommandArgs(args, {

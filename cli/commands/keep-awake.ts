@@ -3,19 +3,8 @@ import { HostError, UsageError } from '../../shared/errors.ts';
 import type { CliContext } from '../context.ts';
 import { buildLease, clearLease, operatorName, parseLeaseDuration, writeLease } from '../keep-awake.ts';
 import { formatTime } from '../render/format.ts';
-import { DEPLOYMENT_HELP, deploymentFlags, deploymentFrom } from './common.ts';
-
-export const keepAwakeHelp = `Usage: dalston-aws keep-awake DUR | --clear [deployment flags]
-
-Keeps a running host from stopping itself for at least DUR (30m, 4h, 1h30m) by
-writing the keep-awake lease (s3://<bucket>/status/<instance-id>/keep-awake.json)
-that the agent honours; a new lease replaces the old one. --clear removes it, so
-the idle stop applies again at once.
-
-  --clear            remove the lease
-
-${DEPLOYMENT_HELP}
-`;
+import { deploymentFlags, deploymentFrom } from './common.ts';
+import { keepAwakeHelp } from './help-texts.ts';
 
 export async function keepAwakeCommand(args: readonly string[], ctx: CliContext): Promise<number> {
   const { values, positionals } = parseCommandArgs(

@@ -1,21 +1,8 @@
 import { parseCommandArgs } from '../../shared/cli-args.ts';
 import { HostError } from '../../shared/errors.ts';
 import type { CliContext } from '../context.ts';
-import { DEPLOYMENT_HELP, deploymentFlags, deploymentFrom } from './common.ts';
-
-export const sshHelp = `Usage: dalston-aws ssh [--user NAME] [--host NAME] [--ssm] [deployment flags] [-- ARGS...]
-
-Opens a shell on the host: \`ssh <user>@<tailscale host> ARGS...\` over
-Tailscale, or with --ssm an AWS Session Manager session (no SSH at all; needs
-the aws CLI v2 and its session-manager-plugin).
-
-  --user NAME        login user (DALSTON_SSH_USER; output ssh_user; default ec2-user)
-  --host NAME        Tailscale host name (DALSTON_TAILSCALE_HOST; output tailscale_hostname)
-  --ssm              use \`aws ssm start-session\` instead of ssh
-  -- ARGS...         passed on to ssh (options or a remote command) or to aws ssm
-
-${DEPLOYMENT_HELP}
-`;
+import { deploymentFlags, deploymentFrom } from './common.ts';
+import { sshHelp } from './help-texts.ts';
 
 /** The exact program and argv `ssh` runs; pure so tests can check it. */
 export function sshInvocation(

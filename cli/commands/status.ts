@@ -12,28 +12,8 @@ import type { VolumeSpec } from '../pricing.ts';
 import { stylerFor } from '../render/format.ts';
 import { renderStatus } from '../render/status.ts';
 import { buildStatusReport, type StatusInputs, statusExit } from '../status-report.ts';
-import { DEPLOYMENT_HELP, deploymentFlags, deploymentFrom } from './common.ts';
-
-export const statusHelp = `Usage: dalston-aws status [--json] [deployment flags]
-
-One screen: instance state, type and uptime, an estimated monthly cost running
-vs stopped, the agent's last heartbeat from S3 and its age (stale after two
-heartbeat intervals), the host's last bootstrap result (a failed step, its
-message and what to do next), the idle stop (idle time, countdown, what holds
-it), the keep-awake lease, whether the host runs its desired state (in sync,
-drift, a change rolled back or failed, and the next step), the services, /data
-usage and the agent version. For a stopped instance: why it stopped (idle,
-\`down\`, the backstop schedule, or something else).
-
-  --json             print one JSON object instead (for scripts)
-
-Exit code: 0 when a current heartbeat says the stack is healthy, the instance is
-stopped, or the host has not reported yet; 1 when a current heartbeat says
-starting, degraded or stopping (as \`dalston-host status\` on the host), or the
-heartbeat is stale (one line on stderr says which).
-
-${DEPLOYMENT_HELP}
-`;
+import { deploymentFlags, deploymentFrom } from './common.ts';
+import { statusHelp } from './help-texts.ts';
 
 export async function statusCommand(args: readonly string[], ctx: CliContext): Promise<number> {
   const { values } = parseCommandArgs(args, { ...deploymentFlags, json: { type: 'boolean' } });

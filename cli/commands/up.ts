@@ -6,29 +6,13 @@ import { formatTime } from '../render/format.ts';
 import { createProgress } from '../render/progress.ts';
 import { waitForInstanceState, waitUntilHealthy } from '../wait-phases.ts';
 import {
-  DEPLOYMENT_HELP,
   deploymentFlags,
   deploymentFrom,
   gatewayToCheck,
   timeoutFlag,
   warnBootstrapFailure,
 } from './common.ts';
-
-export const upHelp = `Usage: dalston-aws up [--for 4h] [--timeout 10m] [--check-gateway] [--no-wait] [deployment flags]
-
-Starts the instance (nothing to do when it is running), then waits like
-\`dalston-aws wait\`: instance running, agent heartbeat, stack healthy.
-
-  --for DUR          keep the host awake at least this long (30m, 4h, 1h30m): writes the
-                     keep-awake lease before starting, so the idle stop waits for it
-  --timeout DUR      how long to wait for a healthy stack (default 10m)
-  --check-gateway    also wait for the gateway's /health over Tailscale
-  --host NAME        Tailscale host name (DALSTON_TAILSCALE_HOST; output tailscale_hostname)
-  --gateway-url URL  gateway health URL (default http://<host>:8000/health)
-  --no-wait          return once StartInstances is accepted
-
-${DEPLOYMENT_HELP}
-`;
+import { upHelp } from './help-texts.ts';
 
 export const upFlags = {
   ...deploymentFlags,

@@ -9,33 +9,8 @@ import { ansi, parseDuration, plain } from '../render/format.ts';
 import { CheckFailed, renderVerify, runVerify } from '../verify.ts';
 import { toneWav, VERIFY_AUDIO_NAME } from '../verify-audio.ts';
 import { missingKeyMessage } from './api-key.ts';
-import { DEPLOYMENT_HELP, deploymentFlags, deploymentFrom, timeoutFlag } from './common.ts';
-
-export const verifyHelp = `Usage: dalston-aws verify [flags] [deployment flags]
-
-From the laptop, end to end, in order; stops at the first check that fails,
-names it and says what to do (exit 1):
-
-  instance       the EC2 instance is running
-  heartbeat      the agent's last S3 heartbeat is fresh
-  gateway        GET /health on the gateway over Tailscale (http://<tailscale host>:8000)
-  api key        an authenticated request is accepted
-  transcription  a short test recording (${VERIFY_AUDIO_NAME}, 0.8 s tone) submitted with
-                 model=faster-whisper, polled until completed, with progress
-  artifacts      its objects under s3://<bucket>/jobs/<id>/: audio/original.<ext>, transcript.json
-
-The API key is DALSTON_API_KEY if set, else the SSM parameter the host stored it in
-(output api_key_parameter; \`dalston-aws api-key\`). One screen with timings at the end.
-
-  --gateway-url URL  the gateway's base URL (default http://<tailscale host>:8000)
-  --parameter NAME   SSM parameter of the API key (DALSTON_API_KEY_PARAMETER; output api_key_parameter)
-  --model NAME       model to transcribe with (default faster-whisper)
-  --timeout DUR      how long the job may take (default 10m)
-  --poll DUR         how often the job is polled (default 2s)
-  --host NAME        Tailscale host name (DALSTON_TAILSCALE_HOST; output tailscale_hostname)
-
-${DEPLOYMENT_HELP}
-`;
+import { deploymentFlags, deploymentFrom, timeoutFlag } from './common.ts';
+import { verifyHelp } from './help-texts.ts';
 
 export async function verifyCommand(args: readonly string[], ctx: CliContext): Promise<number> {
   const { values } = parseCommandArgs(args, {

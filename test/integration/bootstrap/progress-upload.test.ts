@@ -1,16 +1,13 @@
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { bootstrapCommand } from '../../../bootstrap/command.ts';
 import { STEP_ORDER, type Step, type StepName } from '../../../bootstrap/steps/step.ts';
 import { readBootstrapReport } from '../../../cli/aws/bootstrap-reports.ts';
 import { S3ObjectReader } from '../../../cli/aws/snapshots.ts';
 import { bootstrapView, describeRunning } from '../../../cli/bootstrap-view.ts';
-import { S3ObjectStore } from '../../../shared/aws/s3-object-store.ts';
-import { ZxShell } from '../../../shared/shell.ts';
-import { type LocalS3, S3RVER_CREDENTIALS, startS3rver } from '../../helpers/s3rver.ts';
+import { bootstrapAgainstS3rver } from '../../helpers/bootstrap-s3rver.ts';
+import { type LocalS3, startS3rver } from '../../helpers/s3rver.ts';
 
 // The real bootstrap command and uploader (S3 adapter → s3rver) publish the run's progress
 // while it runs: the images step does not end until the test has read, through the CLI's
@@ -63,27 +60,7 @@ describe('bootstrap progress in the bucket', () => {
       if (n === 'desired' || n === 'images') continue;
       steps[n] = { name: n, run: async () => ({ result: 'done', detail: `${n} (stand-in)` }) };
     }
-    const quiet = { write: () => true };
-    const code = await bootstrapCommand(['--root', root], {
-      shell: new ZxShell(),
-      log: pino({ level: 'silent' }),
-      stdout: quiet,
-      stderr: quiet,
-      steps,
-      upload: {
-        store: async (c) =>
-          new S3ObjectStore({
-            bucket: c.s3.bucket!,
-            endpoint: c.s3.endpoint,
-            region: 'us-east-1',
-            credentials: S3RVER_CREDENTIALS,
-          }),
-        instanceName: async () => INSTANCE,
-      },
-      // Nothing is published there: host.json is kept.
-      desiredStore: async (loc) =>
-        new S3ObjectStore({ ...loc, region: 'us-east-1', credentials: S3RVER_CREDENTIALS }),
-    });
+    const code = await bootstrapAgainstS3rver(root, steps, INSTANCE);
     expect(code).toBe(0);
 
     expect(seen).not.toBeNull();

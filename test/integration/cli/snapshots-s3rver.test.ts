@@ -3,20 +3,17 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import os from 'node:os';
 import path from 'node:path';
 import { DeleteObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
-import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { bootstrapCommand } from '../../../bootstrap/command.ts';
 import type { Step, StepName } from '../../../bootstrap/steps/step.ts';
 import { readBootstrapReport } from '../../../cli/aws/bootstrap-reports.ts';
 import { readSnapshot, S3ObjectReader } from '../../../cli/aws/snapshots.ts';
 import { nextSteps } from '../../../cli/bootstrap-view.ts';
-import { S3ObjectStore } from '../../../shared/aws/s3-object-store.ts';
 import { HostError } from '../../../shared/errors.ts';
-import { ZxShell } from '../../../shared/shell.ts';
 import { snapshotFreshness } from '../../../shared/status/heartbeat.ts';
 import { requireCommand } from '../../harness/require.ts';
+import { bootstrapAgainstS3rver } from '../../helpers/bootstrap-s3rver.ts';
 import { runDalstonAws, standInEnv } from '../../helpers/cli-process.ts';
-import { type LocalS3, S3RVER_CREDENTIALS, startS3rver } from '../../helpers/s3rver.ts';
+import { type LocalS3, startS3rver } from '../../helpers/s3rver.ts';
 import { type FakeEc2, startFakeEc2 } from './fake-ec2-server.ts';
 
 const FIXTURE = JSON.parse(
@@ -321,27 +318,7 @@ describe('bin/dalston-aws.mjs end to end (real SDK → s3rver and a local EC2 Qu
         );
       },
     };
-    const quiet = { write: () => true };
-    const code = await bootstrapCommand(['--root', root], {
-      shell: new ZxShell(),
-      log: pino({ level: 'silent' }),
-      stdout: quiet,
-      stderr: quiet,
-      steps,
-      upload: {
-        store: async (c) =>
-          new S3ObjectStore({
-            bucket: c.s3.bucket!,
-            endpoint: c.s3.endpoint,
-            region: 'us-east-1',
-            credentials: S3RVER_CREDENTIALS,
-          }),
-        instanceName: async () => INSTANCE,
-      },
-      // The desired state is read from the same server (nothing published there: host.json is kept).
-      desiredStore: async (loc) =>
-        new S3ObjectStore({ ...loc, region: 'us-east-1', credentials: S3RVER_CREDENTIALS }),
-    });
+    const code = await bootstrapAgainstS3rver(root, steps, INSTANCE);
     expect(code).toBe(1);
     const read = await readBootstrapReport(new S3ObjectReader(s3), BUCKET, 'status/', INSTANCE);
     expect(read).toMatchObject({ kind: 'ok', report: { ok: false, instance: INSTANCE, path: 'full' } });

@@ -17,19 +17,22 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { ZxShell } from '../shared/shell.ts';
 import { summaryLine } from './checks.ts';
-import { Abort, info, print, REPO, RehearsalContext } from './context.ts';
+import { Abort, info, print, REPO, RehearsalContext, type Scenario } from './context.ts';
 import { DEFAULT_CACHE_DIR } from './machine/rootfs.ts';
 import { prepareWorld } from './prepare.ts';
-import { SCENARIOS } from './scenarios/index.ts';
+import { SCENARIOS, selectScenarios } from './scenarios/index.ts';
 import { formatTimeline, TIMELINE_UNIT, type TimelineReport } from './timeline.ts';
 
-const USAGE = `usage: sudo npm run rehearse [-- [--keep] [--cache-dir DIR]]
+const USAGE = `usage: sudo npm run rehearse [-- [--keep] [--cache-dir DIR] [--only NAMES]]
   --keep        keep the run directory (machine rootfs copy, console logs, S3 data) for inspection
-  --cache-dir   where the machine rootfs and the Compose plugin are cached (default ${DEFAULT_CACHE_DIR})`;
+  --cache-dir   where the machine rootfs and the Compose plugin are cached (default ${DEFAULT_CACHE_DIR})
+  --only        run only these scenarios, comma-separated, in the usual order (a scenario
+                still needs the state the ones before it leave: "first boot,live change")
+                scenarios: ${SCENARIOS.map((s) => s.name).join(', ')}`;
 
-async function run(ctx: RehearsalContext): Promise<void> {
+async function run(ctx: RehearsalContext, scenarios: readonly Scenario[]): Promise<void> {
   ctx.world = await prepareWorld(ctx);
-  for (const scenario of SCENARIOS) await scenario.run(ctx);
+  for (const scenario of scenarios) await scenario.run(ctx);
 }
 
 function timelineReport(ctx: RehearsalContext, totalSeconds: number): TimelineReport {
@@ -45,16 +48,19 @@ function timelineReport(ctx: RehearsalContext, totalSeconds: number): TimelineRe
 }
 
 async function main(): Promise<number> {
-  let values: { keep?: boolean; 'cache-dir'?: string; help?: boolean };
+  let values: { keep?: boolean; 'cache-dir'?: string; only?: string; help?: boolean };
+  let scenarios: readonly Scenario[];
   try {
     ({ values } = parseArgs({
       options: {
         keep: { type: 'boolean' },
         'cache-dir': { type: 'string' },
+        only: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
       strict: true,
     }));
+    scenarios = selectScenarios(values.only);
   } catch (err) {
     process.stderr.write(`rehearse: ${(err as Error).message}\n${USAGE}\n`);
     return 2;
@@ -80,7 +86,7 @@ async function main(): Promise<number> {
   ctx.cleanup.trapSignals();
   const t0 = Date.now();
   try {
-    await run(ctx);
+    await run(ctx, scenarios);
   } catch (err) {
     if (!(err instanceof Abort)) {
       ctx.checks.blocked('rehearsal ran to the end', err instanceof Error ? err.message : String(err));

@@ -38,3 +38,19 @@ export const SCENARIOS: readonly Scenario[] = [
   idleStop,
   tailscaleFails,
 ];
+
+/** The scenarios `--only` names, in the usual order; an unknown name is an error, not an empty run. */
+export function selectScenarios(only: string | undefined): readonly Scenario[] {
+  if (only === undefined) return SCENARIOS;
+  const names = only
+    .split(',')
+    .map((n) => n.trim())
+    .filter(Boolean);
+  const unknown = names.filter((n) => !SCENARIOS.some((s) => s.name === n));
+  if (unknown.length > 0 || names.length === 0) {
+    throw new Error(
+      `--only: unknown scenario ${unknown.map((n) => `"${n}"`).join(', ') || '(none given)'}; scenarios: ${SCENARIOS.map((s) => s.name).join(', ')}`,
+    );
+  }
+  return SCENARIOS.filter((s) => names.includes(s.name));
+}

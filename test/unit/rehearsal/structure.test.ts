@@ -12,7 +12,7 @@ import {
 } from '../../../rehearsal/machine/systemd.ts';
 import { parseBlkidExport } from '../../../rehearsal/machine/udev-standin.ts';
 import { composeConfigCommand } from '../../../rehearsal/prepare.ts';
-import { SCENARIOS } from '../../../rehearsal/scenarios/index.ts';
+import { SCENARIOS, selectScenarios } from '../../../rehearsal/scenarios/index.ts';
 import type { ShellResult } from '../../../shared/shell.ts';
 
 /** A machine whose commands answer from `reply`; records every argv. */
@@ -43,6 +43,18 @@ describe('scenario list', () => {
       'idle stop',
       'tailscale fails',
     ]);
+  });
+
+  it('--only keeps the usual order and refuses a name it does not know', () => {
+    expect(selectScenarios(undefined)).toBe(SCENARIOS);
+    expect(selectScenarios('live change, first boot').map((s) => s.name)).toEqual([
+      'first boot',
+      'live change',
+    ]);
+    expect(() => selectScenarios('first boot,upgrad')).toThrow(
+      /unknown scenario "upgrad"; scenarios: first boot/,
+    );
+    expect(() => selectScenarios(' , ')).toThrow(/\(none given\)/);
   });
 });
 

@@ -30,7 +30,9 @@ function option(name) {
 const versionOption = option('--version');
 // The release version names a directory on the host (/opt/dalston-host/<version>) and the tgz.
 if (versionOption !== undefined && !/^[0-9A-Za-z][0-9A-Za-z._+-]*$/.test(versionOption)) {
-  console.error(`build: --version ${JSON.stringify(versionOption)} is not a release version (letters, digits, . _ + -)`);
+  console.error(
+    `build: --version ${JSON.stringify(versionOption)} is not a release version (letters, digits, . _ + -)`,
+  );
   process.exit(64);
 }
 const dist = resolve(option('--out') ?? join(root, 'dist'));
@@ -169,5 +171,5 @@ const sha = createHash('sha256').update(readFileSync(tgz)).digest('hex');
 writeFileSync(`${tgz}.sha256`, `${sha}  ${tgzName}\n`);
 // Keep dist/ flat for the host programs; the staging tree is the tgz's content.
 cpSync(join(stage, 'VERSION'), join(dist, 'VERSION'));
-const shown = relative(root, dist) || '.';
+const shown = dist.startsWith(root) ? relative(root, dist) || '.' : dist;
 console.log(`built ${shown}/dalston-host.mjs and ${shown}/${tgzName} (sha256 ${sha})`);

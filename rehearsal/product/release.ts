@@ -33,8 +33,7 @@ export async function buildRelease(
   const tgz = path.join(dist, `dalston-host-${version}.tgz`);
   if (!existsSync(tgz)) throw new Error(`the build did not produce ${tgz}`);
   const shaFile = `${tgz}.sha256`;
-  if (!existsSync(shaFile))
-    throw new Error(`the build did not produce ${shaFile}`);
+  if (!existsSync(shaFile)) throw new Error(`the build did not produce ${shaFile}`);
   const sha256 = (await readFile(shaFile, 'utf8')).trim().split(/\s+/)[0] ?? '';
   if (!/^[0-9a-f]{64}$/.test(sha256))
     throw new Error(`${shaFile} holds no SHA-256: "${sha256.slice(0, 80)}"`);

@@ -4,17 +4,39 @@
 //   dist/dalston-host.mjs, dist/dalston-aws.mjs (when cli/ exists)
 //   dist/dalston-host-<version>.tgz (+ .sha256): dalston-host.mjs, systemd/, compose/, VERSION,
 //   LICENSE and THIRD-PARTY-NOTICES.txt (the bundled packages' licenses)
+// Options (for a second release beside the first, e.g. the rehearsal's upgrade):
+//   --version V   build as version V instead of package.json's (the bundle reports V, the tgz is named V)
+//   --out DIR     write into DIR instead of dist/ (DIR is emptied first, like dist/)
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { chmodSync, cpSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
 import { thirdPartyNotices } from './third-party-notices.mjs';
 
 const root = dirname(dirname(fileURLToPath(import.meta.url)));
-const dist = join(root, 'dist');
-const { version } = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
+
+function option(name) {
+  const i = process.argv.indexOf(name);
+  if (i < 0) return undefined;
+  const v = process.argv[i + 1];
+  if (!v || v.startsWith('--')) {
+    console.error(`build: ${name} needs a value`);
+    process.exit(64);
+  }
+  return v;
+}
+const versionOption = option('--version');
+// The release version names a directory on the host (/opt/dalston-host/<version>) and the tgz.
+if (versionOption !== undefined && !/^[0-9A-Za-z][0-9A-Za-z._+-]*$/.test(versionOption)) {
+  console.error(
+    `build: --version ${JSON.stringify(versionOption)} is not a release version (letters, digits, . _ + -)`,
+  );
+  process.exit(64);
+}
+const dist = resolve(option('--out') ?? join(root, 'dist'));
+const version = versionOption ?? JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')).version;
 
 function git(...args) {
   try {
@@ -149,4 +171,5 @@ const sha = createHash('sha256').update(readFileSync(tgz)).digest('hex');
 writeFileSync(`${tgz}.sha256`, `${sha}  ${tgzName}\n`);
 // Keep dist/ flat for the host programs; the staging tree is the tgz's content.
 cpSync(join(stage, 'VERSION'), join(dist, 'VERSION'));
-console.log(`built dist/dalston-host.mjs and dist/${tgzName} (sha256 ${sha})`);
+const shown = dist.startsWith(root) ? relative(root, dist) || '.' : dist;
+console.log(`built ${shown}/dalston-host.mjs and ${shown}/${tgzName} (sha256 ${sha})`);

@@ -2,7 +2,7 @@
 // statically, so the compile cache is on before any other part of the CLI is compiled.
 import module from 'node:module';
 
-// Node ≥ 22.1 keeps V8's compiled code on disk (in the OS temp directory; NODE_DISABLE_COMPILE_CACHE=1
+// Node ≥ 22.8 keeps V8's compiled code on disk (in the OS temp directory; NODE_DISABLE_COMPILE_CACHE=1
 // turns it off), so a command's chunks, the AWS SDK above all, are not compiled afresh at every run.
 // Node 20 has no such cache: there the call is absent and skipped.
 (module as { enableCompileCache?: () => unknown }).enableCompileCache?.();

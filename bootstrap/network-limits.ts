@@ -22,6 +22,8 @@ export interface NetworkLimits {
   tailscaleCliMs: number;
   /** `systemctl enable --now`: waits for the unit to start. */
   systemctlMs: number;
+  /** `docker compose pull` of one image (Dalston's are several GB), per attempt. */
+  imagePullMs: number;
   /** Attempts of a retried call (the waits between them: bootstrap/retry.ts's backoff). */
   attempts: number;
 }
@@ -35,5 +37,6 @@ export const NETWORK_LIMITS: NetworkLimits = {
   tailscaleUpMs: 120_000,
   tailscaleCliMs: 30_000,
   systemctlMs: 5 * 60_000,
+  imagePullMs: 30 * 60_000,
   attempts: 4,
 };

@@ -31,6 +31,7 @@ import {
   composeJson,
   imageOf,
   imagePresent,
+  pullMissingImages,
 } from '../bootstrap/steps/images.ts';
 import { dataPaths } from '../shared/config/data-paths.ts';
 import type { HostConfig } from '../shared/config/schema.ts';
@@ -88,7 +89,7 @@ export interface DalstonChangeDeps {
   maintenance?: (services: string[], reason: string) => Promise<{ end(): Promise<void> }>;
   /** The gateway's health probe for the downtime measure; `agent.gatewayUrl` over HTTP by default. */
   gatewayProbe?: (url: string) => GatewayProbe;
-  /** git's time limits (the bootstrap's by default). */
+  /** git's and the image pulls' time limits and attempts (the bootstrap's by default). */
   limits?: NetworkLimits;
   /** How often health is polled (1 s by default; tests may go faster). */
   pollMs?: number;
@@ -98,7 +99,6 @@ export interface DalstonChangeDeps {
 export type DalstonChangeResult = ConvergenceResult & { kind: 'dalston'; runs: 'old' | 'new' };
 
 const COMPOSE_TIMEOUT_MS = 15 * 60_000;
-const PULL_TIMEOUT_MS = 60 * 60_000;
 
 /** The parts of the live host a change moves and may move back. */
 interface Layout {
@@ -133,7 +133,9 @@ function stagedConfig(config: HostConfig, workingDir: string, envFile: string, s
   };
 }
 
-const errorText = (err: unknown) => (err instanceof Error ? err.message : String(err));
+// One line: the result message is a status line (a pull failure's message has compose's error on a line of its own).
+const errorText = (err: unknown) =>
+  (err instanceof Error ? err.message : String(err)).replace(/\s*\n\s*/g, ' | ');
 
 async function exists(path: string): Promise<boolean> {
   return stat(path).then(
@@ -336,16 +338,14 @@ export async function applyDalstonChange(
     changes = planServiceChanges(fromServices, toServices, fromResolved, toResolved);
     say(`${newLabel}: ${describeServiceChanges(changes)}`);
 
-    // Pull what is pulled, build what is built here, then insist every image is present.
+    // Pull what is pulled and missing, build what is built here, then insist every image is present.
     say(`pulling the images of ${newLabel}`);
-    await runCompose(
-      deps.shell,
-      next,
-      composeTarget(next),
-      ['pull', '--ignore-buildable', ...to.compose.services],
-      PULL_TIMEOUT_MS,
+    const imagesCtx = { config: next, shell: deps.shell, clock, progress: say, dryRun: false };
+    await pullMissingImages(
+      { ...imagesCtx, limits: deps.limits ?? NETWORK_LIMITS },
+      Object.fromEntries(toServices.map((s) => [s, toResolved[s]!])),
     );
-    await buildMissingImages({ config: next, shell: deps.shell, clock, progress: say, dryRun: false });
+    await buildMissingImages(imagesCtx);
     const missing: string[] = [];
     for (const s of toServices) {
       const svc = toResolved[s]!;

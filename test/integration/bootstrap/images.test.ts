@@ -60,7 +60,7 @@ beforeAll(async () => {
   db:
     image: ${standin}
     pull_policy: never
-  # Has a build section but is pulled at a pinned tag: left to up, never built here.
+  # Has a build section but is pulled at a pinned tag (never built here); not configured, so not pulled either.
   gateway:
     image: ghcr.io/example/gateway:pinned
     pull_policy: missing

@@ -23,6 +23,7 @@ const LIMITS: NetworkLimits = {
   tailscaleUpMs: 66_000,
   tailscaleCliMs: 7_000,
   systemctlMs: 88_000,
+  imagePullMs: 99_000,
   attempts: 3,
 };
 const COMMIT = '7d12e67a54e25517697b50a03b4eb32599ce901e';

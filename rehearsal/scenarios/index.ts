@@ -11,6 +11,7 @@ import { stop } from './stop.ts';
 import { tailscaleFails } from './tailscale-fails.ts';
 import { uncleanStop } from './unclean-stop.ts';
 import { volumePulled } from './volume-pulled.ts';
+import { volumeSwap } from './volume-swap.ts';
 
 /**
  * The scenarios in the order they run. Each may rely on the state the one
@@ -19,7 +20,8 @@ import { volumePulled } from './volume-pulled.ts';
  * so and leaves it so, as does the live change (a desired state applied by sync) (the second boot then reads the first boot's rows back
  * through a restored database); the unclean-stop, duplicate-UUID and
  * missing-volume boots need it powered off; idle stop boots it from powered
- * off, shortens the idle window in its host.json and leaves it powered off.
+ * off, shortens the idle window in its host.json and leaves it powered off;
+ * the volume swap boots it on a new blank volume and leaves it powered off.
  * The Tailscale failure boots an instance of its own, once the main one is
  * off. A new scenario is a file in
  * this directory and one line here.
@@ -36,6 +38,7 @@ export const SCENARIOS: readonly Scenario[] = [
   duplicateUuid,
   missingVolume,
   idleStop,
+  volumeSwap,
   tailscaleFails,
 ];
 

@@ -41,6 +41,7 @@ describe('scenario list', () => {
       'duplicate UUID',
       'missing volume',
       'idle stop',
+      'volume swap',
       'tailscale fails',
     ]);
   });

@@ -177,7 +177,7 @@ export function parseClusterFiles(out: string): ClusterFiles {
  * The Postgres data directory `dirOnVolume` on the (unattached, powered-off)
  * volume `device`, mounted read-only at `mountpoint` in a private mount
  * namespace: a digest of its files and how many of the lines of `marksFile`
- * (markValues, one a line) its data files hold.
+ * (markValues, one a line) its table files (base/) hold.
  */
 export async function clusterFilesOnVolume(
   shell: Shell,
@@ -190,7 +190,7 @@ export async function clusterFilesOnVolume(
     'mount -o ro,noload "$1" "$2" && cd "$2/$3" || exit 1',
     'find . -type f -print0 | LC_ALL=C sort -z | xargs -0 sha256sum | sha256sum',
     'find . -type f | wc -l',
-    'grep -rhoF -f "$4" . | sort -u | wc -l',
+    'grep -rhoaF -f "$4" base | sort -u | wc -l',
   ].join('\n');
   return parseClusterFiles(
     await inPrivateMountNs(shell, script, [device, mountpoint, dirOnVolume, marksFile]),

@@ -5,7 +5,12 @@ import { configFlag, parseCommandArgs } from '../shared/cli-args.ts';
 import { loadConfig } from '../shared/config/load.ts';
 import { DEFAULT_CONFIG_PATH } from '../shared/config/schema.ts';
 import { handoverFile, takeHandover } from '../shared/desired/agent-handover.ts';
-import { convergenceFile, syncLockFile } from '../shared/desired/convergence-record.ts';
+import {
+  convergenceFile,
+  readConvergenceRecord,
+  settledDesiredVersion,
+  syncLockFile,
+} from '../shared/desired/convergence-record.ts';
 import { versionsOf } from '../shared/desired/desired-state.ts';
 import { ComposeCli, composeEnv, composeTarget } from '../shared/engine/compose-cli.ts';
 import { DockerodeClient, dockerodeFromEnv } from '../shared/engine/docker/dockerode-client.ts';
@@ -94,6 +99,8 @@ export async function agentCommand(args: string[]): Promise<number> {
       intervalSeconds: config.agent.desiredStatePollSeconds,
       logger: componentLogger(logger, 'converge'),
       syncRunning: async () => (await lockHeld(syncLockFile(config.backup.runDir))) !== null,
+      lastSynced: async () =>
+        settledDesiredVersion(await readConvergenceRecord(convergenceFile(config.agent.stateDir))),
       held: async () => {
         const lease = backups.lease();
         if (lease) return `maintenance: ${lease.reason}`;

@@ -50,7 +50,10 @@ export interface Instance {
 export interface World {
   release: Release;
   rendered: RenderedHost;
-  /** The main instance's desired state as published (Terraform's, with the rehearsal's stand-ins). */
+  /**
+   * The main instance's desired state as last published (Terraform's, with the rehearsal's
+   * stand-ins): a scenario that publishes a new one for good sets it, so the next builds on it.
+   */
   desiredState: string;
   services: string[];
   /** The cached machine rootfs every instance's root disk is copied from. */

@@ -6,6 +6,10 @@
  * a backup or restore holds the host (they would race the change's own backup
  * and maintenance lease); the ETag is remembered only once a sync was started,
  * so a change seen while one could not be is picked up at the next poll.
+ * A restarted agent knows no ETag; an object whose version the last finished
+ * sync already worked towards (the convergence record) starts no sync again —
+ * otherwise every agent restart, including the one a release step makes, would
+ * run one more sync that can only find nothing to do.
  */
 import { type DesiredStateStore, readDesiredState } from '../../shared/desired/desired-state-source.ts';
 import type { Logger } from '../../shared/logger.ts';
@@ -21,11 +25,17 @@ export interface DesiredStatePollOptions {
   /** Why a sync must not start now (a backup or restore holds the host), or null. */
   held: () => Promise<string | null>;
   logger: Logger;
+  /**
+   * The desired-state version (S3 VersionId, else ETag) the last finished sync worked towards, or null
+   * (none, or a step still in progress): the convergence record's, through `settledDesiredVersion`.
+   */
+  lastSynced?: () => Promise<string | null>;
   clock?: Clock;
 }
 
 export type PollOutcome =
   | 'unchanged'
+  | 'already-synced'
   | 'sync-started'
   | 'sync-running'
   | 'held'
@@ -66,6 +76,12 @@ export class DesiredStatePoll {
       return 'unreadable';
     }
     // ok or invalid: either way sync records what it finds (an invalid object as its problem).
+    const version = read.versionId ?? read.etag;
+    if (this.o.lastSynced && (await this.o.lastSynced()) === version) {
+      logger.debug({ version }, 'desired state already synced');
+      this.etag = read.etag;
+      return 'already-synced';
+    }
     if (await this.o.syncRunning()) {
       logger.info('desired state changed; a sync is running, checking again at the next poll');
       return 'sync-running';

@@ -6,7 +6,8 @@
  * and a heartbeat every `heartbeatMs` (5 min) regardless. "Meaningful" is a
  * fingerprint of the snapshot without its volatile fields — generatedAt, CPU
  * load, memory in use, GPU utilisation, gateway.checkedAt, docker.lastEventAt,
- * and the s3 block itself (otherwise every upload would cause the next) — with
+ * the convergence record's checkedAt (it moves at every desired-state poll), and
+ * the s3 block itself (otherwise every upload would cause the next) — with
  * the data volume's used percent rounded to whole percent. So a service turning
  * unhealthy is uploaded within 10 s, while a busy CPU causes no uploads at all.
  *
@@ -69,6 +70,8 @@ export function snapshotFingerprint(s: StatusSnapshot): string {
     // Idle: a change of state or of the stop time, not the minutes counting up in the summary.
     s.idle ? [s.idle.state, s.idle.since, s.idle.stopAt, s.idle.lease?.until ?? null] : null,
     s.shutdown ?? null,
+    // Convergence: dalston-aws deploy waits on this object for converged/rolled back; checkedAt (every poll) is volatile.
+    s.convergence ? { ...s.convergence, checkedAt: null } : null,
   ]);
 }
 

@@ -1,6 +1,7 @@
-import { mkdir, readFile } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { mkdir, readFile, rm } from 'node:fs/promises';
+import { dirname, join, posix } from 'node:path';
 import { assetPath } from '../../shared/assets.ts';
+import type { HostConfig } from '../../shared/config/schema.ts';
 import { runChecked } from '../../shared/shell.ts';
 import { writeFileAtomic } from '../atomic-write.ts';
 import type { BootstrapContext } from '../context.ts';
@@ -24,6 +25,7 @@ export const ENABLED_UNITS = UNIT_FILES.filter((u) => u !== 'dalston-sync.servic
 /** The unit that runs the stack (started by the stack step); the bootstrap unit is only enabled (it is what runs us at boot). */
 export const STACK_UNIT = 'dalston.service';
 const BOOTSTRAP_UNIT = 'dalston-bootstrap.service';
+const BACKUP_SERVICE = 'dalston-backup.service';
 /** Starts dalston-backup.service nightly; enabling alone would arm it only from the next boot. */
 export const BACKUP_TIMER = 'dalston-backup.timer';
 /** Docker's own unit (the distribution's): we only add a drop-in to it, never restart it. */
@@ -36,6 +38,9 @@ export interface UnitFile {
   path: string;
   text: string;
 }
+
+/** A file as the units step wants it; text null: it must not exist (a drop-in this host no longer needs). */
+export type WantedFile = Omit<UnitFile, 'text'> & { text: string | null };
 
 export type SystemctlCall = string[];
 
@@ -162,18 +167,58 @@ export function dataDirDropIns(dataDir: string): UnitFile[] {
   ];
 }
 
+/** What the sandboxed units may write without a drop-in: their StateDirectory= and RuntimeDirectory=. */
+export const SANDBOX_WRITABLE = ['/var/lib/dalston', '/run/dalston'] as const;
+
+const within = (path: string, dir: string) => path === dir || path.startsWith(`${dir}/`);
+
+/**
+ * Pure: host.json's state paths outside SANDBOX_WRITABLE, per sandboxed unit (ProtectSystem=strict
+ * leaves everything else read-only, so the agent or the backup would fail there with EROFS).
+ */
+export function pathsOutsideSandbox(config: Pick<HostConfig, 'agent' | 'backup'>): {
+  [STACK_UNIT]: string[];
+  [BACKUP_SERVICE]: string[];
+} {
+  const outside = (paths: string[]) =>
+    [...new Set(paths.map((p) => posix.normalize(p)))].filter(
+      (p) => !SANDBOX_WRITABLE.some((home) => within(p, home)),
+    );
+  const backupPaths = [posix.dirname(config.backup.stateFile), config.backup.runDir];
+  return {
+    [STACK_UNIT]: outside([config.agent.stateDir, ...backupPaths]),
+    [BACKUP_SERVICE]: outside(backupPaths),
+  };
+}
+
+/** Pure: the `ReadWritePaths=` drop-ins for those paths; with every path at home they must not exist. */
+export function writablePathsDropIns(config: Pick<HostConfig, 'agent' | 'backup'>): WantedFile[] {
+  return Object.entries(pathsOutsideSandbox(config)).map(([unit, paths]) => ({
+    unit: unit as UnitName,
+    path: `${unit}.d/writable-paths.conf`,
+    text:
+      paths.length === 0
+        ? null
+        : "# Written by `dalston-host bootstrap` (units step): host.json's state paths outside\n" +
+          '# StateDirectory=/RuntimeDirectory=, writable through the ProtectSystem=strict sandbox.\n' +
+          `[Service]\nReadWritePaths=${paths.map(unitPathWord).join(' ')}\n`,
+  }));
+}
+
 export function unitsStep(source: (name: string) => string = (n) => assetPath(`systemd/${n}`)): Step {
   return {
     name: 'units',
     async run(ctx: BootstrapContext) {
       const dir = rooted(ctx.root, SystemPath.systemdUnits);
-      const files: UnitFile[] = [];
+      const files: WantedFile[] = [];
       for (const unit of UNIT_FILES)
         files.push({ unit, path: unit, text: await readFile(source(unit), 'utf8') });
       files.push(...dataDirDropIns(ctx.config.dataDir));
       files.push(backupScheduleDropIn(ctx.config.backup));
-      const changedFiles: UnitFile[] = [];
-      for (const f of files) if ((await readIfExists(join(dir, f.path))) !== f.text) changedFiles.push(f);
+      files.push(...writablePathsDropIns(ctx.config));
+      const changedFiles: WantedFile[] = [];
+      for (const f of files)
+        if (((await readIfExists(join(dir, f.path))) ?? null) !== f.text) changedFiles.push(f);
       // A changed drop-in changes its unit (dalston.service's restarts the stack, as its own file does).
       const changedUnits = [...new Set(changedFiles.map((f) => f.unit))];
       // The stack step restarts dalston.service when its unit changed (a restart stops the stack).
@@ -189,24 +234,37 @@ export function unitsStep(source: (name: string) => string = (n) => assetPath(`s
         ...planBackupTimer(changedUnits, running, timerActive),
       ];
       const changes = [
-        ...changedFiles.map((f) => `install ${join(dir, f.path)}`),
+        ...changedFiles.map((f) => `${f.text === null ? 'remove' : 'install'} ${join(dir, f.path)}`),
         ...calls.map((c) => `systemctl ${c.join(' ')}`),
       ];
+      // The sandbox binds these paths at every start: they must exist (on /run, again after each boot).
+      for (const p of new Set(Object.values(pathsOutsideSandbox(ctx.config)).flat())) {
+        if (!ctx.dryRun) await mkdir(rooted(ctx.root, p), { recursive: true, mode: 0o755 });
+      }
       if (changes.length === 0) {
         return unchanged(`units up to date, ${running ? 'enabled' : `enabled under --root=${ctx.root}`}`);
       }
       if (ctx.dryRun) return planned(changes);
       for (const f of changedFiles) {
+        if (f.text === null) {
+          await rm(join(dir, f.path), { force: true });
+          continue;
+        }
         await mkdir(dirname(join(dir, f.path)), { recursive: true, mode: 0o755 });
         await writeFileAtomic(join(dir, f.path), f.text, { mode: 0o644 });
       }
       for (const call of calls) {
         await runChecked(ctx.shell, 'systemctl', call, { timeoutMs: 2 * 60_000 });
       }
+      const installed = changedFiles.filter((f) => f.text !== null).map((f) => f.path);
+      const removed = changedFiles.filter((f) => f.text === null).map((f) => f.path);
       const what =
-        changedFiles.length > 0
-          ? `installed ${changedFiles.map((f) => f.path).join(', ')}`
-          : 'units unchanged';
+        [
+          installed.length > 0 ? `installed ${installed.join(', ')}` : '',
+          removed.length > 0 ? `removed ${removed.join(', ')}` : '',
+        ]
+          .filter(Boolean)
+          .join('; ') || 'units unchanged';
       const ran = calls.map((c) => `systemctl ${c.join(' ')}`).join('; ');
       return done(ran ? `${what}; ${ran}` : what);
     },

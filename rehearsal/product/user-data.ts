@@ -116,6 +116,16 @@ export function patchDesiredState(
   return JSON.stringify({ ...doc, host: patch(doc.host) });
 }
 
+/** Pure: the desired-state document naming another release (what `terraform apply` publishes for a new release_version). */
+export function withDesiredRelease(
+  desiredState: string,
+  release: { version: string; key: string; sha256: string },
+): string {
+  const doc = JSON.parse(desiredState) as { release?: unknown };
+  if (!doc.release || typeof doc.release !== 'object') throw new Error('the desired state has no release');
+  return JSON.stringify({ ...doc, release: { ...release } });
+}
+
 export async function readServices(repo: string): Promise<string[]> {
   const raw = JSON.parse(await readFile(path.join(repo, 'compose', 'services.cpu.json'), 'utf8')) as unknown;
   if (!Array.isArray(raw) || !raw.every((s) => typeof s === 'string')) {

@@ -6,7 +6,7 @@
  * `systemctl poweroff`. Needs the main machine powered off; leaves it powered
  * off, with the shortened window in its host.json (no later scenario boots it).
  */
-import { readdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { DESIRED_STATE_KEY } from '../../shared/desired/desired-state.ts';
 import { parseSnapshot } from '../../shared/status/snapshot.ts';
@@ -17,6 +17,7 @@ import { agentStatus, containerOf, isSnapshot } from '../product/observe.ts';
 import { patchDesiredState } from '../product/user-data.ts';
 import { sleep, waitFor } from '../wait.ts';
 import { containerLog, controlDataOnVolume, psqlIn } from '../world/db-images.ts';
+import { latestSnapshotFile } from '../world/s3.ts';
 
 const BOOT = 'idle stop';
 /** Seconds-long windows (fractional minutes): 30 s idle, the last 15 s announced, a poll every 5 s. */
@@ -31,21 +32,6 @@ const STREAM = 'dalston:stream:faster-whisper';
 const TABLES_SQL =
   'CREATE TABLE IF NOT EXISTS jobs (id serial primary key, status text not null); CREATE TABLE IF NOT EXISTS tasks (id serial primary key, job_id int, status text not null)';
 const SHUT_DOWN = /database system is shut down/g;
-
-/**
- * The S3 stand-in's newest `<prefix><instance>/latest.json` (s3rver keeps `<key>._S3rver_object`):
- * the instance that just powered itself off wrote last (other scenarios' instances share the bucket).
- */
-async function latestSnapshotFile(dir: string): Promise<string | null> {
-  let newest: { file: string; mtime: number } | null = null;
-  for (const e of await readdir(dir, { recursive: true, withFileTypes: true })) {
-    if (!e.isFile() || e.name !== 'latest.json._S3rver_object') continue;
-    const file = path.join(e.parentPath, e.name);
-    const mtime = (await stat(file)).mtimeMs;
-    if (!newest || mtime > newest.mtime) newest = { file, mtime };
-  }
-  return newest?.file ?? null;
-}
 
 export const idleStop: Scenario = {
   name: BOOT,

@@ -35,14 +35,14 @@ export const liveChange: Scenario = {
 
     await ctx.must(`${NAME}: a new desired state in S3 while the machine runs`, async () => {
       const file = path.join(ctx.runDir, 'desired-state-live.json');
-      await writeFile(
-        file,
-        patchDesiredState(w.desiredState, (h) => ({
-          ...h,
-          agent: { ...(h.agent as object), desiredStatePollSeconds: POLL_SECONDS },
-        })),
-      );
+      const desired = patchDesiredState(w.desiredState, (h) => ({
+        ...h,
+        agent: { ...(h.agent as object), desiredStatePollSeconds: POLL_SECONDS },
+      }));
+      await writeFile(file, desired);
       await w.s3.put(DESIRED_STATE_KEY, file);
+      // Later publications build on it: the agent keeps polling every 20 s.
+      w.desiredState = desired;
       return `agent.desiredStatePollSeconds ${POLL_SECONDS}; agent pid ${pidBefore}, ${before.length} containers`;
     });
 

@@ -101,14 +101,14 @@ export const volumeSwap: Scenario = {
       keepLoop = ctx.cleanup.add(`detach ${dev}`, () => detachLoop(ctx.shell, dev));
       // Published the way Terraform publishes a replaced volume: its id (and here its loop device).
       const desired = path.join(ctx.runDir, 'desired-state-volume-swap.json');
-      await writeFile(
-        desired,
-        patchDesiredState(w.desiredState, (h) => ({
-          ...h,
-          volume: { ...(h.volume as object), id: NEW_VOLUME_ID, device: dev },
-        })),
-      );
+      const doc = patchDesiredState(w.desiredState, (h) => ({
+        ...h,
+        volume: { ...(h.volume as object), id: NEW_VOLUME_ID, device: dev },
+      }));
+      await writeFile(desired, doc);
       await w.s3.put(DESIRED_STATE_KEY, desired);
+      // For good: the main instance's desired state names the new volume from now on.
+      w.desiredState = doc;
       return `old ${oldDevice} (${REHEARSAL_VOLUME_ID}, UUID ${oldUuid}, ${before.cluster.files} Postgres files holding the first boot's ${MARK_ROWS} rows) detached; new ${dev} (${NEW_VOLUME_ID}, blank) attached`;
     });
     const inst: Instance = { ...ctx.mainInstance, loop: loop! };

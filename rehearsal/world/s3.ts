@@ -1,4 +1,5 @@
 import { execFile } from 'node:child_process';
+import { readdir, stat } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -54,4 +55,19 @@ export async function startS3StandIn(opts: {
 /** Pure: where s3rver keeps an object's body under its directory. */
 export function s3rverObjectPath(dir: string, bucket: string, key: string): string {
   return path.join(dir, bucket, `${key}._S3rver_object`);
+}
+
+/**
+ * The S3 stand-in's newest `<prefix><instance>/latest.json` (s3rver keeps `<key>._S3rver_object`):
+ * the instance that wrote last (the running one; other scenarios' instances share the bucket).
+ */
+export async function latestSnapshotFile(dir: string): Promise<string | null> {
+  let newest: { file: string; mtime: number } | null = null;
+  for (const e of await readdir(dir, { recursive: true, withFileTypes: true })) {
+    if (!e.isFile() || e.name !== 'latest.json._S3rver_object') continue;
+    const file = path.join(e.parentPath, e.name);
+    const mtime = (await stat(file)).mtimeMs;
+    if (!newest || mtime > newest.mtime) newest = { file, mtime };
+  }
+  return newest?.file ?? null;
 }

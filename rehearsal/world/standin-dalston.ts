@@ -283,6 +283,13 @@ services:
 `;
 }
 
+const GIT_ENV = {
+  GIT_AUTHOR_NAME: 'rehearsal',
+  GIT_AUTHOR_EMAIL: 'rehearsal@localhost',
+  GIT_COMMITTER_NAME: 'rehearsal',
+  GIT_COMMITTER_EMAIL: 'rehearsal@localhost',
+};
+
 /**
  * Creates the stand-in Dalston repository (a bare clone at `bareDir`, tagged
  * STANDIN_DALSTON_TAG), which the bootstrap's `dalston` step clones for real.
@@ -301,17 +308,35 @@ export async function createStandinDalston(shell: Shell, workDir: string, bareDi
     path.join(w, 'README.md'),
     'Dalston stand-in for the dalston-host rehearsal: Dalston-shaped compose files, busybox processes.\n',
   );
-  const env = {
-    GIT_AUTHOR_NAME: 'rehearsal',
-    GIT_AUTHOR_EMAIL: 'rehearsal@localhost',
-    GIT_COMMITTER_NAME: 'rehearsal',
-    GIT_COMMITTER_EMAIL: 'rehearsal@localhost',
-  };
-  const git = (args: string[]) => runChecked(shell, 'git', ['-C', w, ...args], { env });
+  const git = (args: string[]) => runChecked(shell, 'git', ['-C', w, ...args], { env: GIT_ENV });
   await git(['init', '-q', '-b', 'main']);
   await git(['add', '-A']);
   await git(['commit', '-q', '-m', 'Dalston stand-in']);
   await git(['tag', STANDIN_DALSTON_TAG]);
-  await runChecked(shell, 'git', ['clone', '-q', '--bare', w, bareDir], { env });
+  await runChecked(shell, 'git', ['clone', '-q', '--bare', w, bareDir], { env: GIT_ENV });
+  return (await git(['rev-parse', 'HEAD'])).trim();
+}
+
+/**
+ * A new Dalston release upstream: a commit on the stand-in checkout (its README
+ * names `tag`; the compose files stay, so only the version the host pins changes)
+ * tagged `tag` and pushed to every repository in `remotes` (the bare repo a new
+ * instance copies, the copy a running machine fetches from). Returns the commit.
+ */
+export async function publishStandinDalstonTag(
+  shell: Shell,
+  workDir: string,
+  tag: string,
+  remotes: readonly string[],
+): Promise<string> {
+  const w = path.join(workDir, 'dalston-src');
+  const git = (args: string[]) => runChecked(shell, 'git', ['-C', w, ...args], { env: GIT_ENV });
+  await writeFile(
+    path.join(w, 'README.md'),
+    `Dalston stand-in for the dalston-host rehearsal: Dalston-shaped compose files, busybox processes.\nRelease ${tag}.\n`,
+  );
+  await git(['commit', '-q', '-am', `Dalston stand-in ${tag}`]);
+  await git(['tag', tag]);
+  for (const remote of remotes) await git(['push', '-q', remote, `refs/tags/${tag}`]);
   return (await git(['rev-parse', 'HEAD'])).trim();
 }

@@ -69,6 +69,15 @@ export async function writeConvergenceRecord(path: string, record: ConvergenceRe
   await writeFileAtomic(path, `${JSON.stringify(record, null, 2)}\n`, { mode: 0o644 });
 }
 
+/**
+ * The desired-state version the last finished sync worked towards: null when sync never ran, the
+ * record is unreadable, or a step is still in progress (an interrupted step must be resumed).
+ */
+export function settledDesiredVersion(read: RecordRead): string | null {
+  if (read.kind !== 'ok' || read.record.state === 'converging') return null;
+  return read.record.desiredVersion;
+}
+
 /** The reported part of a record (what `/status` carries). */
 export function statusOf(record: ConvergenceRecord): ConvergenceStatus {
   const { history: _history, ...status } = record;

@@ -25,6 +25,8 @@ export interface LocalS3 {
   port: number;
   bucket: string;
   client: S3Client;
+  /** The folder s3rver keeps its objects in (`<bucket>/<key>._S3rver_object`). */
+  dir: string;
   /** Stops the server and keeps its files, so tests can see S3 go away. */
   stop(): Promise<void>;
   /** Starts it again on the same port with the same objects. */
@@ -58,6 +60,7 @@ export async function startS3rver(bucket: string): Promise<LocalS3> {
     port,
     bucket,
     client,
+    dir,
     stop,
     async restart() {
       await stop();

@@ -5,7 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { dataDirDropIns } from '../../../bootstrap/steps/units.ts';
+import { dataDirDropIns, writablePathsDropIns } from '../../../bootstrap/steps/units.ts';
 import { parseConfig } from '../../../shared/config/load.ts';
 import { requireCommand } from '../../harness/require.ts';
 
@@ -24,12 +24,14 @@ async function verify(
   dir: string,
   text: string,
   dropIn = DROP_IN.text,
+  extra: readonly { path: string; text: string }[] = [],
 ): Promise<{ code: number; output: string }> {
   const sub = await mkdtemp(path.join(dir, 'u-'));
   const file = path.join(sub, 'dalston.service');
   await writeFile(file, text);
   await mkdir(path.join(sub, 'dalston.service.d'));
   await writeFile(path.join(sub, DROP_IN.path), dropIn);
+  for (const f of extra) await writeFile(path.join(sub, f.path), f.text);
   try {
     const r = await promisify(execFile)('systemd-analyze', ['verify', file], { timeout: 60_000 });
     return { code: 0, output: `${r.stdout}${r.stderr}`.trim() };
@@ -98,6 +100,22 @@ describe('systemd/dalston.service', () => {
   it('would catch a bad drop-in', async () => {
     const r = await verify(dir, runnable, DROP_IN.text.replace('RequiresMountsFor=', 'RequiresMountFor='));
     expect(r.output).toMatch(/Unknown key 'RequiresMountFor' in section \[Unit\]/);
+  });
+
+  it('passes verify with the ReadWritePaths= drop-in of a host.json that moved its state', async () => {
+    const moved = parseConfig({
+      agent: { stateDir: '/srv/dalston/agent' },
+      backup: { runDir: '/run/dalston-host' },
+    });
+    const dropIn = writablePathsDropIns(moved).find((d) => d.unit === 'dalston.service');
+    expect(dropIn?.text).toContain('ReadWritePaths=/srv/dalston/agent /run/dalston-host\n');
+    const r = await verify(dir, runnable, DROP_IN.text, [{ path: dropIn!.path, text: dropIn!.text! }]);
+    expect(r.output).toBe('');
+    expect(r.code).toBe(0);
+    const bad = await verify(dir, runnable, DROP_IN.text, [
+      { path: dropIn!.path, text: dropIn!.text!.replace('ReadWritePaths=', 'ReadWritePath=') },
+    ]);
+    expect(bad.output).toMatch(/Unknown key 'ReadWritePath' in section \[Service\]/);
   });
 
   it('would catch a missing executable', async () => {

@@ -14,18 +14,17 @@ import { createServer as createHttpServer, type Server as HttpServer } from 'nod
 import { type AddressInfo, connect, createServer, type Server, type Socket } from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { S3Client } from '@aws-sdk/client-s3';
-import S3rver from 's3rver';
+import type { S3Client } from '@aws-sdk/client-s3';
 import type { HostConfigInput } from '../../../shared/config/schema.ts';
 import { DB_IDS } from '../../harness/debian-images.ts';
 import { composeCli, dockerFromEnv, removeComposeProject, uniqueProjectName } from '../../harness/docker.ts';
 import { writeHostSecrets } from '../../harness/host-secrets.ts';
 import { ENV } from '../../harness/paths.ts';
 import { requireEnv } from '../../harness/require.ts';
+import { S3RVER_CREDENTIALS, startS3rver } from '../../helpers/s3rver.ts';
 
 export const BIN = fileURLToPath(new URL('../../../bin/dalston-host.mjs', import.meta.url));
 export const BUCKET = 'dalston-backup-test';
-export const S3_CREDENTIALS = { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' };
 /** The revisions of the stand-in checkout's migration scripts (Dalston's file shape). */
 export const KNOWN_REVISIONS = ['0001_initial_schema', '0002_add_task_ready_at'];
 
@@ -238,25 +237,11 @@ export async function startBackupStack(
     migrationScript('0000_archived', null),
   );
 
-  const s3dir = path.join(dir, 's3');
-  await mkdir(s3dir);
-  const s3rver = new S3rver({
-    address: '127.0.0.1',
-    port: 0,
-    directory: s3dir,
-    silent: true,
-    configureBuckets: [{ name: BUCKET, configs: [] }],
-  });
-  const s3port = ((await s3rver.run()) as AddressInfo).port;
-  const proxy = new CuttableProxy(s3port);
+  const s3 = await startS3rver(BUCKET);
+  const proxy = new CuttableProxy(s3.port);
   await proxy.listen();
   const endpoint = `http://127.0.0.1:${proxy.port}`;
-  const client = new S3Client({
-    region: 'us-east-1',
-    endpoint: `http://127.0.0.1:${s3port}`,
-    forcePathStyle: true,
-    credentials: S3_CREDENTIALS,
-  });
+  const client = s3.client;
 
   const gateway: HttpServer = createHttpServer((_req, res) => res.end('ok'));
   await new Promise<void>((r) => gateway.listen(0, '127.0.0.1', r));
@@ -283,8 +268,8 @@ export async function startBackupStack(
   await writeFile(configFile, JSON.stringify(hostConfig, null, 2));
 
   const env = {
-    AWS_ACCESS_KEY_ID: S3_CREDENTIALS.accessKeyId,
-    AWS_SECRET_ACCESS_KEY: S3_CREDENTIALS.secretAccessKey,
+    AWS_ACCESS_KEY_ID: S3RVER_CREDENTIALS.accessKeyId,
+    AWS_SECRET_ACCESS_KEY: S3RVER_CREDENTIALS.secretAccessKey,
     AWS_EC2_METADATA_DISABLED: 'true',
   };
   const compose = (args: string[]) =>
@@ -325,7 +310,7 @@ export async function startBackupStack(
     stateFile,
     runDir,
     checkout,
-    s3: { endpoint, client, proxy, dir: s3dir },
+    s3: { endpoint, client, proxy, dir: s3.dir },
     agentListen,
     env,
     compose,
@@ -363,8 +348,7 @@ export async function startBackupStack(
       await removeComposeProject(project, docker).catch(() => {});
       gateway.close();
       await proxy.cut();
-      client.destroy();
-      await s3rver.close();
+      await s3.close();
       await rm(dir, { recursive: true, force: true });
     },
   };

@@ -2,6 +2,8 @@ import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DesiredStatePoll } from '../../../agent/converge/desired-state-poll.ts';
 import { type ConditionalRead, S3ObjectStore } from '../../../shared/aws/s3-object-store.ts';
+import { type ConvergenceRecord, settledDesiredVersion } from '../../../shared/desired/convergence-record.ts';
+import type { ConvergenceState } from '../../../shared/desired/convergence-status.ts';
 import { DESIRED_STATE_KEY } from '../../../shared/desired/desired-state.ts';
 import type { DesiredStateStore } from '../../../shared/desired/desired-state-source.ts';
 import { createLogger } from '../../../shared/logger.ts';
@@ -49,9 +51,22 @@ afterAll(async () => {
   await s3?.close();
 });
 
+const emptyRecord: ConvergenceRecord = {
+  state: 'converged',
+  running: { release: '0.3.0', dalstonRef: 'v1.5.0', imageTag: '1.5.0', services: [] },
+  desired: null,
+  desiredVersion: null,
+  checkedAt: null,
+  step: null,
+  summary: '',
+  lastResult: null,
+  problem: null,
+  history: [],
+};
+
 function poller(
   store: DesiredStateStore,
-  opts: { running?: () => boolean; held?: () => string | null } = {},
+  opts: { running?: () => boolean; held?: () => string | null; lastSynced?: () => string | null } = {},
 ) {
   const started: number[] = [];
   const poll = new DesiredStatePoll({
@@ -61,6 +76,7 @@ function poller(
     startSync: async () => void started.push(started.length + 1),
     syncRunning: async () => opts.running?.() ?? false,
     held: async () => opts.held?.() ?? null,
+    ...(opts.lastSynced ? { lastSynced: async () => opts.lastSynced?.() ?? null } : {}),
   });
   return { poll, started };
 }
@@ -101,5 +117,35 @@ describe('desired-state poll against s3rver', () => {
     expect(await poll.poll()).toBe('sync-started');
     expect(await poll.poll()).toBe('unchanged');
     expect(started).toEqual([1]);
+  });
+
+  it('a restarted agent starts no sync for the version the last finished sync worked towards', async () => {
+    await publish(doc('v1.5.0'));
+    const head = await real.getIfChanged(DESIRED_STATE_KEY, null);
+    if (head.kind !== 'ok') throw new Error(`desired state not readable: ${head.kind}`);
+    const version = head.versionId ?? head.etag;
+    // The record of a sync that finished on this version (converged, rolled back or failed alike).
+    let record: { state: ConvergenceState; desiredVersion: string | null } = {
+      state: 'converged',
+      desiredVersion: version,
+    };
+    const settled = () => settledDesiredVersion({ kind: 'ok', record: { ...emptyRecord, ...record } });
+
+    const store = countingStore();
+    const restarted = poller(store, { lastSynced: settled });
+    expect(await restarted.poll.poll()).toBe('already-synced');
+    expect(await restarted.poll.poll()).toBe('unchanged');
+    expect(restarted.started).toEqual([]);
+    expect(store.requests.at(-1)).toBe('GET → not-modified');
+
+    // A step still in progress (the agent restarted mid-step) must be resumed: sync starts.
+    record = { state: 'converging', desiredVersion: version };
+    const midStep = poller(countingStore(), { lastSynced: settled });
+    expect(await midStep.poll.poll()).toBe('sync-started');
+    // An older version in the record (the bootstrap applied a newer object at boot): sync starts.
+    record = { state: 'converged', desiredVersion: 'an-older-version' };
+    const older = poller(countingStore(), { lastSynced: settled });
+    expect(await older.poll.poll()).toBe('sync-started');
+    expect([midStep.started, older.started]).toEqual([[1], [1]]);
   });
 });

@@ -6,11 +6,14 @@ import {
   backupScheduleDropIn,
   dataDirDropIns,
   mountUnitName,
+  pathsOutsideSandbox,
   planBackupTimer,
   planSystemctl,
   unitPathWord,
+  writablePathsDropIns,
 } from '../../../bootstrap/steps/units.ts';
 import { DATA_SUBDIRS } from '../../../shared/config/data-paths.ts';
+import { parseConfig } from '../../../shared/config/load.ts';
 import type { HostError } from '../../../shared/errors.ts';
 import { fakeMounts } from '../shared/fake-mounts.ts';
 import { fakeContext, fakeHost, ok, when } from './fakes.ts';
@@ -241,10 +244,41 @@ describe('units systemctl plan', () => {
   });
 });
 
+describe('sandbox paths', () => {
+  const cfg = (raw: Record<string, unknown>) => parseConfig(raw);
+  it('state at its default paths needs no drop-in: both are absent (removed if a host had them)', () => {
+    expect(pathsOutsideSandbox(cfg({}))).toEqual({ 'dalston.service': [], 'dalston-backup.service': [] });
+    expect(writablePathsDropIns(cfg({})).map((d) => [d.path, d.text])).toEqual([
+      ['dalston.service.d/writable-paths.conf', null],
+      ['dalston-backup.service.d/writable-paths.conf', null],
+    ]);
+    // Anything under /var/lib/dalston or /run/dalston is inside StateDirectory=/RuntimeDirectory=.
+    expect(
+      pathsOutsideSandbox(
+        cfg({ agent: { stateDir: '/var/lib/dalston/agent/' }, backup: { runDir: '/run/dalston/x' } }),
+      ),
+    ).toEqual({ 'dalston.service': [], 'dalston-backup.service': [] });
+  });
+  it('a moved path is named once per unit that writes it; a sibling with the same prefix is outside', () => {
+    const moved = cfg({
+      agent: { stateDir: '/var/lib/dalston-agent' },
+      backup: { stateFile: '/srv/state/backup.json', runDir: '/srv/state' },
+    });
+    expect(pathsOutsideSandbox(moved)).toEqual({
+      'dalston.service': ['/var/lib/dalston-agent', '/srv/state'],
+      'dalston-backup.service': ['/srv/state'],
+    });
+    const [stack, backup] = writablePathsDropIns(moved);
+    expect(stack?.text).toMatch(/\n\[Service\]\nReadWritePaths=\/var\/lib\/dalston-agent \/srv\/state\n$/);
+    expect(backup?.text).toMatch(/\n\[Service\]\nReadWritePaths=\/srv\/state\n$/);
+  });
+});
+
 describe('units step (fake systemctl, --root temp dir)', () => {
   const UNITS = 'dalston-bootstrap.service dalston.service dalston-backup.service dalston-backup.timer';
   it('installs changed units, reloads and enables (no start); records what changed; then changes nothing', async () => {
-    const { mkdtemp, readFile, rm, writeFile } = await import('node:fs/promises');
+    const { mkdtemp, readFile, rm, stat, writeFile } = await import('node:fs/promises');
+    const { existsSync } = await import('node:fs');
     const { tmpdir } = await import('node:os');
     const { join } = await import('node:path');
     const { unitsStep } = await import('../../../bootstrap/steps/units.ts');
@@ -328,6 +362,34 @@ describe('units step (fake systemctl, --root temp dir)', () => {
       expect(
         await readFile(join(root, 'etc/systemd/system/dalston.service.d/data-dir.conf'), 'utf8'),
       ).toContain('RequiresMountsFor=/srv/data\n');
+
+      // A moved agent.stateDir: a ReadWritePaths= drop-in and the directory (the sandbox binds it at start).
+      const movedState = {
+        dataDir: '/srv/data',
+        backup: { schedule: '*-*-* 01:00:00 UTC' },
+        agent: { stateDir: '/srv/agent' },
+      };
+      const state = fakeContext(movedState, { root, host: fakeHost({ systemdRunning: () => true }) });
+      const out5 = await step.run(state);
+      expect(out5.detail).toMatch(
+        /^installed dalston\.service\.d\/writable-paths\.conf; systemctl daemon-reload;/,
+      );
+      expect(state.state.unitsChanged).toEqual(['dalston.service']);
+      expect(
+        await readFile(join(root, 'etc/systemd/system/dalston.service.d/writable-paths.conf'), 'utf8'),
+      ).toContain('\nReadWritePaths=/srv/agent\n');
+      expect((await stat(join(root, 'srv/agent'))).isDirectory()).toBe(true);
+      // Back at its default: the drop-in is removed, not left behind.
+      const home = fakeContext(
+        { ...movedState, agent: {} },
+        { root, host: fakeHost({ systemdRunning: () => true }) },
+      );
+      const out6 = await step.run(home);
+      expect(out6.detail).toMatch(
+        /^removed dalston\.service\.d\/writable-paths\.conf; systemctl daemon-reload;/,
+      );
+      expect(home.state.unitsChanged).toEqual(['dalston.service']);
+      expect(existsSync(join(root, 'etc/systemd/system/dalston.service.d/writable-paths.conf'))).toBe(false);
     } finally {
       await rm(root, { recursive: true, force: true });
     }

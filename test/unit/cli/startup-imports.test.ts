@@ -2,10 +2,11 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 
-// What the dalston-aws bundle evaluates before it reads its arguments: the modules reached from
-// cli/bundle-entry.ts through static value imports (esbuild evaluates modules reached only through
-// `import()` when that import runs). `--help`, `--version` and `<cmd> --help` must not pay for the AWS
-// SDK, zx or any command module: that kept start-up at ~1.35 s.
+// What the dalston-aws bundle evaluates before it reads its arguments: cli/bundle-entry.ts, which
+// imports cli/main.ts at once (after turning the compile cache on), and the modules both reach
+// through static value imports (esbuild evaluates, and with splitting loads, modules reached only
+// through `import()` when that import runs). `--help`, `--version` and `<cmd> --help` must not pay
+// for the AWS SDK, zx or any command module: that kept start-up at ~1.35 s.
 const repoRoot = path.resolve(import.meta.dirname, '../../..');
 
 /** Specifiers of the static value imports and re-exports of a source text (`import type` left out). */
@@ -14,7 +15,12 @@ function staticImports(src: string): string[] {
   return [...src.matchAll(re)].map((m) => m[1]!);
 }
 
-function eagerGraph(entry: string): { files: string[]; packages: string[] } {
+/** Specifiers of the `import('…')` calls of a source text. */
+function dynamicImports(src: string): string[] {
+  return [...src.matchAll(/\bimport\(\s*'([^']+)'\s*\)/g)].map((m) => m[1]!);
+}
+
+function eagerGraph(...entries: string[]): { files: string[]; packages: string[] } {
   const files = new Set<string>();
   const packages = new Set<string>();
   const visit = (file: string) => {
@@ -25,7 +31,7 @@ function eagerGraph(entry: string): { files: string[]; packages: string[] } {
       else packages.add(spec);
     }
   };
-  visit(path.join(repoRoot, entry));
+  for (const entry of entries) visit(path.join(repoRoot, entry));
   return { files: [...files].map((f) => path.relative(repoRoot, f)), packages: [...packages] };
 }
 
@@ -39,8 +45,14 @@ describe('dalston-aws start-up', () => {
     ).toEqual(['@aws-sdk/client-ec2', './a.ts', './c.ts']);
   });
 
+  it('the entry imports only node:module before it imports cli/main.ts (so the compile cache comes first)', () => {
+    const src = readFileSync(path.join(repoRoot, 'cli/bundle-entry.ts'), 'utf8');
+    expect(staticImports(src)).toEqual(['node:module']);
+    expect(dynamicImports(src)).toEqual(['./main.ts']);
+  });
+
   it('evaluates neither the AWS SDK, zx nor a command before a command runs', () => {
-    const { files, packages } = eagerGraph('cli/bundle-entry.ts');
+    const { files, packages } = eagerGraph('cli/bundle-entry.ts', 'cli/main.ts');
     expect(packages.filter((p) => p.startsWith('@aws-sdk/') || p === 'zx')).toEqual([]);
     expect(files.filter((f) => f.startsWith('cli/commands/') || f.startsWith('cli/aws/'))).toEqual([
       'cli/commands/help-texts.ts',

@@ -1,9 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { AWS_STANDIN, IMAGES_UNIT, USER_DATA_UNIT } from '../../../rehearsal/product/machine-files.ts';
 import { describeSnapshot, parseBootstrapSteps } from '../../../rehearsal/product/observe.ts';
-import { patchDesiredState, rootConfig } from '../../../rehearsal/product/user-data.ts';
+import { patchDesiredState, rootConfig, withDesiredRelease } from '../../../rehearsal/product/user-data.ts';
+import { upgradeReleaseVersion, withDalston } from '../../../rehearsal/scenarios/upgrade.ts';
 import { standinComposeYaml, standinDalstonAwsOverlay } from '../../../rehearsal/world/standin-dalston.ts';
 import { HEALTH_TOOLS, ROLE_SCRIPTS } from '../../../rehearsal/world/standin-image.ts';
+import { imagesByService, withImages } from '../../../rehearsal/world/standin-registry.ts';
 import { parseDesiredState } from '../../../shared/desired/desired-state.ts';
 
 const DESIRED = JSON.stringify({
@@ -32,6 +34,41 @@ describe('desired-state patching', () => {
     expect(parsed.state.document.host.volume).toEqual({ id: 'vol-0123456789abcdef0', device: '/dev/loop3' });
     expect(parsed.state.host.volume.device).toBe('/dev/loop3');
     expect(parsed.state.host.s3.endpoint).toBe('http://127.0.0.1:9444');
+  });
+
+  it('names another release and Dalston version, still valid for the host, the rest kept', () => {
+    const release = {
+      version: upgradeReleaseVersion('0.1.0'),
+      key: 'releases/dalston-host-0.1.0-upgrade.tgz',
+      sha256: 'b'.repeat(64),
+    };
+    const out = withDesiredRelease(
+      withDalston(DESIRED, { ref: 'v1.1.0-rehearsal', imageTag: '1.1.0' }, { upgradeHealthySeconds: 45 }),
+      release,
+    );
+    const parsed = parseDesiredState(out);
+    if (parsed.kind !== 'ok') throw new Error(parsed.reason);
+    expect(parsed.state.document.release).toEqual(release);
+    expect(parsed.state.document.publishedBy).toBe('terraform');
+    expect(parsed.state.host.dalston).toMatchObject({
+      ref: 'v1.1.0-rehearsal',
+      imageTag: '1.1.0',
+      upgradeHealthySeconds: 45,
+      repo: 'https://github.com/ssarunic/dalston.git',
+    });
+    expect(parsed.state.host.volume.id).toBe('vol-0123456789abcdef0');
+  });
+
+  it("adds a version's images to the registry list, a listed name taking its new source", () => {
+    const list = 'standin:1 gw:1.0.0\npg:1 postgres:18\n';
+    expect(
+      withImages(list, [
+        ['broken:1', 'gw:1.0.0'],
+        ['standin:1', 'gw:1.1.0'],
+      ]),
+    ).toBe('pg:1 postgres:18\nbroken:1 gw:1.0.0\nstandin:1 gw:1.1.0\n');
+    const json = JSON.stringify({ services: { gateway: { image: 'gw:1.1.0' }, minio: {} } });
+    expect(imagesByService(json)).toEqual({ gateway: 'gw:1.1.0' });
   });
 
   it('refuses a document without a host', () => {

@@ -35,6 +35,8 @@ describe('scenario list', () => {
       'volume pulled',
       'backup/restore',
       'live change',
+      'upgrade',
+      'bad upgrade',
       'stop',
       'second boot',
       'unclean stop',

@@ -105,6 +105,37 @@ describe('S3 status reporter', () => {
     expect(store.puts).toHaveLength(2);
   });
 
+  it('uploads a convergence change (rolled back, converged), not a mere re-check of the desired state', async () => {
+    // dalston-aws deploy waits on this object: the end of a rollout must not wait for the 5-min heartbeat.
+    const versions = { release: '0.1.0', dalstonRef: 'v1.0.0', imageTag: '1.0.0', services: [] };
+    const convergence = (over: Partial<NonNullable<StatusSnapshot['convergence']>> = {}) => ({
+      state: 'converging' as const,
+      running: versions,
+      desired: { ...versions, imageTag: '1.1.0' },
+      desiredVersion: 'v2',
+      checkedAt: '2026-01-01T00:00:00.000Z',
+      step: 'dalston' as const,
+      summary: 'converging: dalston image 1.0.0 → 1.1.0',
+      lastResult: null,
+      problem: null,
+      ...over,
+    });
+    const { store, reporter, clock } = setup();
+    reporter.update(snapshot({ convergence: convergence() }));
+    await clock.advance(20_000);
+    reporter.update(snapshot({ convergence: convergence({ checkedAt: '2026-01-01T00:00:20.000Z' }) }));
+    await clock.advance(0);
+    expect(store.puts).toHaveLength(1);
+    reporter.update(
+      snapshot({
+        convergence: convergence({ state: 'rolled-back', step: null, summary: 'rolled back to 1.0.0' }),
+      }),
+    );
+    await clock.advance(0);
+    expect(store.puts).toHaveLength(2);
+    expect(store.puts[1]!.body.convergence?.state).toBe('rolled-back');
+  });
+
   it('sends a heartbeat every 5 min without changes', async () => {
     const { store, reporter, clock, t0 } = setup();
     reporter.update(snapshot());

@@ -8,6 +8,36 @@ import { done, planned, type Step, unchanged } from './step.ts';
 
 export { decideMount, type MountDecision } from '../disk/data-dir.ts';
 
+/**
+ * Pure: the command that mounts the data volume. Under systemd, a transient
+ * unit (`systemd-run`) mounts it in PID 1's mount namespace: the sandbox of
+ * dalston-bootstrap.service (PrivateTmp= and the Protect*= settings) gives the
+ * bootstrap a mount namespace of its own, and a mount made there is seen by no
+ * other process and gone when the run ends, so after a volume swap (or a volume
+ * attached after fstab's device timeout) the host had no /data and the stack
+ * never started. The mount in PID 1's namespace propagates into the sandbox.
+ */
+export function mountCommand(
+  v: { device: string; fsType: string },
+  dataDir: string,
+  systemdRunning: boolean,
+): [string, string[]] {
+  const mount = ['mount', '-t', v.fsType, v.device, dataDir];
+  if (!systemdRunning) return [mount[0]!, mount.slice(1)];
+  // --pipe: mount's own error, if any, comes back to us (and into the step's failure).
+  return [
+    'systemd-run',
+    [
+      '--wait',
+      '--pipe',
+      '--collect',
+      '--quiet',
+      `--description=dalston-host: mount the data volume at ${dataDir}`,
+      ...mount,
+    ],
+  ];
+}
+
 export const mountStep: Step = {
   name: 'mount',
   async run(ctx) {
@@ -28,7 +58,8 @@ export const mountStep: Step = {
         `${v.device} changed under us: UUID is now "${uuid}", expected ${v.uuid}`,
       );
     }
-    await runChecked(ctx.shell, 'mount', ['-t', v.fsType, v.device, dataDir]);
+    const [cmd, args] = mountCommand(v, dataDir, ctx.host.systemdRunning());
+    await runChecked(ctx.shell, cmd, args);
     const now = await observeDataMount(dataDir, ctx.mounts);
     if (!now.mounted || now.majorMinor !== v.majorMinor) {
       throw new HostError(

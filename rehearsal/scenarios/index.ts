@@ -13,6 +13,7 @@ import { tailscaleFails } from './tailscale-fails.ts';
 import { uncleanStop } from './unclean-stop.ts';
 import { upgrade } from './upgrade.ts';
 import { volumePulled } from './volume-pulled.ts';
+import { volumeSwap } from './volume-swap.ts';
 
 /**
  * The scenarios in the order they run. Each may rely on the state the one
@@ -25,7 +26,8 @@ import { volumePulled } from './volume-pulled.ts';
  * them) and the bad upgrade (rolled back, then the good desired state published
  * again); the unclean-stop, duplicate-UUID and
  * missing-volume boots need it powered off; idle stop boots it from powered
- * off, shortens the idle window in its host.json and leaves it powered off.
+ * off, shortens the idle window in its host.json and leaves it powered off;
+ * the volume swap boots it on a new blank volume and leaves it powered off.
  * The Tailscale failure boots an instance of its own, once the main one is
  * off. A new scenario is a file in
  * this directory and one line here.
@@ -44,6 +46,7 @@ export const SCENARIOS: readonly Scenario[] = [
   duplicateUuid,
   missingVolume,
   idleStop,
+  volumeSwap,
   tailscaleFails,
 ];
 

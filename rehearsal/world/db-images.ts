@@ -34,9 +34,14 @@ export const READ_MARKS_SQL = `SELECT count(*), md5(string_agg(v, ',' ORDER BY i
 
 /** Pure: the digest READ_MARKS_SQL returns for the rows writeMarksSql(nonce) wrote. */
 export function expectedMarksDigest(nonce: string): string {
-  const md5 = (s: string) => createHash('md5').update(s).digest('hex');
-  const rows = Array.from({ length: MARK_ROWS }, (_, k) => md5(`${nonce}:${k + 1}`));
-  return md5(rows.join(','));
+  return md5(markValues(nonce).join(','));
+}
+
+const md5 = (s: string) => createHash('md5').update(s).digest('hex');
+
+/** Pure: the values writeMarksSql(nonce) writes, in row order. */
+export function markValues(nonce: string): string[] {
+  return Array.from({ length: MARK_ROWS }, (_, k) => md5(`${nonce}:${k + 1}`));
 }
 
 export interface Marks {
@@ -124,6 +129,15 @@ export function imageSources(
 }
 
 /**
+ * `sh -c script` with `args` in a private mount namespace that ends with it: a
+ * read-only mount of a powered-off volume made there is seen by no one else.
+ */
+function inPrivateMountNs(shell: Shell, script: string, args: string[]): Promise<string> {
+  // biome-ignore format: the sh -c arguments read better together
+  return runChecked(shell, 'unshare', ['--mount', '--propagation', 'private', 'sh', '-c', script, 'sh', ...args]);
+}
+
+/**
  * `pg_controldata` for the cluster on the (unattached, powered-off) data
  * volume, run from the images' cached rootfs: the volume is mounted read-only
  * inside that rootfs in a private mount namespace that ends with the command,
@@ -136,9 +150,49 @@ export function controlDataOnVolume(
   pgdataOnVolume: string,
 ): Promise<string> {
   const script = 'mount -o ro,noload "$1" "$2/mnt" && exec chroot "$2" "$3" "/mnt/$4"';
-  // biome-ignore format: the sh -c arguments read better together
-  return runChecked(shell, 'unshare', [
-    '--mount', '--propagation', 'private',
-    'sh', '-c', script, 'sh', device, dbRootfs, `${PG_BIN}/pg_controldata`, pgdataOnVolume,
-  ]);
+  return inPrivateMountNs(shell, script, [device, dbRootfs, `${PG_BIN}/pg_controldata`, pgdataOnVolume]);
+}
+
+/** What a Postgres data directory on a powered-off volume holds, byte for byte. */
+export interface ClusterFiles {
+  /** SHA-256 over every file's path and SHA-256 (sorted by path). */
+  digest: string;
+  files: number;
+  /** How many of the first boot's row values (writeMarksSql) occur in the data files. */
+  marksFound: number;
+}
+
+/** Pure: the three numbers clusterFilesOnVolume's script prints, one a line. */
+export function parseClusterFiles(out: string): ClusterFiles {
+  const [digest, files, marks] = out
+    .trim()
+    .split('\n')
+    .map((l) => l.trim().split(/\s+/)[0] ?? '');
+  if (!digest || !/^[0-9a-f]{64}$/.test(digest) || files === undefined || marks === undefined)
+    throw new Error(`unexpected output of the digest script: ${JSON.stringify(out.trim())}`);
+  return { digest, files: Number(files), marksFound: Number(marks) };
+}
+
+/**
+ * The Postgres data directory `dirOnVolume` on the (unattached, powered-off)
+ * volume `device`, mounted read-only at `mountpoint` in a private mount
+ * namespace: a digest of its files and how many of the lines of `marksFile`
+ * (markValues, one a line) its table files (base/) hold.
+ */
+export async function clusterFilesOnVolume(
+  shell: Shell,
+  device: string,
+  mountpoint: string,
+  dirOnVolume: string,
+  marksFile: string,
+): Promise<ClusterFiles> {
+  const script = [
+    'mount -o ro,noload "$1" "$2" && cd "$2/$3" || exit 1',
+    'find . -type f -print0 | LC_ALL=C sort -z | xargs -0 sha256sum | sha256sum',
+    'find . -type f | wc -l',
+    'grep -rhoaF -f "$4" base | sort -u | wc -l',
+  ].join('\n');
+  return parseClusterFiles(
+    await inPrivateMountNs(shell, script, [device, mountpoint, dirOnVolume, marksFile]),
+  );
 }

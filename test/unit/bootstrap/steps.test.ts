@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { headMatches, isCommitRef, refDirName } from '../../../bootstrap/steps/dalston.ts';
 import { DATA_DIRS, planDir } from '../../../bootstrap/steps/dirs.ts';
-import { decideMount, mountStep } from '../../../bootstrap/steps/mount.ts';
+import { decideMount, mountCommand, mountStep } from '../../../bootstrap/steps/mount.ts';
 import {
   backupScheduleDropIn,
   dataDirDropIns,
@@ -73,6 +73,27 @@ describe('mount decisions', () => {
     const err = await mountStep.run(ctx).catch((e: unknown) => e);
     expect((err as HostError).exitCode).toBe(65);
     expect(ctx.shell.lines().some((l) => l.startsWith('mount '))).toBe(false);
+  });
+  it('under systemd, mounts through a transient unit: in PID 1 mount namespace, not the sandbox', () => {
+    // dalston-bootstrap.service has a mount namespace of its own (PrivateTmp=): a plain mount there
+    // vanished with the run, and the stack never started after a volume swap (the rehearsal's).
+    const v = { device: '/dev/nvme1n1', fsType: 'ext4' };
+    expect(mountCommand(v, '/data', true)).toEqual([
+      'systemd-run',
+      [
+        '--wait',
+        '--pipe',
+        '--collect',
+        '--quiet',
+        '--description=dalston-host: mount the data volume at /data',
+        'mount',
+        '-t',
+        'ext4',
+        '/dev/nvme1n1',
+        '/data',
+      ],
+    ]);
+    expect(mountCommand(v, '/data', false)).toEqual(['mount', ['-t', 'ext4', '/dev/nvme1n1', '/data']]);
   });
   it('dry run plans the mount and runs no mount', async () => {
     const ctx = fakeContext({ dataDir: '/data', volume: { device: '/dev/nvme1n1' } }, { dryRun: true });

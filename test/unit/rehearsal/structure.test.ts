@@ -43,6 +43,7 @@ describe('scenario list', () => {
       'duplicate UUID',
       'missing volume',
       'idle stop',
+      'volume swap',
       'tailscale fails',
     ]);
   });

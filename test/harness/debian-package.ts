@@ -1,4 +1,4 @@
-import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { chmod, copyFile, mkdir, mkdtemp, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Shell } from '../../shared/shell.ts';
 import { tail } from './apt.ts';
@@ -69,4 +69,39 @@ export async function withDebianPackage<T>(
   } finally {
     await rm(dl, { recursive: true, force: true });
   }
+}
+
+/**
+ * One executable from a Debian package, kept at `cached`: there already, or downloaded and unpacked
+ * once (withDebianPackage; nothing installed, so no service of the package starts). Copy then rename:
+ * a concurrent run never sees a half-written binary.
+ */
+export async function cachedDebianBinary(
+  shell: Shell,
+  req: DebianPackageRequest & { binary: string; cached: string },
+): Promise<string> {
+  const { binary, cached } = req;
+  if (
+    await stat(cached).then(
+      () => true,
+      () => false,
+    )
+  )
+    return cached;
+  await withDebianPackage(shell, req, async (root, deb) => {
+    const bin = path.join(root, binary);
+    if (
+      !(await stat(bin).then(
+        () => true,
+        () => false,
+      ))
+    )
+      throw new Error(`${deb} does not contain ${binary}`);
+    await mkdir(path.dirname(cached), { recursive: true });
+    const partial = `${cached}.${process.pid}.partial`;
+    await copyFile(bin, partial);
+    await chmod(partial, 0o755);
+    await rename(partial, cached);
+  });
+  return cached;
 }

@@ -1,24 +1,18 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { closeSync, openSync } from 'node:fs';
-import { chmod, copyFile, mkdir, mkdtemp, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import path from 'node:path';
 import type { Shell } from '../../shared/shell.ts';
 import { tail } from './apt.ts';
-import { withDebianPackage } from './debian-package.ts';
+import { cachedDebianBinary } from './debian-package.ts';
 import { cacheDir } from './paths.ts';
 import { findCommand } from './require.ts';
 
 /** The Debian release whose `docker-registry` package provides the Distribution registry (2.8 in bookworm). */
 const SUITE = 'bookworm';
 const cached = path.join(cacheDir, 'docker-registry', SUITE, 'docker-registry');
-
-const exists = (p: string) =>
-  stat(p).then(
-    () => true,
-    () => false,
-  );
 
 /**
  * Path of a `docker-registry` (the Docker Distribution registry): one on PATH, else the one from
@@ -28,22 +22,13 @@ const exists = (p: string) =>
 export async function ensureDockerRegistry(shell: Shell): Promise<string> {
   const onPath = findCommand('docker-registry');
   if (onPath) return onPath;
-  if (await exists(cached)) return cached;
-  await withDebianPackage(
-    shell,
-    { pkg: 'docker-registry', suite: SUITE, workDir: path.join(cacheDir, 'docker-registry-apt') },
-    async (root, deb) => {
-      const bin = path.join(root, 'usr', 'bin', 'docker-registry');
-      if (!(await exists(bin))) throw new Error(`${deb} does not contain usr/bin/docker-registry`);
-      await mkdir(path.dirname(cached), { recursive: true });
-      // Copy then rename: a concurrent run never sees a half-written binary.
-      const partial = `${cached}.${process.pid}.partial`;
-      await copyFile(bin, partial);
-      await chmod(partial, 0o755);
-      await rename(partial, cached);
-    },
-  );
-  return cached;
+  return cachedDebianBinary(shell, {
+    pkg: 'docker-registry',
+    suite: SUITE,
+    workDir: path.join(cacheDir, 'docker-registry-apt'),
+    binary: 'usr/bin/docker-registry',
+    cached,
+  });
 }
 
 export interface LocalRegistry {

@@ -1,7 +1,6 @@
-import { chmod, copyFile, mkdir, rename, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { Shell } from '../../shared/shell.ts';
-import { withDebianPackage } from './debian-package.ts';
+import { cachedDebianBinary } from './debian-package.ts';
 import { cacheDir } from './paths.ts';
 import { findCommand } from './require.ts';
 
@@ -17,34 +16,13 @@ const cached = path.join(cacheDir, 'promtool', SUITE, 'promtool');
 export async function ensurePromtool(shell: Shell): Promise<string> {
   const onPath = findCommand('promtool');
   if (onPath) return onPath;
-  if (
-    await stat(cached).then(
-      () => true,
-      () => false,
-    )
-  )
-    return cached;
-  await withDebianPackage(
-    shell,
-    { pkg: 'prometheus', suite: SUITE, workDir: path.join(cacheDir, 'promtool-apt') },
-    async (root, deb) => {
-      const bin = path.join(root, 'usr', 'bin', 'promtool');
-      if (
-        !(await stat(bin).then(
-          () => true,
-          () => false,
-        ))
-      )
-        throw new Error(`${deb} does not contain usr/bin/promtool`);
-      await mkdir(path.dirname(cached), { recursive: true });
-      // Copy then rename: a concurrent run never sees a half-written binary.
-      const partial = `${cached}.${process.pid}.partial`;
-      await copyFile(bin, partial);
-      await chmod(partial, 0o755);
-      await rename(partial, cached);
-    },
-  );
-  return cached;
+  return cachedDebianBinary(shell, {
+    pkg: 'prometheus',
+    suite: SUITE,
+    workDir: path.join(cacheDir, 'promtool-apt'),
+    binary: 'usr/bin/promtool',
+    cached,
+  });
 }
 
 export interface PromtoolResult {

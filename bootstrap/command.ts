@@ -27,7 +27,15 @@ import {
   writeReport,
 } from './runner.ts';
 import { COMPOSE_ENV_PATH, type DesiredStoreFactory, desiredStep } from './steps/desired.ts';
-import { bootPlan, isFullRun, QUICK_STEPS, STEP_ORDER, type Step, type StepName } from './steps/step.ts';
+import {
+  bootPlan,
+  fullPathReason,
+  isFullRun,
+  QUICK_STEPS,
+  STEP_ORDER,
+  type Step,
+  type StepName,
+} from './steps/step.ts';
 
 export const BOOTSTRAP_USAGE = `Usage: dalston-host bootstrap [--config FILE] [--root DIR] [--steps s1,s2,...|--boot] [--dry-run]
                              [--desired-state s3://BUCKET/${DESIRED_STATE_KEY} --region REGION]
@@ -39,6 +47,7 @@ A failed step blocks only the steps that build on it; the others still run.
   --steps LIST    comma list from: ${STEP_ORDER.join(',')} (default: all)
   --boot          what dalston-bootstrap.service runs at every boot: all steps until a full
                   run has succeeded on this host (${SystemPath.completeMarker}), then only ${QUICK_STEPS.join(',')}
+                  (all steps again when the desired step moved host.json to another volume.id or dataDir)
   --dry-run       print every change it would make; change nothing
   --desired-state where the desired state is before host.json exists (the user-data passes it);
                   a running host reads it from host.json's s3 section. The desired step (first)
@@ -166,9 +175,18 @@ export async function bootstrapCommand(args: string[], deps: BootstrapDeps = {})
         ...(deps.desiredStore ? { store: deps.desiredStore } : {}),
       });
     // It reads host.json itself (raw: an invalid one is what the desired state may fix).
-    const r = await runSteps(contextFor(parseConfig({})), [step], reporter, [], path);
+    const desiredCtx = contextFor(parseConfig({}));
+    const r = await runSteps(desiredCtx, [step], reporter, [], path);
     preamble.push(...r.report.steps);
     desiredError = r.error;
+    const widen = values.boot
+      ? fullPathReason(path === 'quick' ? 'quick' : 'full', desiredCtx.state.hostChanged ?? [])
+      : null;
+    if (widen) {
+      names = [...STEP_ORDER];
+      path = 'full';
+      reporter.progress('boot', `full path (every step): ${widen}`);
+    }
     if (desiredError !== undefined && (await readIfExists(configPath)) === undefined) {
       // Nothing to run on: no host.json was there and none could be written.
       stderr.write(`dalston-host bootstrap: ${(desiredError as Error).message}\n`);

@@ -75,5 +75,7 @@ export interface BootstrapContext {
     platform?: Platform;
     /** Units whose files (or drop-ins) the units step changed in this run (or would, in a dry run). */
     unitsChanged?: string[];
+    /** host.json keys the desired step changed in this run (not at first boot, when it wrote everything). */
+    hostChanged?: string[];
   };
 }

@@ -321,6 +321,7 @@ export function desiredStep(opts: DesiredStepOptions = {}): Step {
       const envOut = composeEnvFor(next.raw, envOld);
       const changes: string[] = [];
       // Only a change of content is written (a formatting-only difference is not one).
+      ctx.state.hostChanged = running === null ? [] : next.changedKeys;
       const writeHost = running === null || next.changedKeys.length > 0;
       if (writeHost)
         changes.push(

@@ -84,6 +84,19 @@ export function bootPlan(completed: boolean): { path: BootstrapPath; steps: Step
   return completed ? { path: 'quick', steps: [...QUICK_STEPS] } : { path: 'full', steps: [...STEP_ORDER] };
 }
 
+/**
+ * Pure: why a quick-path boot must run every step after all, or null. A desired state that moved
+ * host.json to another data volume (a swap: `volume.id`) or data directory leaves everything the
+ * quick path skips stale: tailscaled's state and the API key's SSM copy belong to the old volume
+ * (tailscaled could not even start without it), the units' drop-ins name the old dataDir. Every
+ * step is idempotent, so the full path redoes only what changed.
+ */
+export function fullPathReason(path: BootstrapPath, hostChanged: readonly string[]): string | null {
+  if (path !== 'quick') return null;
+  const moved = hostChanged.filter((k) => k === 'volume.id' || k === 'dataDir');
+  return moved.length > 0 ? `the data volume changed (${moved.join(', ')})` : null;
+}
+
 /** Pure: a run that selects every step is a full run (only its success writes the marker). */
 export function isFullRun(names: readonly StepName[]): boolean {
   return STEP_ORDER.every((s) => names.includes(s));

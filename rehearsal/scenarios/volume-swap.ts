@@ -177,6 +177,23 @@ export const volumeSwap: Scenario = {
       },
     );
 
+    await ctx.check(`${BOOT}: the swap boot ran every step, not the quick path`, async () => {
+      // Tailscale's state and the API key's SSM copy belong to the old volume: the quick path skips both.
+      const steps = parseBootstrapSteps(bootstrapText);
+      const missing = ['units', 'images', 'stack', 'api-key', 'tailscale'].filter(
+        (name) => !steps.some((s) => s.step === name),
+      );
+      if (missing.length > 0) fail(`no record of ${missing.join(', ')}: the boot took the quick path`);
+      const why = bootstrapText
+        .split('\n')
+        .find((l) => l.includes('full path (every step): the data volume changed'));
+      if (!why) fail('the bootstrap did not say why it took the full path');
+      return `${steps.length} step records; ${steps
+        .filter((s) => ['api-key', 'tailscale'].includes(s.step))
+        .map((s) => `${s.step} ${s.result}`)
+        .join(', ')}`;
+    });
+
     await ctx.must(
       `${BOOT}: the stack comes up healthy on the new volume, with no wait for the old one`,
       async () => {

@@ -6,7 +6,14 @@ import { pino } from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { bootstrapCommand } from '../../../bootstrap/command.ts';
 import { blockingNeed } from '../../../bootstrap/runner.ts';
-import { bootPlan, isFullRun, STEP_ORDER, type Step, type StepName } from '../../../bootstrap/steps/step.ts';
+import {
+  bootPlan,
+  fullPathReason,
+  isFullRun,
+  STEP_ORDER,
+  type Step,
+  type StepName,
+} from '../../../bootstrap/steps/step.ts';
 import type { ObjectStore } from '../../../shared/aws/s3-object-store.ts';
 import { HostError } from '../../../shared/errors.ts';
 import { FakeClock, FakeShell, fakeHost } from './fakes.ts';
@@ -256,6 +263,72 @@ describe('first boot with a failing outside dependency', () => {
     ran.length = 0;
     expect(await bootstrapCommand(['--root', root, '--boot'], deps(allFine))).toBe(0);
     expect(ran).toEqual(['os', 'disk', 'mount', 'fstab', 'dirs', 'dalston', 'secrets']);
+    expect((await readReport()).path).toBe('quick');
+  });
+
+  it('--boot after a volume swap: the desired step moved host.json to another volume, so every step runs', async () => {
+    const hostJson = (volumeId: string) => ({
+      tailscale: { authKeyParameter: '/dalston/ts' },
+      dalston: { ref: 'v1' },
+      s3: { bucket: 'dalston-artifacts-123456789012' },
+      volume: { id: volumeId },
+    });
+    await writeFile(join(root, 'etc/dalston/host.json'), JSON.stringify(hostJson('vol-0aaaaaaaaaaaaaaa1')));
+    const publishing = (volumeId: string) => ({
+      desiredStore: async () => ({
+        bucket: 'dalston-artifacts-123456789012',
+        getIfChanged: async () => ({
+          kind: 'ok' as const,
+          body: JSON.stringify({
+            schemaVersion: 1,
+            release: { version: '0.3.0', key: 'releases/dalston-host-0.3.0.tgz', sha256: 'a'.repeat(64) },
+            host: hostJson(volumeId),
+          }),
+          etag: `"${volumeId}"`,
+          versionId: null,
+        }),
+      }),
+    });
+    const allFine = everyStepButUnits({ tailscale: fake('tailscale') });
+    // A completed host on volume A: the quick path.
+    await mkdir(join(root, 'var/lib/dalston'), { recursive: true });
+    await writeFile(join(root, 'var/lib/dalston/bootstrap-complete'), '{}\n');
+    expect(
+      await bootstrapCommand(['--root', root, '--boot'], deps(allFine, publishing('vol-0aaaaaaaaaaaaaaa1'))),
+    ).toBe(0);
+    expect((await readReport()).path).toBe('quick');
+    expect(ran).toEqual(['os', 'disk', 'mount', 'fstab', 'dirs', 'dalston', 'secrets']);
+
+    // Volume B published: that boot runs every step (Tailscale's state and the API key's SSM copy are the new volume's).
+    ran.length = 0;
+    const d = deps(allFine, publishing('vol-0bbbbbbbbbbbbbbb2'));
+    expect(await bootstrapCommand(['--root', root, '--boot'], d)).toBe(0);
+    const report = await readReport();
+    expect(report.path).toBe('full');
+    expect(resultOf(report).desired).toBe('done');
+    expect(ran).toEqual([
+      'os',
+      'disk',
+      'mount',
+      'fstab',
+      'dirs',
+      'packages',
+      'dalston',
+      'secrets',
+      'images',
+      'tailscale',
+    ]);
+    expect(fullPathReason('quick', ['volume.id', 'volume.device'])).toBe(
+      'the data volume changed (volume.id)',
+    );
+    expect(fullPathReason('quick', ['agent.desiredStatePollSeconds', 'volume.device'])).toBeNull();
+    expect(fullPathReason('full', ['dataDir'])).toBeNull();
+
+    // The next boot, nothing changed: the quick path again.
+    ran.length = 0;
+    expect(
+      await bootstrapCommand(['--root', root, '--boot'], deps(allFine, publishing('vol-0bbbbbbbbbbbbbbb2'))),
+    ).toBe(0);
     expect((await readReport()).path).toBe('quick');
   });
 

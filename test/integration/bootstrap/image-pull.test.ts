@@ -1,22 +1,18 @@
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { BootstrapContext } from '../../../bootstrap/context.ts';
-import { realHost } from '../../../bootstrap/host.ts';
 import { NETWORK_LIMITS } from '../../../bootstrap/network-limits.ts';
 import { imagesStep } from '../../../bootstrap/steps/images.ts';
 import { parseConfig } from '../../../shared/config/load.ts';
 import { ExitCode, HostError } from '../../../shared/errors.ts';
-import { systemMountProbe } from '../../../shared/mount/data-mount.ts';
 import { runChecked, type Shell, ZxShell } from '../../../shared/shell.ts';
 import { uniqueProjectName } from '../../harness/docker.ts';
 import { type LocalRegistry, startRegistry } from '../../harness/docker-registry.ts';
 import { writeHostSecrets } from '../../harness/host-secrets.ts';
 import { ENV } from '../../harness/paths.ts';
 import { requireEnv } from '../../harness/require.ts';
-import { FakeClock } from '../../helpers/fake-clock.ts';
 import { makeRoot, runBootstrap } from './bootstrap-process.ts';
+import { realContext } from './real-context.ts';
 
 /**
  * The images step pulls what the configured services pull, for real (issue 15): a Docker
@@ -40,23 +36,23 @@ const imageExists = async (ref: string) =>
   (await shell.run('docker', ['image', 'inspect', ref], { timeoutMs: 60_000 })).exitCode === 0;
 const untag = (ref: string) => shell.run('docker', ['image', 'rm', ref], { timeoutMs: 60_000 });
 
+/** host.json for the image tag `tag`, as the desired step writes it. */
+const hostJson = (tag: string) => ({
+  dataDir: s.dataDir,
+  dalston: { imageTag: tag },
+  compose: {
+    project,
+    workingDir: dir,
+    files: ['compose.yaml'],
+    envFiles: ['compose.env'],
+    services: ['gateway'],
+  },
+});
+
 /** host.json and the env file compose reads the tag from, as the desired step writes them. */
 async function useTag(tag: string): Promise<void> {
   await writeFile(join(dir, 'compose.env'), `DALSTON_IMAGE_TAG=${tag}\n`);
-  await writeFile(
-    join(s.root, 'etc/dalston/host.json'),
-    JSON.stringify({
-      dataDir: s.dataDir,
-      dalston: { imageTag: tag },
-      compose: {
-        project,
-        workingDir: dir,
-        files: ['compose.yaml'],
-        envFiles: ['compose.env'],
-        services: ['gateway'],
-      },
-    }),
-  );
+  await writeFile(join(s.root, 'etc/dalston/host.json'), JSON.stringify(hostJson(tag)));
 }
 
 /** A shell that counts the compose pulls it runs (and runs them for real). */
@@ -148,36 +144,11 @@ describe('images step: pulled images (real registry, dockerd, compose v2)', () =
     await untag(image('1.0.0'));
     await registry.stop();
     const counting = countingShell();
-    const ctx: BootstrapContext = {
-      config: parseConfig({
-        dataDir: s.dataDir,
-        dalston: { imageTag: '1.0.0' },
-        compose: {
-          project,
-          workingDir: dir,
-          files: ['compose.yaml'],
-          envFiles: ['compose.env'],
-          services: ['gateway'],
-        },
-      }),
+    const ctx = realContext(parseConfig(hostJson('1.0.0')), counting, {
       configPath: join(s.root, 'etc/dalston/host.json'),
       root: s.root,
-      dryRun: false,
-      shell: counting,
-      host: realHost,
-      mounts: systemMountProbe,
-      // The backoff between attempts is not what is tested: no real waiting.
-      clock: new FakeClock(),
-      log: pino({ level: 'silent' }),
-      sysfsRoot: '/sys',
-      devRoot: '/dev',
-      progress: () => {},
-      ssm: () => {
-        throw new Error('no SSM here');
-      },
       limits: { ...NETWORK_LIMITS, attempts: 2 },
-      state: {},
-    };
+    });
     const err = await imagesStep.run(ctx).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(HostError);
     expect((err as HostError).exitCode).toBe(ExitCode.unavailable);

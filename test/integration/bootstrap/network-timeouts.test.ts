@@ -8,18 +8,15 @@ import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { BootstrapContext } from '../../../bootstrap/context.ts';
-import { realHost } from '../../../bootstrap/host.ts';
 import { NETWORK_LIMITS, type NetworkLimits } from '../../../bootstrap/network-limits.ts';
 import { dalstonStep } from '../../../bootstrap/steps/dalston.ts';
 import { parseConfig } from '../../../shared/config/load.ts';
-import { systemMountProbe } from '../../../shared/mount/data-mount.ts';
 import { ZxShell } from '../../../shared/shell.ts';
 import { requireCommand } from '../../harness/require.ts';
-import { FakeClock } from '../../helpers/fake-clock.ts';
 import { sh, unmountAll } from './bootstrap-process.ts';
+import { realContext } from './real-context.ts';
 
 const shell = new ZxShell();
 let work: string;
@@ -56,26 +53,9 @@ afterAll(async () => {
 });
 
 function context(limits: Partial<NetworkLimits>): BootstrapContext {
-  return {
-    config: parseConfig({ dataDir, dalston: { ref: 'v1.0.0', repo: url } }),
-    configPath: '/etc/dalston/host.json',
-    root: '/',
-    dryRun: false,
-    shell,
-    host: realHost,
-    mounts: systemMountProbe,
-    // The backoff between attempts is not what is tested: no real waiting.
-    clock: new FakeClock(),
-    log: pino({ level: 'silent' }),
-    sysfsRoot: '/sys',
-    devRoot: '/dev',
-    progress: () => {},
-    ssm: () => {
-      throw new Error('no SSM here');
-    },
+  return realContext(parseConfig({ dataDir, dalston: { ref: 'v1.0.0', repo: url } }), shell, {
     limits: { ...NETWORK_LIMITS, ...limits },
-    state: {},
-  };
+  });
 }
 
 /** git processes still talking to the stalled remote (a timeout must kill the whole tree). */

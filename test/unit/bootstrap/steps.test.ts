@@ -15,6 +15,7 @@ import {
 import { DATA_SUBDIRS } from '../../../shared/config/data-paths.ts';
 import { parseConfig } from '../../../shared/config/load.ts';
 import type { HostError } from '../../../shared/errors.ts';
+import type { MountProbe } from '../../../shared/mount/data-mount.ts';
 import { fakeMounts } from '../shared/fake-mounts.ts';
 import { fakeContext, fakeHost, ok, when } from './fakes.ts';
 
@@ -94,6 +95,47 @@ describe('mount decisions', () => {
       ],
     ]);
     expect(mountCommand(v, '/data', false)).toEqual(['mount', ['-t', 'ext4', '/dev/nvme1n1', '/data']]);
+  });
+  it('the step itself, under systemd, mounts through systemd-run (a plain mount is never run)', async () => {
+    const { mkdtemp, rm } = await import('node:fs/promises');
+    const { tmpdir } = await import('node:os');
+    const { join } = await import('node:path');
+    const dataDir = await mkdtemp(join(tmpdir(), 'dh-mount-'));
+    try {
+      // The volume appears at dataDir only once something mounted it in PID 1's namespace.
+      let probe = fakeMounts([]);
+      const mounts: MountProbe = {
+        realpath: (p) => probe.realpath(p),
+        deviceOf: (p) => probe.deviceOf(p),
+        mountInfo: () => probe.mountInfo(),
+      };
+      const ctx = fakeContext(
+        { dataDir, volume: { device: '/dev/nvme1n1' } },
+        { host: fakeHost({ systemdRunning: () => true }), mounts },
+      );
+      ctx.state.volume = {
+        device: '/dev/nvme1n1',
+        majorMinor: '259:10',
+        how: 'x',
+        fsType: 'ext4',
+        uuid: 'u1',
+        label: undefined,
+        formatted: false,
+      };
+      ctx.shell.on(when('blkid -p -s UUID -o value /dev/nvme1n1', ok('u1\n')));
+      ctx.shell.on((call) => {
+        if (call.cmd !== 'systemd-run') return undefined;
+        probe = fakeMounts([{ mountPoint: dataDir, source: '/dev/nvme1n1', majorMinor: '259:10' }]);
+        return ok('');
+      });
+      expect(await mountStep.run(ctx)).toMatchObject({ result: 'done' });
+      const mountLines = ctx.shell.lines().filter((l) => / mount -t ext4 |^mount /.test(l));
+      expect(mountLines).toEqual([
+        `systemd-run --wait --pipe --collect --quiet --description=dalston-host: mount the data volume at ${dataDir} mount -t ext4 /dev/nvme1n1 ${dataDir}`,
+      ]);
+    } finally {
+      await rm(dataDir, { recursive: true, force: true });
+    }
   });
   it('dry run plans the mount and runs no mount', async () => {
     const ctx = fakeContext({ dataDir: '/data', volume: { device: '/dev/nvme1n1' } }, { dryRun: true });
